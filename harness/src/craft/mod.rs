@@ -1,0 +1,5 @@
+//! Fixture specs -> byte-exact, deterministic image archives.
+
+mod spec;
+
+pub use spec::{FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
