@@ -1,1 +1,217 @@
-fn main() {}
+//! The `harness` binary: argument parsing and exit codes only; everything else is the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use harness::config::{self, Cell, Scenario};
+use harness::run::{self, Event, Fixtures, RunOptions, SnapshotMode};
+
+/// A CI compatibility test harness for container images: runs scenarios against hermetic
+/// Docker and Podman instances and reports what each runtime did.
+#[derive(Parser)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 infrastructure error and nothing failed.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios on every matrix cell (each cell gets its own hermetic daemon).
+    Run(RunArgs),
+    /// List the cells of a matrix (for a CI plan job).
+    Cells(CellsArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario files; default: every scenarios/*.yaml.
+    scenarios: Vec<PathBuf>,
+    /// The matrix file.
+    #[arg(long, default_value = "matrix.yaml")]
+    matrix: PathBuf,
+    /// Run only these cells (ids or globs like `podman-*`); repeatable. Default: all.
+    #[arg(long = "cell", value_name = "ID")]
+    cells: Vec<String>,
+    /// Cells run at once. Default: the number of CPUs.
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// How to treat outcome snapshots.
+    #[arg(long, value_enum, default_value_t = SnapshotMode::Check)]
+    snapshots: SnapshotMode,
+    /// Where snapshot files live.
+    #[arg(long, default_value = "snapshots")]
+    snapshot_dir: PathBuf,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write the JSON results document to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct CellsArgs {
+    /// The matrix file.
+    #[arg(long, default_value = "matrix.yaml")]
+    matrix: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG"))
+        .with_writer(std::io::stderr)
+        .with_ansi(color_allowed(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Cells(args) => cells(args),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
+fn color_allowed(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn cells(args: CellsArgs) -> i32 {
+    let matrix = match config::load_matrix(&args.matrix) {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&matrix.cells).expect("cells serialize")
+        ),
+        Format::Table => {
+            for c in &matrix.cells {
+                println!("{}", c.id);
+            }
+        }
+    }
+    0
+}
+
+fn usage_error(e: &dyn std::fmt::Display) -> i32 {
+    eprintln!("harness: {e}");
+    2
+}
+
+fn run(args: RunArgs) -> i32 {
+    let scenario_paths = if args.scenarios.is_empty() {
+        match default_scenarios() {
+            Ok(p) => p,
+            Err(e) => return usage_error(&e),
+        }
+    } else {
+        args.scenarios.clone()
+    };
+    let matrix = match config::load_matrix(&args.matrix) {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    let cells: Vec<Cell> = match matrix.select(&args.cells) {
+        Ok(c) => c.into_iter().cloned().collect(),
+        Err(e) => return usage_error(&e),
+    };
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for p in &scenario_paths {
+        match config::load_scenario(p) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => return usage_error(&e),
+        }
+    }
+
+    harness::runtime::install_signal_handlers();
+    for stale in harness::runtime::sweep_stale_roots() {
+        eprintln!("harness: removed stale instance root {}", stale.display());
+    }
+    let mut prepared = Vec::new();
+    for s in scenarios {
+        match Fixtures::craft(&s) {
+            Ok(f) => prepared.push((Arc::new(s), Arc::new(f))),
+            Err(e) => return usage_error(&run::error_chain(&e)),
+        }
+    }
+    let opts = RunOptions {
+        snapshots: args.snapshots,
+        snapshot_dir: args.snapshot_dir.clone(),
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false"),
+    };
+    let total = prepared.len() * cells.len();
+    let color = color_allowed(&std::io::stderr());
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let on_event: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| match e {
+        Event::CellStarted { scenario, cell } => eprintln!("       {scenario}::{cell} starting"),
+        Event::CellFinished(r) => {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let status = harness::report::paint(&r.status, color);
+            eprintln!(
+                "[{n}/{total}] {} {status} ({:.1}s)",
+                r.name(),
+                r.duration_ms as f64 / 1000.0
+            );
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let results = rt.block_on(run::run_all(&prepared, &cells, &opts, on_event));
+
+    let json = harness::report::to_json(&results);
+    if let Some(path) = &args.json
+        && let Err(e) = std::fs::write(path, &json)
+    {
+        eprintln!("harness: failed to write {}: {e}", path.display());
+        return 3;
+    }
+    match args.format {
+        Format::Json => println!("{json}"),
+        Format::Table => {
+            let color = color_allowed(&std::io::stdout());
+            print!("{}", harness::report::table(&results, color));
+            print!("{}", harness::report::details(&results));
+            println!("\n{}", harness::report::Summary::of(&results).line());
+        }
+    }
+    harness::report::exit_code(&results)
+}
+
+/// `scenarios/*.yaml` in the current directory, sorted.
+fn default_scenarios() -> Result<Vec<PathBuf>, String> {
+    let dir = PathBuf::from("scenarios");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("no scenario given and cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(format!(
+            "no scenario given and no *.yaml in {}",
+            dir.display()
+        ));
+    }
+    Ok(out)
+}

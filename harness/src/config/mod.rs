@@ -1,1 +1,32 @@
-//! placeholder
+//! Configuration: `matrix.yaml` (the runtime cells) and `scenarios/*.yaml` (what to run on
+//! them), loaded into values the runner can trust.
+//!
+//! Parsing has two passes, as in ripgrep's low-level/high-level arguments and nextest's config.
+//! The first pass is serde: the YAML becomes `Raw*` types that mirror the file exactly, with
+//! serde-saphyr [`Spanned`](serde_saphyr::Spanned) positions on the values later checks need.
+//! Shape errors (bad YAML, unknown keys, wrong types) stop there, already with a line and column.
+//! The second pass resolves what the file *means*: matrix expansion, cross-references (a step's
+//! fixture, a known issue's step), uniqueness, version constraints. It produces [`Matrix`] /
+//! [`Cell`] and [`Scenario`] values whose invariants hold by construction, so the runner never
+//! re-validates and every semantic error can still point at `file:line:col` and a field path.
+//! Doing both in one serde pass would either lose positions (custom `Deserialize` impls cannot
+//! see other parts of the document) or spread `Spanned` wrappers through the types the runner
+//! uses.
+//!
+//! Every error is a [`ConfigError`], printed as `path:line:col: field: message`.
+
+mod claim;
+mod error;
+mod expand;
+mod matrix;
+mod scenario;
+mod selector;
+mod step;
+mod yaml;
+
+pub use claim::{Claim, Expectation, IdRole, Outcome};
+pub use error::{ConfigError, ConfigErrorKind, Position};
+pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
+pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
+pub use selector::{Selector, VersionConstraint, VersionConstraintError};
+pub use step::{Step, StepAction};

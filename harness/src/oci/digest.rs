@@ -29,7 +29,11 @@ impl Digest {
     /// Parses `sha256:<hex>`; also accepts a bare 64-hex string (Podman and Docker IDs).
     pub fn parse(s: &str) -> Result<Self, DigestError> {
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Digest(format!("sha256:{hex}")))
         } else {
             Err(DigestError(s.to_string()))
@@ -80,9 +84,15 @@ mod tests {
 
     #[test]
     fn parse_accepts_bare_hex_and_rejects_junk() {
-        let d = Digest::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").unwrap();
+        let d = Digest::parse("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            .unwrap();
         assert_eq!(d.hex().len(), 64);
         assert!(Digest::parse("sha256:XYZ").is_err());
-        assert!(Digest::parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855").is_err());
+        assert!(
+            Digest::parse(
+                "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+            )
+            .is_err()
+        );
     }
 }

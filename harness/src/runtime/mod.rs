@@ -1,1 +1,126 @@
-//! placeholder
+//! Runtimes: the [`Runtime`] interface, one driver per runtime API, and the providers that
+//! start hermetic instances of them.
+//!
+//! Drivers talk to each runtime through its own API (Docker Engine API via bollard, the Podman
+//! libpod REST API via a thin streaming client) and know nothing about scenarios. A runtime's
+//! refusal (an HTTP error status, or an error inside a load stream) is *not* a Rust error here:
+//! it is an [`ApiRejection`] inside the operation's outcome, because what a runtime refuses is
+//! exactly what the harness observes. [`RuntimeError`] is reserved for the harness or the
+//! daemon breaking (connection refused, a daemon that died, a reply that does not parse).
+
+pub mod docker;
+mod libpod;
+pub mod podman;
+pub mod process;
+pub mod provider;
+pub mod teardown;
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+pub use provider::{Instance, ProviderError, start_instance};
+pub use teardown::{TeardownReport, install_signal_handlers, sweep_stale_roots};
+
+/// A boxed future, so [`Runtime`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a runtime instance actually is, recorded with every result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuntimeInfo {
+    /// `docker` or `podman`.
+    pub runtime: String,
+    /// The daemon's own version string (`20.10.24+dfsg1`, `4.3.1`).
+    pub version: String,
+    /// The API version negotiated or reported (`1.41`, `4.3.1`).
+    pub api_version: String,
+    /// Storage driver or image store (`overlay2`, `vfs`, `overlay`).
+    pub store: String,
+    /// Which API the driver speaks (`docker-engine`, `libpod`).
+    pub api: String,
+}
+
+/// A runtime's refusal of a request, kept structured: its words, the HTTP status, and our
+/// classification (what snapshots compare).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiRejection {
+    /// HTTP status, when the refusal came as one (`None` for errors inside a 200 stream).
+    pub status: Option<u16>,
+    /// The runtime's message, verbatim.
+    pub message: String,
+}
+
+/// The result of loading an archive (`docker load`, `podman load`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum LoadOutcome {
+    /// The runtime accepted the archive. `messages` are its load messages verbatim
+    /// (`Loaded image: x:y`; for Podman, the names it reports), in order.
+    Loaded { messages: Vec<String> },
+    /// The runtime refused it.
+    Error(ApiRejection),
+}
+
+/// One image as the runtime reports it, normalized across APIs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageRecord {
+    /// The ID as the runtime reports it (`sha256:<hex>` for Docker, `<hex>` for Podman).
+    pub id: String,
+    /// Tags (`RepoTags`), sorted; `<none>:<none>` placeholders removed.
+    pub names: Vec<String>,
+    /// Podman's `Digest` (the manifest digest it recorded); `None` where the API has no such field.
+    pub digest: Option<String>,
+    /// `RepoDigests`, sorted.
+    pub repo_digests: Vec<String>,
+}
+
+/// Errors that mean the harness or the daemon broke, not that the runtime said no.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("failed to reach {runtime} at {endpoint}")]
+    Connect {
+        runtime: &'static str,
+        endpoint: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("failed to read {what} from {runtime}")]
+    Protocol {
+        runtime: &'static str,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{runtime} refused {what}: {rejection:?}")]
+    Unexpected {
+        runtime: &'static str,
+        what: String,
+        rejection: ApiRejection,
+    },
+    #[error("failed to open archive {path}")]
+    Archive {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The operations a runtime driver offers. Method names mirror the API they call.
+pub trait Runtime: Send + Sync {
+    /// Version, API version and store of the running instance.
+    fn info(&self) -> BoxFuture<'_, Result<RuntimeInfo, RuntimeError>>;
+    /// Loads an image archive, streamed from `archive` (never read into memory whole).
+    fn load_image<'a>(
+        &'a self,
+        archive: &'a Path,
+    ) -> BoxFuture<'a, Result<LoadOutcome, RuntimeError>>;
+    /// Every image in the store.
+    fn list_images(&self) -> BoxFuture<'_, Result<Vec<ImageRecord>, RuntimeError>>;
+    /// One image by name or ID; `Ok(None)` when the runtime says it does not exist.
+    fn inspect_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>>;
+}

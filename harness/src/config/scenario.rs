@@ -1,0 +1,557 @@
+//! Scenario YAML -> [`Scenario`]: fixtures to craft, steps to run on each cell, what each step
+//! should produce there, and the known upstream issues that explain a different result.
+//!
+//! `Raw*` types are the file as written, with positions on the values that semantic checks
+//! look at; `resolve` turns them into the public types, which hold only valid scenarios (every
+//! `load` names a fixture, step ids are unique, every version constraint parses, every
+//! expectation checks something). Steps resolve in `step.rs`, claims in `claim.rs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::{Location, Spanned};
+
+use super::claim::{Claim, IdRole, Outcome, RawClaim};
+use super::error::{ConfigError, ConfigErrorKind};
+use super::matrix::Cell;
+use super::selector::{RawSelector, Selector};
+use super::step::{RawStep, Step, resolve_step};
+use super::yaml::{self, OrderedMap};
+use crate::craft::FixtureSpec;
+
+/// One scenario file, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Equal to the file stem; `[a-z0-9-]+`.
+    pub name: String,
+    /// One line saying what the scenario shows.
+    pub summary: String,
+    /// The regression id this scenario guards (`R1`), if any.
+    pub regression: Option<String>,
+    /// Upstream issues and documents.
+    pub links: Vec<String>,
+    /// Fixture name -> spec; every name a step refers to is here.
+    pub fixtures: BTreeMap<String, FixtureSpec>,
+    /// Never empty; ids are unique.
+    pub steps: Vec<Step>,
+    pub known_issues: Vec<KnownIssue>,
+    /// The file it was loaded from.
+    pub source: PathBuf,
+}
+
+impl Scenario {
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The known issues declared for `step` that apply to `cell` at `observed_version`.
+    pub fn known_issues_for<'a>(
+        &'a self,
+        step: &'a str,
+        cell: &'a Cell,
+        observed_version: &'a str,
+    ) -> impl Iterator<Item = &'a KnownIssue> + 'a {
+        self.known_issues
+            .iter()
+            .filter(move |k| k.step == step && k.when.matches(cell, observed_version))
+    }
+}
+
+/// A declared upstream bug: on the cells `when` selects, `step` produces `claim` (the wrong
+/// result) instead of what the expectations say. Reproducing it is status `known`; not
+/// reproducing it is `fixed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownIssue {
+    /// Unique within the scenario.
+    pub id: String,
+    pub summary: String,
+    pub link: Option<String>,
+    /// The id of an existing step.
+    pub step: String,
+    pub when: Selector,
+    pub claim: Claim,
+}
+
+/// Reads and resolves a scenario file.
+pub fn load_scenario(path: &Path) -> Result<Scenario, ConfigError> {
+    parse_scenario(&yaml::read(path)?, path)
+}
+
+/// Parses and resolves scenario YAML; `path` names it in errors, and its stem must equal `name`.
+pub fn parse_scenario(src: &str, path: &Path) -> Result<Scenario, ConfigError> {
+    resolve(yaml::parse(src, path)?, path)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    summary: String,
+    #[serde(default)]
+    regression: Option<String>,
+    #[serde(default)]
+    links: Vec<String>,
+    #[serde(default)]
+    fixtures: OrderedMap<FixtureSpec>,
+    steps: Spanned<Vec<Spanned<RawStep>>>,
+    #[serde(default)]
+    known_issues: Vec<Spanned<RawKnownIssue>>,
+}
+
+/// A known issue as written; the claim fields are spelled out for the reason given on
+/// `RawExpectation`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKnownIssue {
+    id: Spanned<String>,
+    summary: String,
+    #[serde(default)]
+    link: Option<String>,
+    step: Spanned<String>,
+    #[serde(default)]
+    when: Option<RawSelector>,
+    #[serde(default)]
+    outcome: Option<Outcome>,
+    #[serde(default)]
+    names: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    id_is: Option<IdRole>,
+    #[serde(default)]
+    error_contains: Option<Spanned<String>>,
+}
+
+/// The second pass: checks what the YAML means and builds the [`Scenario`].
+fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
+    let err = |at: Location, field: &str, kind| ConfigError::at(path, at, field, kind);
+
+    ident(path, &raw.name, "name", "scenario name")?;
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    if raw.name.value != stem {
+        return Err(err(
+            raw.name.referenced,
+            "name",
+            ConfigErrorKind::NameMismatch {
+                name: raw.name.value,
+                stem: stem.into_owned(),
+            },
+        ));
+    }
+
+    let mut fixtures = BTreeMap::new();
+    for (name, spec) in raw.fixtures.0 {
+        ident(
+            path,
+            &name,
+            &format!("fixtures.{}", name.value),
+            "fixture name",
+        )?;
+        fixtures.insert(name.value, spec);
+    }
+
+    if raw.steps.value.is_empty() {
+        return Err(err(raw.steps.referenced, "steps", ConfigErrorKind::NoSteps));
+    }
+    let mut steps: Vec<Step> = Vec::with_capacity(raw.steps.value.len());
+    for (i, step) in raw.steps.value.into_iter().enumerate() {
+        let step = resolve_step(path, step, &format!("steps[{i}]"), &fixtures, &steps)?;
+        steps.push(step);
+    }
+
+    let mut known_issues: Vec<KnownIssue> = Vec::with_capacity(raw.known_issues.len());
+    for (k, issue) in raw.known_issues.into_iter().enumerate() {
+        let field = format!("known_issues[{k}]");
+        let (at, issue) = (issue.referenced, issue.value);
+        if issue.id.value.trim().is_empty() {
+            return Err(err(
+                issue.id.referenced,
+                &format!("{field}.id"),
+                ConfigErrorKind::Empty,
+            ));
+        }
+        if known_issues.iter().any(|x| x.id == issue.id.value) {
+            return Err(err(
+                issue.id.referenced,
+                &format!("{field}.id"),
+                ConfigErrorKind::Duplicate {
+                    what: "known issue id",
+                    value: issue.id.value,
+                },
+            ));
+        }
+        if !steps.iter().any(|s| s.id == issue.step.value) {
+            return Err(err(
+                issue.step.referenced,
+                &format!("{field}.step"),
+                ConfigErrorKind::UnknownStep {
+                    id: issue.step.value,
+                    known: steps.iter().map(|s| s.id.clone()).collect(),
+                },
+            ));
+        }
+        let when = match issue.when {
+            Some(when) => when.resolve(path, &format!("{field}.when"))?,
+            None => Selector::default(),
+        };
+        let claim = RawClaim {
+            outcome: issue.outcome,
+            names: issue.names,
+            id_is: issue.id_is,
+            error_contains: issue.error_contains,
+        }
+        .resolve(path, at, &field)?;
+        known_issues.push(KnownIssue {
+            when,
+            claim,
+            id: issue.id.value,
+            summary: issue.summary,
+            link: issue.link,
+            step: issue.step.value,
+        });
+    }
+
+    Ok(Scenario {
+        name: raw.name.value,
+        summary: raw.summary,
+        regression: raw.regression,
+        links: raw.links,
+        fixtures,
+        steps,
+        known_issues,
+        source: path.to_path_buf(),
+    })
+}
+
+/// Checks that an identifier matches `[a-z0-9-]+`.
+pub(crate) fn ident(
+    path: &Path,
+    value: &Spanned<String>,
+    field: &str,
+    what: &'static str,
+) -> Result<(), ConfigError> {
+    let ok = !value.value.is_empty()
+        && value
+            .value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::at(
+        path,
+        value.referenced,
+        field,
+        ConfigErrorKind::InvalidIdent {
+            what,
+            value: value.value.clone(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::config::{Expectation, RuntimeKind, StepAction, VersionConstraint};
+
+    const GOOD: &str = r#"name: podman3
+summary: Podman 3.4 names BuildKit/Docker>=25 archives localhost/latest:latest
+regression: R1
+links: [https://github.com/containers/podman/issues/10809]
+fixtures:
+  hybrid:
+    layout: docker-oci-hybrid
+    name: dangerzone.rocks/dangerzone:latest
+    layers:
+      - files: [{ path: etc/fixture, content: "hybrid\n" }]
+  tag-only-oci:
+    layout: oci-archive
+    ref_name: latest
+    layers:
+      - files: [{ path: etc/fixture, content: "tag-only\n" }]
+steps:
+  - id: load-hybrid
+    load: hybrid
+    expect:
+      - names: [dangerzone.rocks/dangerzone:latest]
+        id_is: config
+  - id: load-tag-only
+    load: tag-only-oci
+    expect:
+      - when: { runtime: podman, version: ">=4" }
+        names: [localhost/latest:latest]
+      - when: { runtime: docker, version: "<25" }
+        outcome: error
+known_issues:
+  - id: R1-podman-3.4
+    summary: Podman 3.4 takes the name from ref.name only
+    link: https://github.com/containers/podman/issues/10809
+    step: load-hybrid
+    when: { runtime: podman, version: "3.4.*" }
+    names: [localhost/latest:latest]
+"#;
+
+    fn parse(src: &str) -> Result<Scenario, ConfigError> {
+        parse_scenario(src, Path::new("scenarios/podman3.yaml"))
+    }
+
+    fn cell(runtime: RuntimeKind) -> Cell {
+        Cell {
+            id: format!("{runtime}-host-vfs"),
+            runtime,
+            version: "host".into(),
+            store: "vfs".into(),
+            builder: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn resolves_the_example() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.name, "podman3");
+        assert_eq!(s.regression.as_deref(), Some("R1"));
+        assert_eq!(s.links.len(), 1);
+        assert_eq!(
+            s.fixtures.keys().collect::<Vec<_>>(),
+            ["hybrid", "tag-only-oci"]
+        );
+        assert_eq!(
+            s.fixtures["tag-only-oci"].ref_name.as_deref(),
+            Some("latest")
+        );
+        assert_eq!(s.source, Path::new("scenarios/podman3.yaml"));
+
+        let ids: Vec<_> = s.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["load-hybrid", "load-tag-only"]);
+        assert_eq!(
+            s.steps[1].action,
+            StepAction::Load {
+                fixture: "tag-only-oci".into()
+            }
+        );
+        assert_eq!(
+            s.steps[0].expect,
+            [Expectation {
+                when: Selector::default(),
+                claim: Claim {
+                    outcome: None,
+                    names: Some(vec!["dangerzone.rocks/dangerzone:latest".into()]),
+                    id_is: Some(IdRole::Config),
+                    error_contains: None,
+                },
+            }]
+        );
+        let when = &s.steps[1].expect[1].when;
+        assert_eq!(when.runtime, Some(RuntimeKind::Docker));
+        assert_eq!(
+            when.version.as_ref().map(VersionConstraint::as_str),
+            Some("<25")
+        );
+        assert_eq!(s.steps[1].expect[1].claim.outcome, Some(Outcome::Error));
+
+        let issue = &s.known_issues[0];
+        assert_eq!(
+            (issue.id.as_str(), issue.step.as_str()),
+            ("R1-podman-3.4", "load-hybrid")
+        );
+        assert_eq!(
+            issue.claim.names,
+            Some(vec!["localhost/latest:latest".into()])
+        );
+    }
+
+    #[test]
+    fn picks_expectations_and_known_issues_per_cell() {
+        let s = parse(GOOD).unwrap();
+        let podman = cell(RuntimeKind::Podman);
+        let docker = cell(RuntimeKind::Docker);
+        let step = s.step("load-tag-only").unwrap();
+        assert_eq!(step.expectations_for(&podman, "4.3.1").count(), 1);
+        assert_eq!(step.expectations_for(&podman, "3.4.4").count(), 0);
+        assert_eq!(step.expectations_for(&docker, "20.10.24+dfsg1").count(), 1);
+        assert_eq!(step.expectations_for(&docker, "27.1.1").count(), 0);
+        assert_eq!(
+            s.known_issues_for("load-hybrid", &podman, "3.4.4").count(),
+            1
+        );
+        assert_eq!(
+            s.known_issues_for("load-hybrid", &podman, "4.3.1").count(),
+            0
+        );
+        assert_eq!(
+            s.known_issues_for("load-tag-only", &podman, "3.4.4")
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn names_are_sorted() {
+        let src = GOOD.replace(
+            "names: [dangerzone.rocks/dangerzone:latest]",
+            "names: [z:latest, a:latest]",
+        );
+        let s = parse(&src).unwrap();
+        assert_eq!(
+            s.steps[0].expect[0].claim.names,
+            Some(vec!["a:latest".into(), "z:latest".into()])
+        );
+    }
+
+    #[rstest]
+    #[case::unknown_fixture(
+        "    load: tag-only-oci\n",
+        "    load: hybird\n",
+        r#"23:11: steps[1].load: unknown fixture "hybird" (known: hybrid, tag-only-oci)"#
+    )]
+    #[case::duplicate_step_id(
+        "- id: load-tag-only\n",
+        "- id: load-hybrid\n",
+        r#"22:9: steps[1].id: duplicate step id "load-hybrid""#
+    )]
+    #[case::invalid_step_id(
+        "- id: load-hybrid\n",
+        "- id: Load_Hybrid\n",
+        r#"17:9: steps[0].id: step id "Load_Hybrid" must match [a-z0-9-]+"#
+    )]
+    #[case::bad_version_constraint(
+        r#"version: ">=4" }"#,
+        r#"version: ">=four" }"#,
+        r#"25:43: steps[1].expect[0].when.version: invalid version constraint ">=four": expected dot-separated numbers such as 4.3.1"#
+    )]
+    #[case::bad_version_in_known_issue(
+        r#"version: "3.4.*" }"#,
+        r#"version: "3.*.4" }"#,
+        r#"34:39: known_issues[0].when.version: invalid version constraint "3.*.4": `*` is allowed only alone or as the last component (`3.4.*`)"#
+    )]
+    #[case::unknown_known_issue_step(
+        "    step: load-hybrid\n",
+        "    step: load-hybird\n",
+        r#"33:11: known_issues[0].step: unknown step "load-hybird" (known: load-hybrid, load-tag-only)"#
+    )]
+    #[case::unknown_step_key(
+        "    load: hybrid\n",
+        "    lod: hybrid\n",
+        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, expect"
+    )]
+    #[case::step_without_action(
+        "    load: hybrid\n",
+        "",
+        "17:5: steps[0]: step has no action (expected one of: load)"
+    )]
+    #[case::step_without_id(
+        "  - id: load-hybrid\n    load: hybrid\n",
+        "  - load: hybrid\n",
+        "17:5: steps[0]: missing field `id`"
+    )]
+    #[case::wrong_type(
+        "links: [https://github.com/containers/podman/issues/10809]",
+        "links: https://github.com/containers/podman/issues/10809",
+        "4:8: links: expected sequence start"
+    )]
+    #[case::unknown_enum_value(
+        "id_is: config",
+        "id_is: digest",
+        "21:16: steps[0].expect[0].id_is: unknown variant `digest`, expected one of config, manifest, index"
+    )]
+    #[case::unknown_selector_key(
+        "{ runtime: docker, version: \"<25\" }",
+        "{ runtime: docker, versions: \"<25\" }",
+        "27:34: steps[1].expect[1].when.versions: unknown field `versions`, expected one of runtime, version, store, builder"
+    )]
+    #[case::unknown_runtime_in_selector(
+        "{ runtime: docker, version: \"<25\" }",
+        "{ runtime: dockr, version: \"<25\" }",
+        "27:26: steps[1].expect[1].when.runtime: unknown variant `dockr`, expected one of docker, podman, containerd"
+    )]
+    #[case::bad_fixture_spec(
+        "layout: oci-archive",
+        "layout: oci",
+        "12:13: fixtures.tag-only-oci.layout: unknown variant `oci`, expected one of docker-oci-hybrid, oci-archive"
+    )]
+    #[case::invalid_fixture_name(
+        "  tag-only-oci:\n",
+        "  Tag_Only:\n",
+        r#"11:3: fixtures.Tag_Only: fixture name "Tag_Only" must match [a-z0-9-]+"#
+    )]
+    #[case::nothing_checked(
+        "        outcome: error\n",
+        "",
+        "27:9: steps[1].expect[1]: checks nothing (set at least one of outcome, names, id_is, error_contains)"
+    )]
+    #[case::names_with_error_outcome(
+        "        id_is: config\n",
+        "        outcome: error\n",
+        "20:9: steps[0].expect[0]: names and id_is describe a loaded image and cannot be combined with outcome: error"
+    )]
+    #[case::duplicate_names(
+        "[localhost/latest:latest]\n      - when",
+        "[a:1, b:1, a:1]\n      - when",
+        r#"26:27: steps[1].expect[0].names[2]: duplicate name "a:1""#
+    )]
+    #[case::name_format(
+        "name: podman3\n",
+        "name: Podman3\n",
+        r#"1:7: name: scenario name "Podman3" must match [a-z0-9-]+"#
+    )]
+    #[case::name_not_stem(
+        "name: podman3\n",
+        "name: podman4\n",
+        r#"1:7: name: name "podman4" does not match the file stem "podman3""#
+    )]
+    #[case::unknown_top_level_key(
+        "known_issues:\n",
+        "tags: [x]\nknown_issues:\n",
+        "29:1: tags: unknown field `tags`, expected one of name, summary, regression, links, fixtures, steps, known_issues"
+    )]
+    #[case::duplicate_key(
+        "regression: R1\n",
+        "regression: R1\nregression: R2\n",
+        "4:1: regression: duplicate mapping key `regression` is not allowed here"
+    )]
+    fn errors(#[case] from: &str, #[case] to: &str, #[case] expected: &str) {
+        assert!(GOOD.contains(from), "{from:?} not in GOOD");
+        let err = parse(&GOOD.replacen(from, to, 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("scenarios/podman3.yaml:{expected}")
+        );
+    }
+
+    #[test]
+    fn no_steps() {
+        let src = "name: podman3\nsummary: s\nsteps: []\n";
+        assert_eq!(
+            parse(src).unwrap_err().to_string(),
+            "scenarios/podman3.yaml:3:8: steps: scenario has no steps"
+        );
+    }
+
+    #[test]
+    fn duplicate_known_issue_id() {
+        let issue = &GOOD[GOOD.find("  - id: R1-podman-3.4").unwrap()..];
+        let src = format!("{GOOD}{issue}");
+        assert_eq!(
+            parse(&src).unwrap_err().to_string(),
+            r#"scenarios/podman3.yaml:36:9: known_issues[1].id: duplicate known issue id "R1-podman-3.4""#
+        );
+    }
+
+    #[test]
+    fn load_reads_the_file_and_checks_the_stem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("podman3.yaml");
+        std::fs::write(&path, GOOD).unwrap();
+        assert_eq!(load_scenario(&path).unwrap().source, path);
+        let other = dir.path().join("other.yaml");
+        std::fs::write(&other, GOOD).unwrap();
+        let err = load_scenario(&other).unwrap_err();
+        assert!(
+            matches!(err.kind, ConfigErrorKind::NameMismatch { .. }),
+            "{err}"
+        );
+    }
+}

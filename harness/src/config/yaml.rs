@@ -1,0 +1,365 @@
+//! The first pass shared by both files: YAML text -> raw serde types, with serde-saphyr's errors
+//! turned into [`ConfigError`]s that carry the file, the position and the field path.
+//!
+//! serde-saphyr reports where an error is (line and column) but not which field it is in. For
+//! that, the failing document is parsed a second time into a plain tree of [`Spanned`] nodes and
+//! walked down to the error's position; the keys and indices on the way are the field path
+//! (`steps[0].expect[1].outcome`). This costs a second parse, but only on the error path.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Error as YamlError, Location, MessageFormatter, Spanned};
+
+use super::error::{ConfigError, ConfigErrorKind, Position};
+
+/// Reads a configuration file to a string.
+pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, ConfigErrorKind::Read(e)))
+}
+
+/// Deserializes one YAML document into `T`.
+pub(crate) fn parse<T: DeserializeOwned>(src: &str, path: &Path) -> Result<T, ConfigError> {
+    serde_saphyr::from_str(src).map_err(|e| yaml_error(&e, src, path))
+}
+
+fn yaml_error(err: &YamlError, src: &str, path: &Path) -> ConfigError {
+    let inner = original(err);
+    // The user formatter leaves out serde-saphyr's hints about Rust types and options, which
+    // mean nothing to someone editing a scenario.
+    let message = serde_saphyr::UserMessageFormatter
+        .format_message(inner)
+        .into_owned();
+    let mut position = err.location().and_then(Position::from_location);
+    let mut field = None;
+    if let Some(target) = position {
+        let missing_field = matches!(inner, YamlError::SerdeMissingField { .. });
+        if let Some(found) = locate(src, target, missing_field) {
+            if missing_field {
+                // Point at the mapping that lacks the field, not at its last key.
+                position = Some(found.start);
+            }
+            field = (!found.path.is_empty()).then_some(found.path);
+        }
+    }
+    ConfigError {
+        path: path.to_path_buf(),
+        position,
+        field,
+        kind: ConfigErrorKind::Yaml(message),
+    }
+}
+
+/// Unwraps the snippet and alias wrappers around the error that actually happened.
+fn original(err: &YamlError) -> &YamlError {
+    match err {
+        YamlError::WithSnippet { error, .. } | YamlError::AliasError { error, .. } => {
+            original(error)
+        }
+        other => other,
+    }
+}
+
+/// The node an error position falls in.
+#[derive(Debug, PartialEq, Eq)]
+struct Located {
+    /// Its field path (`steps[0].expect[1].outcome`); empty for the document root.
+    path: String,
+    /// Where that node starts.
+    start: Position,
+}
+
+/// Finds the node at `target`, or `None` when the document does not parse as YAML at all.
+///
+/// serde-saphyr positions a missing-field error at the last key of the mapping that lacks the
+/// field, so with `missing_field` the walk stops at a mapping when `target` is one of its keys
+/// instead of descending into that key.
+fn locate(src: &str, target: Position, missing_field: bool) -> Option<Located> {
+    // Pass duplicate keys through, so that a duplicate-key error can still be located.
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+    };
+    let root: Spanned<Node> = serde_saphyr::from_str_with_options(src, options).ok()?;
+    let mut path = String::new();
+    let start = walk(&root, target, missing_field, &mut path);
+    Some(Located { path, start })
+}
+
+/// Descends from `node` towards `target`, appending to `path`; returns where the deepest node
+/// reached starts.
+fn walk(
+    node: &Spanned<Node>,
+    target: Position,
+    missing_field: bool,
+    path: &mut String,
+) -> Position {
+    let start = position(node.referenced);
+    // Children appear in document order, so the child holding `target` is the last one that
+    // starts at or before it.
+    match &node.value {
+        Node::Map(entries) => {
+            let Some((key, value)) = entries
+                .iter()
+                .rev()
+                .find(|(key, _)| position(key.referenced) <= target)
+            else {
+                return start;
+            };
+            if missing_field && position(key.referenced) == target {
+                return start;
+            }
+            push_key(path, &key.value);
+            if position(value.referenced) <= target {
+                walk(value, target, missing_field, path)
+            } else {
+                position(key.referenced)
+            }
+        }
+        Node::Seq(items) => match items
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, item)| position(item.referenced) <= target)
+        {
+            Some((index, item)) => {
+                path.push_str(&format!("[{index}]"));
+                walk(item, target, missing_field, path)
+            }
+            None => start,
+        },
+        Node::Scalar(_) => start,
+    }
+}
+
+fn position(location: Location) -> Position {
+    Position::from_location(location).unwrap_or(Position { line: 0, column: 0 })
+}
+
+/// Appends `.key`, or `["key"]` when the key would not read as one path segment.
+fn push_key(path: &mut String, key: &Node) {
+    let text = match key {
+        Node::Scalar(text) => text.as_str(),
+        Node::Seq(_) | Node::Map(_) => "?",
+    };
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (plain, path.is_empty()) {
+        (true, true) => path.push_str(text),
+        (true, false) => {
+            path.push('.');
+            path.push_str(text);
+        }
+        (false, _) => path.push_str(&format!("[{text:?}]")),
+    }
+}
+
+/// Any YAML node, with positions on every node and key; used only to locate errors.
+enum Node {
+    Scalar(String),
+    Seq(Vec<Spanned<Node>>),
+    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_string()))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(v.to_owned()))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Node, E> {
+        Ok(Node::Scalar(String::new()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(String::new()))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(String::new()))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
+        Node::deserialize(deserializer)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+/// A YAML mapping with string keys, in the order written, with the position of every key.
+///
+/// Used where order carries meaning (matrix axes vary in the order written) or where an error
+/// must point at a key. serde-saphyr rejects duplicate keys before this sees them.
+#[derive(Debug)]
+pub(crate) struct OrderedMap<V>(pub(crate) Vec<(Spanned<String>, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor<V>(PhantomData<V>);
+
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
+            type Value = OrderedMap<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+
+        deserializer.deserialize_map(MapVisitor(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    const DOC: &str = "\
+name: x
+steps:
+  - id: a
+    expect:
+      - outcome: error
+      - { names: [a, b] }
+  - load: b
+fixtures:
+  f:
+    config:
+      labels:
+        org.example.x: y
+";
+
+    #[rstest]
+    #[case::root_key(1, 1, false, "name", (1, 1))]
+    #[case::root_value(1, 7, false, "name", (1, 7))]
+    #[case::nested_value(5, 18, false, "steps[0].expect[0].outcome", (5, 18))]
+    #[case::flow_seq_item(6, 22, false, "steps[0].expect[1].names[1]", (6, 22))]
+    #[case::missing_field_last_key(4, 5, true, "steps[0]", (3, 5))]
+    #[case::missing_field_flow(6, 11, true, "steps[0].expect[1]", (6, 9))]
+    #[case::missing_field_root(8, 1, true, "", (1, 1))]
+    #[case::same_place_not_missing(7, 5, false, "steps[1].load", (7, 5))]
+    #[case::dotted_key(12, 9, false, r#"fixtures.f.config.labels["org.example.x"]"#, (12, 9))]
+    fn locating(
+        #[case] line: u32,
+        #[case] column: u32,
+        #[case] missing: bool,
+        #[case] path: &str,
+        #[case] start: (u32, u32),
+    ) {
+        let found = locate(DOC, Position { line, column }, missing).unwrap();
+        assert_eq!(found.path, path);
+        assert_eq!((found.start.line, found.start.column), start);
+    }
+
+    #[test]
+    fn broken_yaml_is_not_located() {
+        assert_eq!(locate("a: [", Position { line: 1, column: 4 }, false), None);
+    }
+
+    #[test]
+    fn ordered_map_keeps_order_and_key_positions() {
+        let map: OrderedMap<Vec<String>> =
+            serde_saphyr::from_str("zeta: [1]\nalpha: [x, y]\n").unwrap();
+        let keys: Vec<_> = map
+            .0
+            .iter()
+            .map(|(k, _)| (k.value.as_str(), k.referenced.line(), k.referenced.column()))
+            .collect();
+        assert_eq!(keys, [("zeta", 1, 1), ("alpha", 2, 1)]);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        steps: Vec<Step>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Step {
+        id: String,
+    }
+
+    #[rstest]
+    #[case::unknown_key(
+        "name: x\nsteps:\n  - id: a\n    lod: f\n",
+        "t.yaml:4:5: steps[0].lod: unknown field `lod`, expected one of id"
+    )]
+    #[case::missing_in_empty_flow_map(
+        "name: x\nsteps:\n  - id: a\n  - {}\n",
+        "t.yaml:4:5: steps[1]: missing field `id`"
+    )]
+    #[case::missing_at_root("steps: []\n", "t.yaml:1:1: missing field `name`")]
+    #[case::duplicate_key(
+        "name: x\nsteps: []\nname: y\n",
+        "t.yaml:3:1: name: duplicate mapping key `name` is not allowed here"
+    )]
+    #[case::wrong_type("name: x\nsteps: 5\n", "t.yaml:2:8: steps: expected sequence start")]
+    #[case::syntax("name: x\nsteps: [\n", "t.yaml:2:8: unclosed bracket '['")]
+    #[case::empty("", "t.yaml:1:1: unexpected end of file")]
+    fn parse_errors(#[case] src: &str, #[case] expected: &str) {
+        let err = parse::<Doc>(src, Path::new("t.yaml")).unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+}

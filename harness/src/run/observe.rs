@@ -1,0 +1,213 @@
+//! What a step observed, in a form that is stable across runs: digests the harness can explain
+//! are shown symbolically (`config(hybrid)`), and volatile text (instance paths, temp names) is
+//! redacted, so the snapshot of an observation shows which digest an ID *is*.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::craft::CraftedArchive;
+use crate::runtime::{ApiRejection, ImageRecord, LoadOutcome};
+
+/// Which blob of a fixture a digest (or an image ID) equals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestRole {
+    Config,
+    Manifest,
+    Index,
+    Layer,
+}
+
+impl DigestRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestRole::Config => "config",
+            DigestRole::Manifest => "manifest",
+            DigestRole::Index => "index",
+            DigestRole::Layer => "layer",
+        }
+    }
+}
+
+/// Every digest of every crafted fixture, by hex, with its role and fixture name.
+#[derive(Debug, Default, Clone)]
+pub struct DigestBook {
+    by_hex: BTreeMap<String, (DigestRole, String)>,
+}
+
+impl DigestBook {
+    /// Records the digests of one crafted fixture.
+    pub fn add(&mut self, fixture: &str, facts: &CraftedArchive) {
+        let mut put = |hex: &str, role| {
+            self.by_hex
+                .entry(hex.to_string())
+                .or_insert((role, fixture.to_string()));
+        };
+        put(facts.config.digest.hex(), DigestRole::Config);
+        put(facts.manifest.digest.hex(), DigestRole::Manifest);
+        if let Some(index) = &facts.index {
+            put(index.digest.hex(), DigestRole::Index);
+        }
+        for layer in &facts.layers {
+            put(layer.digest.hex(), DigestRole::Layer);
+            put(layer.diff_id.hex(), DigestRole::Layer);
+        }
+    }
+
+    /// The role and fixture of a digest or ID (`sha256:<hex>` or bare hex), if known.
+    pub fn lookup(&self, digest_or_id: &str) -> Option<(DigestRole, &str)> {
+        let hex = digest_or_id.rsplit(':').next().unwrap_or(digest_or_id);
+        self.by_hex.get(hex).map(|(r, f)| (*r, f.as_str()))
+    }
+
+    /// `config(hybrid)` for a known digest; the input unchanged otherwise.
+    pub fn symbol(&self, digest_or_id: &str) -> String {
+        match self.lookup(digest_or_id) {
+            Some((role, fixture)) => format!("{}({fixture})", role.as_str()),
+            None => digest_or_id.to_string(),
+        }
+    }
+
+    /// Replaces every known `sha256:<hex>` and bare 64-hex run in `text` by its symbol.
+    pub fn symbolize_text(&self, text: &str) -> String {
+        static HEX: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = HEX
+            .get_or_init(|| regex::Regex::new(r"(sha256:)?\b[0-9a-f]{64}\b").expect("valid regex"));
+        re.replace_all(text, |c: &regex::Captures| self.symbol(&c[0]))
+            .into_owned()
+    }
+}
+
+/// One image that a step produced or changed, as observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageObservation {
+    /// Names (RepoTags), sorted.
+    pub names: Vec<String>,
+    /// The ID, symbolic where known (`config(hybrid)`).
+    pub id: String,
+    /// Which digest of the loaded fixture the ID equals, if any.
+    pub id_is: Option<DigestRole>,
+    /// Podman's Digest, symbolic where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// RepoDigests, symbolic where known.
+    pub repo_digests: Vec<String>,
+}
+
+/// A runtime's refusal, redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorObservation {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// What one step observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepObservation {
+    pub id: String,
+    /// The action and its argument, e.g. `load hybrid`.
+    pub action: String,
+    /// `loaded` or `error`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObservation>,
+    /// Images that appeared or whose names changed.
+    pub images: Vec<ImageObservation>,
+}
+
+/// Removes values that change from run to run and say nothing about behaviour.
+pub struct Redactor<'a> {
+    pub root: &'a Path,
+    pub book: &'a DigestBook,
+}
+
+impl Redactor<'_> {
+    /// Instance paths become `<root>`, numbered temp names lose their numbers, digests become
+    /// symbols where the harness can explain them.
+    pub fn text(&self, s: &str) -> String {
+        static TEMP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let root = self.root.display().to_string();
+        let s = if root.is_empty() {
+            s.to_string()
+        } else {
+            s.replace(&root, "<root>")
+        };
+        // moby's load extracts to `docker-import-<random>`; Podman's to `<random digits>` temp files.
+        let re = TEMP.get_or_init(|| {
+            regex::Regex::new(
+                r"(docker-import|docker-load|podman-load|oci|docker-archive|storage)-?[0-9]{4,}",
+            )
+            .expect("valid regex")
+        });
+        let s = re.replace_all(&s, "$1-<n>");
+        self.book.symbolize_text(&s)
+    }
+
+    pub fn rejection(&self, r: &ApiRejection) -> ErrorObservation {
+        ErrorObservation {
+            status: r.status,
+            message: self.text(&r.message),
+        }
+    }
+}
+
+/// The images in `after` that are new or have names they lacked in `before`.
+pub fn changed_images<'a>(
+    before: &[ImageRecord],
+    after: &'a [ImageRecord],
+) -> Vec<&'a ImageRecord> {
+    after
+        .iter()
+        .filter(|a| match before.iter().find(|b| b.id == a.id) {
+            None => true,
+            Some(b) => {
+                a.names.iter().any(|n| !b.names.contains(n)) || a.repo_digests != b.repo_digests
+            }
+        })
+        .collect()
+}
+
+/// Builds the step observation for a load.
+pub fn observe_load(
+    id: &str,
+    fixture: &str,
+    outcome: &LoadOutcome,
+    images: &[ImageRecord],
+    redact: &Redactor<'_>,
+) -> StepObservation {
+    let book = redact.book;
+    let (outcome_word, messages, error) = match outcome {
+        LoadOutcome::Loaded { messages } => (
+            "loaded",
+            messages.iter().map(|m| redact.text(m)).collect(),
+            None,
+        ),
+        LoadOutcome::Error(r) => ("error", Vec::new(), Some(redact.rejection(r))),
+    };
+    let mut images: Vec<ImageObservation> = images
+        .iter()
+        .map(|i| ImageObservation {
+            names: i.names.clone(),
+            id: book.symbol(&i.id),
+            id_is: book
+                .lookup(&i.id)
+                .filter(|(_, f)| *f == fixture)
+                .map(|(r, _)| r),
+            digest: i.digest.as_deref().map(|d| book.symbol(d)),
+            repo_digests: i.repo_digests.iter().map(|d| redact.text(d)).collect(),
+        })
+        .collect();
+    images.sort_by(|a, b| (&a.names, &a.id).cmp(&(&b.names, &b.id)));
+    StepObservation {
+        id: id.to_string(),
+        action: format!("load {fixture}"),
+        outcome: outcome_word.to_string(),
+        messages,
+        error,
+        images,
+    }
+}

@@ -1,0 +1,182 @@
+//! Outcome snapshots: one reviewed file per scenario x cell, in insta's `.snap` format.
+//!
+//! The nextest front door asserts snapshots with insta itself (so `cargo insta review` works);
+//! `harness run` checks the same files without insta, which is meant for tests: it reads the
+//! stored content after insta's `---` header and compares it with the rendered observation,
+//! writing a `.snap.new` beside it on a mismatch, which `cargo insta review` also picks up.
+//! Runtime versions go into the header's `info`, which insta does not compare, so a version
+//! bump alone never fails a snapshot.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::observe::StepObservation;
+use crate::runtime::RuntimeInfo;
+
+/// The content of one snapshot, rendered as YAML.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotDoc<'a> {
+    pub scenario: &'a str,
+    pub cell: &'a str,
+    pub steps: &'a [StepObservation],
+}
+
+/// The file stem of the snapshot for a scenario x cell: `podman3__docker-host-overlay2`.
+pub fn snapshot_name(scenario: &str, cell: &str) -> String {
+    format!("{scenario}__{cell}")
+}
+
+/// Renders the snapshot body, exactly as insta stores it for `assert_snapshot!(name, body)`.
+pub fn render(doc: &SnapshotDoc<'_>) -> String {
+    // serde-saphyr's YAML output is deterministic for a given value: struct fields in
+    // declaration order, sequences in order.
+    let mut s = serde_saphyr::to_string(doc).expect("observations serialize to YAML");
+    while s.ends_with('\n') {
+        s.pop();
+    }
+    s
+}
+
+/// How `harness run` treats snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SnapshotMode {
+    /// Compare with the stored snapshot; write `.snap.new` on a mismatch (default).
+    #[default]
+    Check,
+    /// Write the observed snapshot as the stored one (review the diff before committing).
+    Update,
+    /// Do not read or write snapshots.
+    Ignore,
+}
+
+/// The result of checking one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "snapshot", rename_all = "kebab-case")]
+pub enum SnapshotCheck {
+    /// Stored and observed agree.
+    Matched,
+    /// They differ; `diff` is a unified diff stored -> observed; `.snap.new` was written.
+    Mismatch { diff: String, new_file: PathBuf },
+    /// There is no stored snapshot; `.snap.new` was written for review.
+    Missing { new_file: PathBuf },
+    /// The stored snapshot was (re)written.
+    Updated { file: PathBuf },
+    /// Snapshots were not checked.
+    Skipped,
+}
+
+impl SnapshotCheck {
+    /// Whether the check lets the cell pass.
+    pub fn holds(&self) -> bool {
+        matches!(
+            self,
+            SnapshotCheck::Matched | SnapshotCheck::Updated { .. } | SnapshotCheck::Skipped
+        )
+    }
+}
+
+/// Reads the content part of an insta `.snap` file (after the `---` header).
+pub fn read_snap_content(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("---\n")?;
+    let end = rest.find("\n---\n")?;
+    Some(rest[end + "\n---\n".len()..].trim_end_matches('\n'))
+}
+
+/// Writes a `.snap` file in insta's format.
+fn write_snap(path: &Path, body: &str, info: &RuntimeInfo) -> std::io::Result<()> {
+    let info_yaml = serde_saphyr::to_string(info).unwrap_or_default();
+    let info_block: String = info_yaml.lines().map(|l| format!("  {l}\n")).collect();
+    let text =
+        format!("---\nsource: harness/src/run/snapshot.rs\ninfo:\n{info_block}---\n{body}\n");
+    std::fs::write(path, text)
+}
+
+/// Checks (or updates) the snapshot `name` in `dir` against `body`.
+pub fn check(
+    dir: &Path,
+    name: &str,
+    body: &str,
+    info: &RuntimeInfo,
+    mode: SnapshotMode,
+) -> std::io::Result<SnapshotCheck> {
+    let file = dir.join(format!("{name}.snap"));
+    let new_file = dir.join(format!("{name}.snap.new"));
+    match mode {
+        SnapshotMode::Ignore => Ok(SnapshotCheck::Skipped),
+        SnapshotMode::Update => {
+            std::fs::create_dir_all(dir)?;
+            write_snap(&file, body, info)?;
+            let _ = std::fs::remove_file(&new_file);
+            Ok(SnapshotCheck::Updated { file })
+        }
+        SnapshotMode::Check => {
+            let stored = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(dir)?;
+                    write_snap(&new_file, body, info)?;
+                    return Ok(SnapshotCheck::Missing { new_file });
+                }
+                Err(e) => return Err(e),
+            };
+            let stored = read_snap_content(&stored).unwrap_or("");
+            if stored == body {
+                let _ = std::fs::remove_file(&new_file);
+                return Ok(SnapshotCheck::Matched);
+            }
+            write_snap(&new_file, body, info)?;
+            let diff = similar::TextDiff::from_lines(stored, body)
+                .unified_diff()
+                .header("stored", "observed")
+                .to_string();
+            Ok(SnapshotCheck::Mismatch { diff, new_file })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> RuntimeInfo {
+        RuntimeInfo {
+            runtime: "podman".into(),
+            version: "4.3.1".into(),
+            api_version: "4.3.1".into(),
+            store: "overlay".into(),
+            api: "libpod".into(),
+        }
+    }
+
+    #[test]
+    fn insta_header_is_skipped() {
+        let text = "---\nsource: x.rs\nexpression: y\n---\nscenario: a\ncell: b\n";
+        assert_eq!(read_snap_content(text), Some("scenario: a\ncell: b"));
+        assert_eq!(read_snap_content("no header"), None);
+    }
+
+    #[test]
+    fn check_cycle_missing_update_match_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let r = check(d, "s__c", "a: 1", &info(), SnapshotMode::Check).unwrap();
+        assert!(matches!(r, SnapshotCheck::Missing { .. }));
+        assert!(!r.holds());
+        assert!(d.join("s__c.snap.new").exists());
+        check(d, "s__c", "a: 1", &info(), SnapshotMode::Update).unwrap();
+        assert!(!d.join("s__c.snap.new").exists());
+        assert_eq!(
+            check(d, "s__c", "a: 1", &info(), SnapshotMode::Check).unwrap(),
+            SnapshotCheck::Matched
+        );
+        match check(d, "s__c", "a: 2", &info(), SnapshotMode::Check).unwrap() {
+            SnapshotCheck::Mismatch { diff, .. } => {
+                assert!(diff.contains("-a: 1") && diff.contains("+a: 2"), "{diff}")
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        let written = std::fs::read_to_string(d.join("s__c.snap")).unwrap();
+        assert!(written.contains("version: \"4.3.1\""), "{written}");
+    }
+}

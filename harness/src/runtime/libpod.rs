@@ -1,0 +1,133 @@
+//! A thin client for the Podman libpod REST API over a unix socket.
+//!
+//! Hand-written rather than the `podman-api` crate, which buffers whole archives in memory for
+//! load and pins one API version (see DESIGN.md). Request bodies stream from files; replies are
+//! small JSON documents and are read whole.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use hyperlocal::UnixConnector;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// One libpod endpoint (a socket), with the API version prefix the server speaks.
+pub struct LibpodClient {
+    client: Client<UnixConnector, Body>,
+    socket: PathBuf,
+    /// The server's `Libpod-Api-Version` (`4.3.1`), used as the path prefix `/v4.3.1/libpod`.
+    pub api_version: String,
+}
+
+/// A complete reply.
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// Transport failure: the socket, HTTP framing, or a body stream.
+pub type TransportError = Box<dyn std::error::Error + Send + Sync>;
+
+impl LibpodClient {
+    /// Connects and learns the server's libpod API version from the unversioned `_ping`.
+    pub async fn connect(socket: &Path) -> Result<LibpodClient, TransportError> {
+        let client = Client::builder(TokioExecutor::new()).build(UnixConnector);
+        let mut c = LibpodClient {
+            client,
+            socket: socket.to_path_buf(),
+            api_version: String::new(),
+        };
+        let resp = c.send("GET", "/libpod/_ping", None, empty()).await?;
+        let version = resp
+            .headers()
+            .get("Libpod-Api-Version")
+            .and_then(|v| v.to_str().ok())
+            .ok_or("no Libpod-Api-Version header in the _ping reply")?;
+        c.api_version = version.to_string();
+        Ok(c)
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, TransportError> {
+        let uri: hyper::Uri = hyperlocal::Uri::new(&self.socket, path).into();
+        let mut req = hyper::Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        Ok(self.client.request(req.body(body)?).await?)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Result<Reply, TransportError> {
+        let path = format!("/v{}/libpod{path}", self.api_version);
+        let resp = self.send(method, &path, content_type, body).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok(Reply { status, body })
+    }
+
+    /// `GET /v{api}/libpod{path}`.
+    pub async fn get(&self, path: &str) -> Result<Reply, TransportError> {
+        self.call("GET", path, None, empty()).await
+    }
+
+    /// `POST /v{api}/libpod{path}` with the file at `file` streamed as the body.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        content_type: &str,
+        file: tokio::fs::File,
+    ) -> Result<Reply, TransportError> {
+        use futures_util::TryStreamExt;
+        let frames =
+            tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map_ok(Frame::data);
+        let body = BodyExt::boxed(StreamBody::new(frames));
+        self.call("POST", path, Some(content_type), body).await
+    }
+}
+
+fn empty() -> Body {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Percent-encodes an image name or ID for use as one path segment of a libpod URL.
+/// Slashes stay: libpod routes image names with `{name:.*}`.
+pub fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_keep_slashes_and_colons_and_escape_the_rest() {
+        assert_eq!(
+            super::encode_name("localhost/latest:latest"),
+            "localhost/latest:latest"
+        );
+        assert_eq!(super::encode_name("a b?c"), "a%20b%3Fc");
+    }
+}

@@ -1,0 +1,290 @@
+//! Podman: the libpod REST API driver and the hermetic `podman system service` provider.
+//!
+//! The provider gives the service its own `--root`, `--runroot` and `--tmpdir`, and points
+//! `CONTAINERS_CONF`, `CONTAINERS_STORAGE_CONF` and `CONTAINERS_REGISTRIES_CONF` at files in
+//! the instance root, so no system or user configuration is read. Locks are file locks under the
+//! tmpdir (`lock_type = "file"`): the default SHM segment `/libpod_lock` is shared by every
+//! rootful Podman on the machine.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::libpod::{LibpodClient, TransportError, encode_name};
+use super::process::Daemon;
+use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
+use super::teardown::InstanceRoot;
+use super::{
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Runtime, RuntimeError, RuntimeInfo,
+};
+
+const RUNTIME: &str = "podman";
+
+/// libpod REST driver for one service socket.
+pub struct PodmanDriver {
+    client: LibpodClient,
+    endpoint: String,
+}
+
+/// libpod's error body (`{"cause": ..., "message": ..., "response": 500}`).
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LibpodImage {
+    id: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(default)]
+    repo_digests: Option<Vec<String>>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+impl From<LibpodImage> for ImageRecord {
+    fn from(i: LibpodImage) -> ImageRecord {
+        let mut names = i.repo_tags.unwrap_or_default();
+        names.retain(|n| n != "<none>:<none>");
+        names.sort();
+        let mut repo_digests = i.repo_digests.unwrap_or_default();
+        repo_digests.sort();
+        ImageRecord {
+            id: i.id,
+            names,
+            digest: i.digest.filter(|d| !d.is_empty()),
+            repo_digests,
+        }
+    }
+}
+
+impl PodmanDriver {
+    /// Connects to a libpod socket.
+    pub async fn connect(socket: &Path) -> Result<PodmanDriver, RuntimeError> {
+        let endpoint = socket.display().to_string();
+        let client =
+            LibpodClient::connect(socket)
+                .await
+                .map_err(|source| RuntimeError::Connect {
+                    runtime: RUNTIME,
+                    endpoint: endpoint.clone(),
+                    source,
+                })?;
+        Ok(PodmanDriver { client, endpoint })
+    }
+
+    fn protocol(&self, what: &str, source: TransportError) -> RuntimeError {
+        RuntimeError::Protocol {
+            runtime: RUNTIME,
+            what: format!("{what} ({})", self.endpoint),
+            source,
+        }
+    }
+
+    fn parse<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &str,
+        body: &[u8],
+    ) -> Result<T, RuntimeError> {
+        serde_json::from_slice(body).map_err(|e| self.protocol(what, Box::new(e)))
+    }
+
+    /// A non-2xx reply as a rejection, keeping libpod's message.
+    fn rejection(status: u16, body: &[u8]) -> ApiRejection {
+        let message = serde_json::from_slice::<ErrorBody>(body)
+            .ok()
+            .and_then(|e| e.message)
+            .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+        ApiRejection {
+            status: Some(status),
+            message,
+        }
+    }
+
+    /// GETs `path`, treating any non-2xx as unexpected.
+    async fn get_ok(&self, what: &str, path: &str) -> Result<bytes::Bytes, RuntimeError> {
+        let reply = self
+            .client
+            .get(path)
+            .await
+            .map_err(|e| self.protocol(what, e))?;
+        if !(200..300).contains(&reply.status) {
+            return Err(RuntimeError::Unexpected {
+                runtime: RUNTIME,
+                what: what.into(),
+                rejection: Self::rejection(reply.status, &reply.body),
+            });
+        }
+        Ok(reply.body)
+    }
+}
+
+impl Runtime for PodmanDriver {
+    fn info(&self) -> BoxFuture<'_, Result<RuntimeInfo, RuntimeError>> {
+        Box::pin(async move {
+            let body = self.get_ok("info", "/info").await?;
+            let v: serde_json::Value = self.parse("info", &body)?;
+            let s = |p: &str| {
+                v.pointer(p)
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            Ok(RuntimeInfo {
+                runtime: RUNTIME.into(),
+                version: s("/version/Version"),
+                api_version: self.client.api_version.clone(),
+                store: s("/store/graphDriverName"),
+                api: "libpod".into(),
+            })
+        })
+    }
+
+    fn load_image<'a>(
+        &'a self,
+        archive: &'a Path,
+    ) -> BoxFuture<'a, Result<LoadOutcome, RuntimeError>> {
+        Box::pin(async move {
+            let file =
+                tokio::fs::File::open(archive)
+                    .await
+                    .map_err(|source| RuntimeError::Archive {
+                        path: archive.display().to_string(),
+                        source,
+                    })?;
+            let reply = self
+                .client
+                .post_file("/images/load", "application/x-tar", file)
+                .await
+                .map_err(|e| self.protocol("load reply", e))?;
+            if !(200..300).contains(&reply.status) {
+                return Ok(LoadOutcome::Error(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                )));
+            }
+            // entities.ImageLoadReport: {"Names": [...]}
+            #[derive(Deserialize)]
+            struct LoadReport {
+                #[serde(rename = "Names", default)]
+                names: Vec<String>,
+            }
+            let report: LoadReport = self.parse("load reply", &reply.body)?;
+            Ok(LoadOutcome::Loaded {
+                messages: report.names,
+            })
+        })
+    }
+
+    fn list_images(&self) -> BoxFuture<'_, Result<Vec<ImageRecord>, RuntimeError>> {
+        Box::pin(async move {
+            let body = self.get_ok("image list", "/images/json?all=true").await?;
+            let images: Vec<LibpodImage> = self.parse("image list", &body)?;
+            Ok(images.into_iter().map(ImageRecord::from).collect())
+        })
+    }
+
+    fn inspect_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>> {
+        Box::pin(async move {
+            let path = format!("/images/{}/json", encode_name(name));
+            let reply = self
+                .client
+                .get(&path)
+                .await
+                .map_err(|e| self.protocol("image inspect", e))?;
+            match reply.status {
+                404 => Ok(None),
+                200..=299 => Ok(Some(
+                    self.parse::<LibpodImage>("image inspect", &reply.body)?
+                        .into(),
+                )),
+                status => Err(RuntimeError::Unexpected {
+                    runtime: RUNTIME,
+                    what: "image inspect".into(),
+                    rejection: Self::rejection(status, &reply.body),
+                }),
+            }
+        })
+    }
+}
+
+/// Starts a hermetic `podman system service` with storage driver `store` and connects to it.
+pub async fn start(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
+    let podman = find_binary("podman", "HARNESS_PODMAN")?;
+    let dir = root.path().to_path_buf();
+    let (graph, run, tmp) = (dir.join("storage"), dir.join("run"), dir.join("tmp"));
+    let io = |what: &'static str| {
+        move |source| ProviderError::Io {
+            what: what.into(),
+            source,
+        }
+    };
+    for d in [&graph, &run, &tmp] {
+        std::fs::create_dir_all(d).map_err(io("create podman dirs"))?;
+    }
+    let containers_conf = dir.join("containers.conf");
+    let storage_conf = dir.join("storage.conf");
+    let registries_conf = dir.join("registries.conf");
+    std::fs::write(
+        &containers_conf,
+        format!(
+            "[engine]\nlock_type = \"file\"\nevents_logger = \"file\"\nevents_logfile_path = \"{}\"\n",
+            tmp.join("events.log").display()
+        ),
+    )
+    .map_err(io("write containers.conf"))?;
+    std::fs::write(
+        &storage_conf,
+        format!(
+            "[storage]\ndriver = \"{store}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            graph.display(),
+            run.display()
+        ),
+    )
+    .map_err(io("write storage.conf"))?;
+    std::fs::write(&registries_conf, "unqualified-search-registries = []\n")
+        .map_err(io("write registries.conf"))?;
+
+    let sock = dir.join("podman.sock");
+    let p = |x: &Path| x.display().to_string();
+    let args = vec![
+        format!("--root={}", p(&graph)),
+        format!("--runroot={}", p(&run)),
+        format!("--tmpdir={}", p(&tmp)),
+        format!("--storage-driver={store}"),
+        "--cgroup-manager=cgroupfs".into(),
+        "--events-backend=file".into(),
+        "system".into(),
+        "service".into(),
+        "--time=0".into(),
+        format!("unix://{}", p(&sock)),
+    ];
+    let envs = vec![
+        ("CONTAINERS_CONF".to_string(), p(&containers_conf)),
+        ("CONTAINERS_STORAGE_CONF".to_string(), p(&storage_conf)),
+        (
+            "CONTAINERS_REGISTRIES_CONF".to_string(),
+            p(&registries_conf),
+        ),
+    ];
+    root.adopt(Daemon::spawn(
+        "podman",
+        &podman,
+        &args,
+        &envs,
+        dir.join("podman.log"),
+    )?);
+    wait_until_ready(&root, "podman", Duration::from_secs(60), || {
+        let sock = sock.clone();
+        async move { sock.exists() && PodmanDriver::connect(&sock).await.is_ok() }
+    })
+    .await?;
+    let driver = PodmanDriver::connect(&sock).await?;
+    Instance::new(root, Box::new(driver)).await
+}

@@ -1,0 +1,174 @@
+//! Nothing is left behind: after a run, after Ctrl-C, and after a daemon crashes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::runtime::start_instance;
+use harness::runtime::teardown::mounts_under;
+
+use crate::{have, processes_mentioning};
+
+/// Asserts that nothing under `tmp` survives: no processes mention it, nothing is mounted
+/// below it, and it holds no instance root.
+fn assert_clean(tmp: &Path) {
+    let procs = processes_mentioning(tmp);
+    assert!(procs.is_empty(), "processes left running: {procs:#?}");
+    let mounts = mounts_under(tmp).unwrap();
+    assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+/// A private, short TMPDIR (unix socket paths must stay under 108 bytes).
+fn short_tmp() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hxt-")
+        .tempdir_in("/tmp")
+        .unwrap()
+}
+
+/// Writes a one-cell matrix and a one-step scenario into `dir`.
+fn write_project(dir: &Path, runtime: &str, store: &str) {
+    std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+    std::fs::write(
+        dir.join("matrix.yaml"),
+        format!("axes:\n  runtime: [{runtime}]\n  version: [host]\n  store: [{store}]\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("scenarios/teardown.yaml"),
+        "name: teardown\nsummary: loads one archive\nfixtures:\n  one:\n    layout: docker-oci-hybrid\n    \
+         name: example.test/one:v1\n    layers:\n      - files: [{ path: etc/one, content: \"one\\n\" }]\n\
+         steps:\n  - id: load-one\n    load: one\n",
+    )
+    .unwrap();
+}
+
+fn harness_cmd(project: &Path, tmp: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+    cmd.current_dir(project)
+        .env("TMPDIR", tmp)
+        .env("NO_COLOR", "1")
+        .args(["run", "--snapshots", "ignore"])
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[test]
+fn a_finished_run_leaves_nothing_behind() {
+    if !have(&["podman"]) {
+        return;
+    }
+    let project = tempfile::tempdir().unwrap();
+    let tmp = short_tmp();
+    write_project(project.path(), "podman", "overlay");
+    let out = harness_cmd(project.path(), tmp.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("teardown::podman-host-overlay") || stdout.contains("podman-host-overlay"),
+        "{stdout}"
+    );
+    assert_clean(tmp.path());
+}
+
+/// Starts `harness run` on `runtime`, waits until its daemon's socket exists, sends SIGINT,
+/// and checks the exit code and that nothing survives.
+fn ctrl_c_mid_run(runtime: &str, store: &str, socket: &str) {
+    let project = tempfile::tempdir().unwrap();
+    let tmp = short_tmp();
+    write_project(project.path(), runtime, store);
+    let mut child = harness_cmd(project.path(), tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let up = loop {
+        let found = std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with("harness-")
+                && e.path().join(socket).exists()
+        });
+        if found {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(up, "the daemon never came up");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_clean(tmp.path());
+}
+
+#[test]
+fn ctrl_c_during_a_podman_run_leaves_nothing_behind() {
+    if have(&["podman"]) {
+        ctrl_c_mid_run("podman", "overlay", "podman.sock");
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_docker_run_leaves_nothing_behind() {
+    if have(&["dockerd", "containerd"]) {
+        ctrl_c_mid_run("docker", "overlay2", "docker.sock");
+    }
+}
+
+#[test]
+fn a_crashed_daemon_is_an_error_and_is_still_cleaned_up() {
+    if !have(&["dockerd", "containerd"]) {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let instance = start_instance("docker", "vfs").await.unwrap();
+        let root = instance.root_path().to_path_buf();
+        let pid: i32 = std::fs::read_to_string(root.join("docker.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            instance.runtime.list_images().await.is_err(),
+            "a dead daemon is a RuntimeError"
+        );
+        let dead = instance.dead_daemon(&["dockerd"]);
+        assert!(dead.is_some(), "the dead daemon is detected");
+        let report = instance.shutdown();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(!root.exists());
+        assert!(processes_mentioning(&root).is_empty());
+    });
+}
