@@ -90,7 +90,12 @@ fn run_trial(scenario: &Scenario, cell: &Cell) -> Result<(), Failed> {
     settings.set_snapshot_path(workspace().join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
-    settings.set_info(&result.runtime);
+    if let Some(runtime) = &result.runtime {
+        settings.set_info(&run::snapshot::SnapshotInfo {
+            runtime,
+            builder: &result.builder,
+        });
+    }
     let name = run::snapshot::snapshot_name(&scenario.name, &cell.id);
     settings.bind(|| insta::assert_snapshot!(name, result.snapshot_body));
     match &result.status {

@@ -50,9 +50,9 @@ pub struct Fixtures {
 pub enum FixtureError {
     #[error("failed to create a temp dir for fixtures")]
     TempDir(#[source] std::io::Error),
-    #[error("failed to craft fixture {name:?} of {scenario}")]
+    #[error("failed to craft fixture {name:?} of {}", scenario.display())]
     Craft {
-        scenario: String,
+        scenario: PathBuf,
         name: String,
         #[source]
         source: CraftError,
@@ -70,7 +70,7 @@ impl Fixtures {
             let path = dir.path().join(format!("{name}.tar"));
             let facts = crate::craft::write_archive_to_path(spec, &path).map_err(|source| {
                 FixtureError::Craft {
-                    scenario: scenario.name.clone(),
+                    scenario: scenario.source.clone(),
                     name: name.clone(),
                     source,
                 }
@@ -98,6 +98,9 @@ pub struct CellResult {
     pub cell: Cell,
     /// What the cell actually ran against; `None` when no instance started.
     pub runtime: Option<RuntimeInfo>,
+    /// How the scenario's images were made: the cell's builder, or `craft` for archives the
+    /// harness wrote itself.
+    pub builder: String,
     #[serde(flatten)]
     pub status: Status,
     pub steps: Vec<StepObservation>,
@@ -180,6 +183,7 @@ pub async fn run_cell(
         scenario: scenario.name.clone(),
         cell: cell.clone(),
         runtime: None,
+        builder: cell.builder.clone().unwrap_or_else(|| "craft".to_string()),
         status: Status::Pass,
         steps: Vec::new(),
         snapshot: SnapshotCheck::Skipped,
@@ -217,7 +221,10 @@ pub async fn run_cell(
         &opts.snapshot_dir,
         &name,
         &result.snapshot_body,
-        &info,
+        &snapshot::SnapshotInfo {
+            runtime: &info,
+            builder: &result.builder,
+        },
         opts.snapshots,
     ) {
         Ok(c) => c,

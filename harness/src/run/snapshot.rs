@@ -22,6 +22,15 @@ pub struct SnapshotDoc<'a> {
     pub steps: &'a [StepObservation],
 }
 
+/// The snapshot header's `info`: what the cell ran against. insta does not compare it, so a
+/// version bump alone never fails a snapshot, but the file records what it was taken on.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotInfo<'a> {
+    #[serde(flatten)]
+    pub runtime: &'a RuntimeInfo,
+    pub builder: &'a str,
+}
+
 /// The file stem of the snapshot for a scenario x cell: `podman3__docker-host-overlay2`.
 pub fn snapshot_name(scenario: &str, cell: &str) -> String {
     format!("{scenario}__{cell}")
@@ -84,7 +93,7 @@ pub fn read_snap_content(text: &str) -> Option<&str> {
 }
 
 /// Writes a `.snap` file in insta's format.
-fn write_snap(path: &Path, body: &str, info: &RuntimeInfo) -> std::io::Result<()> {
+fn write_snap(path: &Path, body: &str, info: &SnapshotInfo<'_>) -> std::io::Result<()> {
     let info_yaml = serde_saphyr::to_string(info).unwrap_or_default();
     let info_block: String = info_yaml.lines().map(|l| format!("  {l}\n")).collect();
     let text =
@@ -97,7 +106,7 @@ pub fn check(
     dir: &Path,
     name: &str,
     body: &str,
-    info: &RuntimeInfo,
+    info: &SnapshotInfo<'_>,
     mode: SnapshotMode,
 ) -> std::io::Result<SnapshotCheck> {
     let file = dir.join(format!("{name}.snap"));
@@ -139,13 +148,21 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn info() -> RuntimeInfo {
+    fn runtime() -> RuntimeInfo {
         RuntimeInfo {
             runtime: "podman".into(),
             version: "4.3.1".into(),
             api_version: "4.3.1".into(),
             store: "overlay".into(),
             api: "libpod".into(),
+        }
+    }
+
+    fn info() -> SnapshotInfo<'static> {
+        let runtime: &'static RuntimeInfo = Box::leak(Box::new(runtime()));
+        SnapshotInfo {
+            runtime,
+            builder: "craft",
         }
     }
 
@@ -160,6 +177,11 @@ mod tests {
     fn check_cycle_missing_update_match_mismatch() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
+        let runtime = runtime();
+        let info = || SnapshotInfo {
+            runtime: &runtime,
+            builder: "craft",
+        };
         let r = check(d, "s__c", "a: 1", &info(), SnapshotMode::Check).unwrap();
         assert!(matches!(r, SnapshotCheck::Missing { .. }));
         assert!(!r.holds());
@@ -177,6 +199,9 @@ mod tests {
             other => panic!("expected a mismatch, got {other:?}"),
         }
         let written = std::fs::read_to_string(d.join("s__c.snap")).unwrap();
-        assert!(written.contains("version: \"4.3.1\""), "{written}");
+        assert!(
+            written.contains("version: \"4.3.1\"") && written.contains("builder: craft"),
+            "{written}"
+        );
     }
 }

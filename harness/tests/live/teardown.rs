@@ -94,12 +94,15 @@ fn ctrl_c_mid_run(runtime: &str, store: &str, socket: &str) {
         .spawn()
         .unwrap();
     let started = Instant::now();
+    // Wait until the daemon is serving *and* has mounted something under its root (dockerd
+    // makes its data root a mount; Podman's overlay driver bind-mounts its home), so the
+    // interrupt proves that teardown unmounts, not just that it kills.
     let up = loop {
-        let found = std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| {
+        let serving = std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| {
             e.file_name().to_string_lossy().starts_with("harness-")
                 && e.path().join(socket).exists()
         });
-        if found {
+        if serving && !mounts_under(tmp.path()).unwrap().is_empty() {
             break true;
         }
         if started.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
@@ -107,7 +110,7 @@ fn ctrl_c_mid_run(runtime: &str, store: &str, socket: &str) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert!(up, "the daemon never came up");
+    assert!(up, "the daemon never came up with a mount under its root");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
