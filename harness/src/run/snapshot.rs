@@ -158,14 +158,6 @@ mod tests {
         }
     }
 
-    fn info() -> SnapshotInfo<'static> {
-        let runtime: &'static RuntimeInfo = Box::leak(Box::new(runtime()));
-        SnapshotInfo {
-            runtime,
-            builder: "craft",
-        }
-    }
-
     #[test]
     fn insta_header_is_skipped() {
         let text = "---\nsource: x.rs\nexpression: y\n---\nscenario: a\ncell: b\n";
