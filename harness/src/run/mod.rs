@@ -101,6 +101,9 @@ pub struct CellResult {
     /// How the scenario's images were made: the cell's builder, or `craft` for archives the
     /// harness wrote itself.
     pub builder: String,
+    /// The crafted fixtures' facts (digests, layers, names), which resolve the symbols
+    /// (`config(hybrid)`) used in `steps`.
+    pub fixtures: BTreeMap<String, CraftedArchive>,
     #[serde(flatten)]
     pub status: Status,
     pub steps: Vec<StepObservation>,
@@ -184,6 +187,11 @@ pub async fn run_cell(
         cell: cell.clone(),
         runtime: None,
         builder: cell.builder.clone().unwrap_or_else(|| "craft".to_string()),
+        fixtures: fixtures
+            .archives
+            .iter()
+            .map(|(name, (_, facts))| (name.clone(), facts.clone()))
+            .collect(),
         status: Status::Pass,
         steps: Vec::new(),
         snapshot: SnapshotCheck::Skipped,
