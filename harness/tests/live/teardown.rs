@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use harness::runtime::start_instance;
 use harness::runtime::teardown::mounts_under;
+use nix::sys::signal::Signal;
 
 use crate::{have, processes_mentioning};
 
@@ -82,9 +83,9 @@ fn a_finished_run_leaves_nothing_behind() {
     assert_clean(tmp.path());
 }
 
-/// Starts `harness run` on `runtime`, waits until its daemon's socket exists, sends SIGINT,
-/// and checks the exit code and that nothing survives.
-fn ctrl_c_mid_run(runtime: &str, store: &str, socket: &str) {
+/// Starts `harness run` on `runtime`, waits until its daemon is serving, sends `signal`, and
+/// checks the exit code (128 + signal) and that nothing survives.
+fn interrupt_mid_run(runtime: &str, store: &str, socket: &str, signal: Signal) {
     let project = tempfile::tempdir().unwrap();
     let tmp = short_tmp();
     write_project(project.path(), runtime, store);
@@ -111,15 +112,11 @@ fn ctrl_c_mid_run(runtime: &str, store: &str, socket: &str) {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(up, "the daemon never came up with a mount under its root");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(128 + signal as i32),
         "stderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -129,14 +126,14 @@ fn ctrl_c_mid_run(runtime: &str, store: &str, socket: &str) {
 #[test]
 fn ctrl_c_during_a_podman_run_leaves_nothing_behind() {
     if have(&["podman"]) {
-        ctrl_c_mid_run("podman", "overlay", "podman.sock");
+        interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGINT);
     }
 }
 
 #[test]
 fn ctrl_c_during_a_docker_run_leaves_nothing_behind() {
     if have(&["dockerd", "containerd"]) {
-        ctrl_c_mid_run("docker", "overlay2", "docker.sock");
+        interrupt_mid_run("docker", "overlay2", "docker.sock", Signal::SIGINT);
     }
 }
 
@@ -174,4 +171,81 @@ fn a_crashed_daemon_is_an_error_and_is_still_cleaned_up() {
         assert!(!root.exists());
         assert!(processes_mentioning(&root).is_empty());
     });
+}
+
+#[test]
+fn sigterm_during_a_podman_run_leaves_nothing_behind() {
+    if have(&["podman"]) {
+        interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGTERM);
+    }
+}
+
+#[test]
+fn a_panic_with_a_live_instance_still_tears_it_down() {
+    if !have(&["podman"]) {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let joined = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let instance = start_instance("podman", "overlay").await.unwrap();
+            let root = instance.root_path().to_path_buf();
+            assert!(
+                !mounts_under(&root).unwrap().is_empty(),
+                "podman's overlay home is mounted"
+            );
+            tx.send(root).unwrap();
+            panic!("a step blew up with the instance live");
+        })
+    })
+    .join();
+    assert!(joined.is_err(), "the thread panicked");
+    let root = rx.recv().unwrap();
+    assert!(!root.exists(), "{} survived the panic", root.display());
+    assert!(mounts_under(&root).unwrap().is_empty());
+    assert!(processes_mentioning(&root).is_empty());
+}
+
+#[test]
+fn roots_of_a_killed_harness_are_swept_on_the_next_run() {
+    if !have(&["podman"]) {
+        return;
+    }
+    let tmp = short_tmp();
+    // A root as a SIGKILLed harness leaves it: owner gone, a mount still in place.
+    let stale = tmp.path().join("harness-stale01");
+    let mnt = stale.join("storage/overlay");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    std::fs::write(stale.join("owner.pid"), dead_pid.to_string()).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &mnt,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    // A root of a live process (this one) must be left alone.
+    let live = tmp.path().join("harness-live01");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(live.join("owner.pid"), std::process::id().to_string()).unwrap();
+
+    let project = tempfile::tempdir().unwrap();
+    write_project(project.path(), "podman", "vfs");
+    let out = harness_cmd(project.path(), tmp.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed stale instance root"), "{stderr}");
+    assert!(!stale.exists(), "the stale root was not removed");
+    assert!(mounts_under(&stale).unwrap().is_empty());
+    assert!(live.exists(), "a live process's root was touched");
+    std::fs::remove_dir_all(&live).unwrap();
+    assert_clean(tmp.path());
 }
