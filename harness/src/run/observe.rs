@@ -136,13 +136,10 @@ impl Redactor<'_> {
         } else {
             s.replace(&root, "<root>")
         };
-        // moby's load extracts to `docker-import-<random>`; Podman's to `<random digits>` temp files.
-        let re = TEMP.get_or_init(|| {
-            regex::Regex::new(
-                r"(docker-import|docker-load|podman-load|oci|docker-archive|storage)-?[0-9]{4,}",
-            )
-            .expect("valid regex")
-        });
+        // moby's `docker load` extracts into `os.MkdirTemp(.., "docker-import-")`, whose suffix
+        // is a random uint32 in decimal (any length). Add patterns here only as they are seen.
+        let re =
+            TEMP.get_or_init(|| regex::Regex::new(r"(docker-import)-[0-9]+").expect("valid regex"));
         let s = re.replace_all(&s, "$1-<n>");
         self.book.symbolize_text(&s)
     }
@@ -209,5 +206,54 @@ pub fn observe_load(
         messages,
         error,
         images,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_removes_roots_and_random_temp_names_and_symbolizes_digests() {
+        let mut book = DigestBook::default();
+        let hex = "9f8c7b3bb8aa84351c1686ed064b0d92f5201a7e6a4153638551cb69952e686e";
+        book.by_hex
+            .insert(hex.into(), (DigestRole::Config, "hybrid".into()));
+        let r = Redactor {
+            root: Path::new("/tmp/harness-Ab12Cd"),
+            book: &book,
+        };
+        assert_eq!(
+            r.text("open /tmp/harness-Ab12Cd/data/tmp/docker-import-7/blobs/json: no such file"),
+            "open <root>/data/tmp/docker-import-<n>/blobs/json: no such file"
+        );
+        assert_eq!(
+            r.text(&format!("Loaded image ID: sha256:{hex}")),
+            "Loaded image ID: config(hybrid)"
+        );
+        assert_eq!(r.text(hex), "config(hybrid)");
+        let unknown = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        assert_eq!(
+            r.text(unknown),
+            unknown,
+            "unexplained digests stay as they are"
+        );
+    }
+
+    #[test]
+    fn changed_images_are_new_ids_or_new_names() {
+        let rec = |id: &str, names: &[&str]| ImageRecord {
+            id: id.into(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            digest: None,
+            repo_digests: vec![],
+        };
+        let before = vec![rec("a", &["x:1"]), rec("b", &["y:1"])];
+        let after = vec![rec("a", &["x:1"]), rec("b", &["y:1", "z:1"]), rec("c", &[])];
+        let ids: Vec<&str> = changed_images(&before, &after)
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(ids, ["b", "c"]);
     }
 }
