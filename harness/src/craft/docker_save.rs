@@ -32,7 +32,6 @@ use crate::craft::legacy_v1::legacy_v1_blobs;
 use crate::craft::write::{Image, Member};
 use crate::oci::{Digest, media_type};
 
-const DIR_MODE: u32 = 0o755;
 const FILE_MODE: u32 = 0o644;
 
 /// moby's `ociLayoutContent` constant.
@@ -120,20 +119,7 @@ pub(crate) fn members<'a>(image: &'a Image<'_>) -> Vec<Member<'a>> {
         gojson::encode(&repos)
     });
 
-    let mut out = vec![
-        Member::dir("blobs/", DIR_MODE),
-        Member::dir("blobs/sha256/", DIR_MODE),
-    ];
-    out.extend(
-        blobs
-            .into_iter()
-            .map(|(name, data)| Member::file(name, FILE_MODE, data)),
-    );
-    out.push(Member::file(
-        "index.json",
-        FILE_MODE,
-        image.index_json.as_slice(),
-    ));
+    let mut out = Member::oci_prefix(blobs, FILE_MODE, image.index_json.as_slice(), FILE_MODE);
     out.push(Member::file("manifest.json", FILE_MODE, manifest_json));
     out.push(Member::file("oci-layout", FILE_MODE, OCI_LAYOUT));
     if let Some(repositories) = repositories {

@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use crate::craft::write::{Image, Member};
 
-const DIR_MODE: u32 = 0o755;
 const BLOB_MODE: u32 = 0o444;
 const INDEX_MODE: u32 = 0o644;
 
@@ -40,20 +39,7 @@ pub(crate) fn members<'a>(image: &'a Image<'_>) -> Vec<Member<'a>> {
         &image.manifest.bytes,
     );
 
-    let mut out = vec![
-        Member::dir("blobs/", DIR_MODE),
-        Member::dir("blobs/sha256/", DIR_MODE),
-    ];
-    out.extend(
-        blobs
-            .into_iter()
-            .map(|(name, data)| Member::file(name, BLOB_MODE, data)),
-    );
-    out.push(Member::file(
-        "index.json",
-        INDEX_MODE,
-        image.index_json.as_slice(),
-    ));
+    let mut out = Member::oci_prefix(blobs, BLOB_MODE, image.index_json.as_slice(), INDEX_MODE);
     out.push(Member::file("oci-layout", BLOB_MODE, OCI_LAYOUT));
     out
 }

@@ -104,6 +104,28 @@ impl<'a> Member<'a> {
     pub(crate) fn blob_path(digest: &Digest) -> String {
         format!("blobs/sha256/{}", digest.hex())
     }
+
+    /// The start of every OCI layout in a tar: `blobs/`, `blobs/sha256/` (0o755), each blob in
+    /// name order with `blob_mode`, then `index.json` with `index_mode`. Both writers walk
+    /// their directory lexically, so this prefix is shared; what follows differs by layout.
+    pub(crate) fn oci_prefix<D: Into<Cow<'a, [u8]>>>(
+        blobs: std::collections::BTreeMap<String, D>,
+        blob_mode: u32,
+        index_json: &'a [u8],
+        index_mode: u32,
+    ) -> Vec<Self> {
+        let mut out = vec![
+            Member::dir("blobs/", 0o755),
+            Member::dir("blobs/sha256/", 0o755),
+        ];
+        out.extend(
+            blobs
+                .into_iter()
+                .map(|(name, data)| Member::file(name, blob_mode, data)),
+        );
+        out.push(Member::file("index.json", index_mode, index_json));
+        out
+    }
 }
 
 /// Everything an archive holds, built and validated, before any byte is written.

@@ -110,13 +110,7 @@ impl Runtime for DockerDriver {
         archive: &'a Path,
     ) -> BoxFuture<'a, Result<LoadOutcome, RuntimeError>> {
         Box::pin(async move {
-            let file =
-                tokio::fs::File::open(archive)
-                    .await
-                    .map_err(|source| RuntimeError::Archive {
-                        path: archive.display().to_string(),
-                        source,
-                    })?;
+            let file = super::open_archive(archive).await?;
             let body = ReaderStream::with_capacity(file, 256 * 1024);
             let opts = ImportImageOptionsBuilder::new().quiet(false).build();
             let mut stream = self.client.import_image_stream(opts, body, None);

@@ -107,6 +107,16 @@ pub enum RuntimeError {
     },
 }
 
+/// Opens an archive for streaming to a runtime.
+async fn open_archive(path: &Path) -> Result<tokio::fs::File, RuntimeError> {
+    tokio::fs::File::open(path)
+        .await
+        .map_err(|source| RuntimeError::Archive {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// The operations a runtime driver offers. Method names mirror the API they call.
 pub trait Runtime: Send + Sync {
     /// Version, API version and store of the running instance.

@@ -148,13 +148,7 @@ impl Runtime for PodmanDriver {
         archive: &'a Path,
     ) -> BoxFuture<'a, Result<LoadOutcome, RuntimeError>> {
         Box::pin(async move {
-            let file =
-                tokio::fs::File::open(archive)
-                    .await
-                    .map_err(|source| RuntimeError::Archive {
-                        path: archive.display().to_string(),
-                        source,
-                    })?;
+            let file = super::open_archive(archive).await?;
             let reply = self
                 .client
                 .post_file("/images/load", "application/x-tar", file)
