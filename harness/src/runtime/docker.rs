@@ -20,6 +20,7 @@ use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
     ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Runtime, RuntimeError, RuntimeInfo,
+    TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
@@ -156,6 +157,27 @@ impl Runtime for DockerDriver {
                 .into_iter()
                 .map(|i| record(i.id, i.repo_tags, i.repo_digests))
                 .collect())
+        })
+    }
+
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        Box::pin(async move {
+            let (repo, tag) = split_repo_tag(target);
+            let opts = bollard::query_parameters::TagImageOptionsBuilder::new()
+                .repo(repo)
+                .tag(tag)
+                .build();
+            match self.client.tag_image(source, Some(opts)).await {
+                Ok(()) => Ok(TagOutcome::Tagged),
+                Err(e) => match rejection(&e) {
+                    Some(r) => Ok(TagOutcome::Error(r)),
+                    None => Err(self.protocol("tag reply", e)),
+                },
+            }
         })
     }
 

@@ -85,6 +85,11 @@ impl LibpodClient {
         self.call("GET", path, None, empty()).await
     }
 
+    /// `POST /v{api}/libpod{path}` with an empty body.
+    pub async fn post_empty(&self, path: &str) -> Result<Reply, TransportError> {
+        self.call("POST", path, None, empty()).await
+    }
+
     /// `POST /v{api}/libpod{path}` with the file at `file` streamed as the body.
     pub async fn post_file(
         &self,
@@ -112,6 +117,19 @@ pub fn encode_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query parameter value (everything but RFC 3986 unreserved characters).
+pub fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

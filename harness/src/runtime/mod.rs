@@ -63,6 +63,30 @@ pub enum LoadOutcome {
     Error(ApiRejection),
 }
 
+/// The result of adding a name to an image (`docker tag`, `podman tag`, a containerd image
+/// record pointing at the same target).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum TagOutcome {
+    /// The runtime accepted the name.
+    Tagged,
+    /// The runtime refused it.
+    Error(ApiRejection),
+}
+
+/// Splits a reference string into the `repo` and `tag` query parameters of the Docker and
+/// libpod tag endpoints, lexically and without validating anything, so that what the daemon
+/// does with odd input is what gets observed: the tag is what follows the last `:` after the
+/// last `/`, if any. A digest (`@...`) stays in `repo`.
+pub fn split_repo_tag(target: &str) -> (&str, &str) {
+    let last_slash = target.rfind('/').map_or(0, |i| i + 1);
+    let at = target.find('@').unwrap_or(target.len());
+    match target[last_slash..at].rfind(':') {
+        Some(i) if at == target.len() => (&target[..last_slash + i], &target[last_slash + i + 1..]),
+        _ => (target, ""),
+    }
+}
+
 /// One image as the runtime reports it, normalized across APIs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageRecord {
@@ -128,9 +152,31 @@ pub trait Runtime: Send + Sync {
     ) -> BoxFuture<'a, Result<LoadOutcome, RuntimeError>>;
     /// Every image in the store.
     fn list_images(&self) -> BoxFuture<'_, Result<Vec<ImageRecord>, RuntimeError>>;
+    /// Adds the name `target` to the image `source` (a name or ID). Docker and Podman get it
+    /// split by [`split_repo_tag`]; containerd records it verbatim.
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>>;
     /// One image by name or ID; `Ok(None)` when the runtime says it does not exist.
     fn inspect_image<'a>(
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repo_and_tag_split_lexically() {
+        use super::split_repo_tag as s;
+        assert_eq!(s("bastion.io/foo:local"), ("bastion.io/foo", "local"));
+        assert_eq!(s("localhost:5000/foo"), ("localhost:5000/foo", ""));
+        assert_eq!(s("localhost:5000/foo:v1"), ("localhost:5000/foo", "v1"));
+        assert_eq!(s("foo"), ("foo", ""));
+        assert_eq!(s("FOO:Tag"), ("FOO", "Tag"));
+        // With a digest the whole string goes as repo, so the daemon decides what to do with it.
+        assert_eq!(s("foo:v1@sha256:abc"), ("foo:v1@sha256:abc", ""));
+    }
 }

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::libpod::{LibpodClient, TransportError, encode_name};
+use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::process::Daemon;
 use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
     ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Runtime, RuntimeError, RuntimeInfo,
+    TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -178,6 +179,35 @@ impl Runtime for PodmanDriver {
             let body = self.get_ok("image list", "/images/json?all=true").await?;
             let images: Vec<LibpodImage> = self.parse("image list", &body)?;
             Ok(images.into_iter().map(ImageRecord::from).collect())
+        })
+    }
+
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        Box::pin(async move {
+            let (repo, tag) = split_repo_tag(target);
+            let path = format!(
+                "/images/{}/tag?repo={}&tag={}",
+                encode_name(source),
+                encode_query(repo),
+                encode_query(tag)
+            );
+            let reply = self
+                .client
+                .post_empty(&path)
+                .await
+                .map_err(|e| self.protocol("tag reply", e))?;
+            if (200..300).contains(&reply.status) {
+                Ok(TagOutcome::Tagged)
+            } else {
+                Ok(TagOutcome::Error(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                )))
+            }
         })
     }
 
