@@ -19,7 +19,7 @@ use super::process::Daemon;
 use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Runtime, RuntimeError, RuntimeInfo,
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
     TagOutcome, split_repo_tag,
 };
 
@@ -181,6 +181,49 @@ impl Runtime for DockerDriver {
         })
     }
 
+    fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
+        Box::pin(async move {
+            match self.client.inspect_image(name).await {
+                Ok(i) => Ok(Lookup::Found(record(
+                    i.id.unwrap_or_default(),
+                    i.repo_tags.unwrap_or_default(),
+                    i.repo_digests.unwrap_or_default(),
+                ))),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(Lookup::NotFound),
+                Err(e) => match rejection(&e) {
+                    Some(r) if r.status.is_some_and(|s| (400..500).contains(&s)) => {
+                        Ok(Lookup::Refused(r))
+                    }
+                    _ => Err(self.protocol("image inspect", e)),
+                },
+            }
+        })
+    }
+
+    fn untag_image<'a>(
+        &'a self,
+        _image: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // DELETE /images/{name} on a name whose image has other names only untags it;
+            // noprune keeps parents regardless.
+            let opts = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+                .force(false)
+                .noprune(true)
+                .build();
+            match self.client.remove_image(name, Some(opts), None).await {
+                Ok(_) => Ok(TagOutcome::Tagged),
+                Err(e) => match rejection(&e) {
+                    Some(r) => Ok(TagOutcome::Error(r)),
+                    None => Err(self.protocol("untag reply", e)),
+                },
+            }
+        })
+    }
+
     fn inspect_image<'a>(
         &'a self,
         name: &'a str,
@@ -214,48 +257,16 @@ fn record(id: String, mut names: Vec<String>, mut repo_digests: Vec<String>) -> 
     }
 }
 
-/// Writes a containerd config for a private instance: its own root, state, sockets, and no CRI
-/// plugin (it would start CNI and a streaming server we never use).
-fn containerd_config(dir: &Path) -> String {
-    // Top-level keys must come before the first [table], or TOML puts them inside it.
-    format!(
-        "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n\
-         [grpc]\n  address = \"{sock}\"\n\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\n\
-         [debug]\n  address = \"\"\n\n[metrics]\n  address = \"\"\n",
-        root = dir.join("root").display(),
-        state = dir.join("state").display(),
-        sock = dir.join("containerd.sock").display(),
-    )
-}
-
 /// Starts a hermetic containerd + dockerd with storage driver `store` and connects to it.
 pub async fn start(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
     let dockerd = find_binary("dockerd", "HARNESS_DOCKERD")?;
-    let containerd = find_binary("containerd", "HARNESS_CONTAINERD")?;
     let dir = root.path().to_path_buf();
-    let ctd_dir = dir.join("containerd");
+    let ctd_sock =
+        super::containerd::start_containerd_daemon(&root, &dir.join("containerd")).await?;
     let io = |what: &str| {
         let what = what.to_string();
         move |source| ProviderError::Io { what, source }
     };
-    std::fs::create_dir_all(&ctd_dir).map_err(io("create containerd dir"))?;
-    let ctd_config = ctd_dir.join("config.toml");
-    std::fs::write(&ctd_config, containerd_config(&ctd_dir))
-        .map_err(io("write containerd config"))?;
-    let ctd_sock = ctd_dir.join("containerd.sock");
-    root.adopt(Daemon::spawn(
-        "containerd",
-        &containerd,
-        &["--config".into(), ctd_config.display().to_string()],
-        &[],
-        dir.join("containerd.log"),
-    )?);
-    wait_until_ready(&root, "containerd", Duration::from_secs(30), || {
-        let sock = ctd_sock.clone();
-        async move { sock.exists() }
-    })
-    .await?;
-
     let daemon_json = dir.join("daemon.json");
     std::fs::write(&daemon_json, "{}\n").map_err(io("write daemon.json"))?;
     let sock = dir.join("docker.sock");

@@ -8,6 +8,7 @@
 //! exactly what the harness observes. [`RuntimeError`] is reserved for the harness or the
 //! daemon breaking (connection refused, a daemon that died, a reply that does not parse).
 
+pub mod containerd;
 pub mod docker;
 mod libpod;
 pub mod podman;
@@ -87,6 +88,16 @@ pub fn split_repo_tag(target: &str) -> (&str, &str) {
     }
 }
 
+/// The result of looking an image up by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(ImageRecord),
+    /// The runtime says there is no such image.
+    NotFound,
+    /// The runtime refused the name itself (Docker answers 400 for an invalid reference).
+    Refused(ApiRejection),
+}
+
 /// One image as the runtime reports it, normalized across APIs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageRecord {
@@ -159,6 +170,31 @@ pub trait Runtime: Send + Sync {
         source: &'a str,
         target: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>>;
+    /// Removes the name `name` from the image `image` (a name or ID), leaving the image and
+    /// its other names in place. Used to undo a tag between observations.
+    fn untag_image<'a>(
+        &'a self,
+        image: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        let _ = (image, name);
+        Box::pin(async move {
+            Ok(TagOutcome::Error(ApiRejection {
+                status: None,
+                message: "untag is not implemented by this driver".into(),
+            }))
+        })
+    }
+    /// Looks an image up by a name as a user would type it, keeping a refusal of the name
+    /// apart from "no such image". The default maps [`Runtime::inspect_image`].
+    fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
+        Box::pin(async move {
+            Ok(match self.inspect_image(name).await? {
+                Some(record) => Lookup::Found(record),
+                None => Lookup::NotFound,
+            })
+        })
+    }
     /// One image by name or ID; `Ok(None)` when the runtime says it does not exist.
     fn inspect_image<'a>(
         &'a self,

@@ -16,7 +16,7 @@ use super::process::Daemon;
 use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Runtime, RuntimeError, RuntimeInfo,
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
     TagOutcome, split_repo_tag,
 };
 
@@ -200,6 +200,59 @@ impl Runtime for PodmanDriver {
                 .post_empty(&path)
                 .await
                 .map_err(|e| self.protocol("tag reply", e))?;
+            if (200..300).contains(&reply.status) {
+                Ok(TagOutcome::Tagged)
+            } else {
+                Ok(TagOutcome::Error(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                )))
+            }
+        })
+    }
+
+    fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
+        Box::pin(async move {
+            let path = format!("/images/{}/json", encode_name(name));
+            let reply = self
+                .client
+                .get(&path)
+                .await
+                .map_err(|e| self.protocol("image inspect", e))?;
+            match reply.status {
+                404 => Ok(Lookup::NotFound),
+                200..=299 => Ok(Lookup::Found(
+                    self.parse::<LibpodImage>("image inspect", &reply.body)?
+                        .into(),
+                )),
+                400..=499 => Ok(Lookup::Refused(Self::rejection(reply.status, &reply.body))),
+                status => Err(RuntimeError::Unexpected {
+                    runtime: RUNTIME,
+                    what: "image inspect".into(),
+                    rejection: Self::rejection(status, &reply.body),
+                }),
+            }
+        })
+    }
+
+    fn untag_image<'a>(
+        &'a self,
+        image: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        Box::pin(async move {
+            let (repo, tag) = split_repo_tag(name);
+            let path = format!(
+                "/images/{}/untag?repo={}&tag={}",
+                encode_name(image),
+                encode_query(repo),
+                encode_query(tag)
+            );
+            let reply = self
+                .client
+                .post_empty(&path)
+                .await
+                .map_err(|e| self.protocol("untag reply", e))?;
             if (200..300).contains(&reply.status) {
                 Ok(TagOutcome::Tagged)
             } else {

@@ -93,6 +93,7 @@ pub async fn start_instance(runtime: &str, store: &str) -> Result<Instance, Prov
     match runtime {
         "docker" => super::docker::start(store, root).await,
         "podman" => super::podman::start(store, root).await,
+        "containerd" => super::containerd::start(store, root).await,
         other => Err(ProviderError::UnsupportedRuntime(other.to_string())),
     }
 }

@@ -1,0 +1,891 @@
+//! containerd: the gRPC driver ([`ContainerdDriver`]) and the hermetic `containerd` provider.
+//!
+//! **Provider.** [`start_containerd_daemon`] writes a private config (root, state, gRPC and
+//! ttrpc sockets and the `opt` plugin's directory all inside the instance root; debug and
+//! metrics listeners off; the CRI plugin disabled, since it would start CNI and a streaming
+//! server we never use), starts `containerd` and waits until its Version call answers. The
+//! Docker provider uses the same function for the containerd under its `dockerd`. [`start`]
+//! then connects the driver, which checks that the snapshotter the cell names (`overlayfs`,
+//! `native`) is a loaded plugin (Introspection `Plugins`). Nothing is unpacked, so the
+//! snapshotter is recorded and validated, not used.
+//!
+//! **Namespace.** Every call carries the `containerd-namespace: harness` header ([`NAMESPACE`]);
+//! containerd creates the namespace on first use.
+//!
+//! **Load** ([`Runtime::load_image`]) does what `ctr images import --no-unpack --all-platforms`
+//! does for an OCI layout (containerd 1.6: `images/archive.ImportIndex` followed by
+//! `Client.Import`), over the Content, Images and Leases services:
+//!
+//! - The archive is read once, as a stream, on a blocking thread (tar over a `BufReader`;
+//!   nothing is extracted to disk). Each `blobs/<alg>/<hex>` member is streamed into the
+//!   content store as it is read (Content `Write`: ref `tar-<member name>` as `onUntarBlob`
+//!   names it, the member's size, the digest its name declares as the expected digest, commit);
+//!   containerd hashes while writing and refuses a commit whose bytes do not match. Members may
+//!   come in any order and `index.json` may come last, so a single pass cannot know which blob
+//!   is what: `index.json` (small) is kept in memory, blobs go straight to the store, and the
+//!   image records are created after the pass. Manifests are then read back from the content
+//!   store, as `Client.Import` does, never from the archive a second time.
+//! - The garbage collector keeps content only while something references it. The whole load runs under a lease (`containerd-lease` header; the lease
+//!   carries `containerd.io/gc.expire` one hour out, in case the harness dies before deleting
+//!   it), and before the lease is deleted each manifest (and nested index) gets the
+//!   `containerd.io/gc.ref.content.*` labels naming its children, exactly as
+//!   `images.SetChildrenLabels` sets them, so the image record keeps the whole graph alive.
+//! - One image record per `index.json` manifest entry, named as `Client.Import`'s `imageName`
+//!   does: the `io.containerd.image.name` annotation, else `org.opencontainers.image.ref.name`
+//!   verbatim (the library default; `ctr images import` additionally prefixes tag-only ref
+//!   names with `import-<date>:`, which we do not, since it is volatile); entries with neither
+//!   get no record. An existing record of that name is updated to the new target
+//!   (`Images.Update` with mask `target`, then `Create` on NotFound), as `Client.Import` does.
+//! - The load messages are ours, one per record: `Loaded image: <name>` (containerd has no load
+//!   messages; `ctr` prints `unpacking <name> (<digest>)...done`, and we do not unpack).
+//!
+//! Differences from containerd's importer, all deliberate: blobs outside `blobs/` are not
+//! ingested (nothing could reference them except by accident), `index.json` itself is not
+//! stored (no record targets it unless `--index-name` is given), a blob whose bytes do not
+//! match its name is refused at commit (containerd 1.6 stores it under its real digest and only
+//! a later unpack fails), every platform is labelled (`--all-platforms`), and a docker-archive
+//! (`manifest.json` without `oci-layout`) is refused with a message saying so, where containerd
+//! would synthesize a manifest for it.
+//!
+//! The archive side (the scan, the OCI documents, the GC label rules) is in `archive.rs`.
+//!
+//! **Refusals.** A gRPC status sent by the daemon is a refusal ([`ApiRejection`] with
+//! `status: Some(<gRPC code>)`, e.g. 3 InvalidArgument, 5 NotFound, 6 AlreadyExists: for this
+//! runtime `status` holds the gRPC status code, not an HTTP status). Refusals that come from the
+//! importer's own checks (what `ctr` itself would refuse: not an OCI layout, a bad
+//! `index.json`) have `status: None`. A failure of the connection is a [`RuntimeError`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use containerd_client::services::v1::{
+    AbortRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest, DeleteImageRequest,
+    DeleteRequest as DeleteLeaseRequest, GetImageRequest, Image, Info, ListImagesRequest,
+    PluginsRequest, ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction,
+    WriteContentRequest, WriteContentResponse, content_client::ContentClient,
+    images_client::ImagesClient, introspection_client::IntrospectionClient,
+    leases_client::LeasesClient, version_client::VersionClient,
+};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+mod archive;
+
+use self::archive::{
+    DocKind, Found, JSON_LIMIT, Member, OciDescriptor, ScanError, ScannedBlob, children, gc_labels,
+    image_name, scan_archive,
+};
+use super::process::Daemon;
+use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
+use super::teardown::InstanceRoot;
+use super::{
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
+    TagOutcome,
+};
+use crate::oci::media_type;
+
+const RUNTIME: &str = "containerd";
+
+/// The containerd namespace every call of the harness uses.
+pub const NAMESPACE: &str = "harness";
+
+/// The gRPC API version reported in [`RuntimeInfo::api_version`]: containerd serves its services
+/// as `containerd.services.<name>.v1` and has never served another version, so the version of
+/// the packages the driver calls is the meaningful (and only) answer. The daemon's build
+/// identity is in `version`.
+pub const API_VERSION: &str = "v1";
+
+/// `namespaces.GRPCHeader`.
+const NAMESPACE_HEADER: &str = "containerd-namespace";
+/// `leases.GRPCHeader`.
+const LEASE_HEADER: &str = "containerd-lease";
+/// How long a lease outlives a harness that died before deleting it.
+const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// gRPC driver for one containerd socket.
+pub struct ContainerdDriver {
+    channel: Channel,
+    endpoint: String,
+    snapshotter: String,
+}
+
+/// Why a multi-call operation stopped: the daemon (or the importer's own checks) said no, or
+/// something broke.
+enum Failure {
+    Rejected(ApiRejection),
+    Broken(RuntimeError),
+}
+
+impl From<RuntimeError> for Failure {
+    fn from(e: RuntimeError) -> Self {
+        Failure::Broken(e)
+    }
+}
+
+/// An importer refusal with no gRPC status (what `ctr` itself refuses).
+fn refused(message: impl Into<String>) -> Failure {
+    Failure::Rejected(ApiRejection {
+        status: None,
+        message: message.into(),
+    })
+}
+
+/// The daemon's refusal, if `status` came from the daemon; `None` if it describes a failure of
+/// the client or the connection (tonic then keeps the underlying error as its source).
+fn rejection(status: &tonic::Status) -> Option<ApiRejection> {
+    if std::error::Error::source(status).is_some() {
+        return None;
+    }
+    Some(ApiRejection {
+        status: Some(status.code() as i32 as u16),
+        message: status.message().to_string(),
+    })
+}
+
+impl ContainerdDriver {
+    /// Connects to `socket`, checks the daemon answers, and checks that `snapshotter` is a
+    /// loaded snapshotter plugin (it is recorded as the store in [`RuntimeInfo`]).
+    pub async fn connect(socket: &Path, snapshotter: &str) -> Result<Self, RuntimeError> {
+        let endpoint = socket.display().to_string();
+        let channel =
+            containerd_client::connect(socket)
+                .await
+                .map_err(|e| RuntimeError::Connect {
+                    runtime: RUNTIME,
+                    endpoint: endpoint.clone(),
+                    source: Box::new(e),
+                })?;
+        let driver = ContainerdDriver {
+            channel,
+            endpoint,
+            snapshotter: snapshotter.to_string(),
+        };
+        driver.check_snapshotter().await?;
+        Ok(driver)
+    }
+
+    /// Fails unless the Introspection service lists `io.containerd.snapshotter.v1/<store>`
+    /// without an init error (overlayfs fails to load on file systems that cannot host it).
+    async fn check_snapshotter(&self) -> Result<(), RuntimeError> {
+        let plugins = IntrospectionClient::new(self.channel.clone())
+            .plugins(self.request(PluginsRequest { filters: vec![] }))
+            .await
+            .map_err(|s| self.failed("plugin list", s))?
+            .into_inner()
+            .plugins;
+        let plugin = plugins
+            .iter()
+            .find(|p| p.r#type == "io.containerd.snapshotter.v1" && p.id == self.snapshotter);
+        let problem = match plugin {
+            None => Some(format!("no snapshotter plugin {:?}", self.snapshotter)),
+            Some(p) => p
+                .init_err
+                .as_ref()
+                .filter(|e| e.code != 0)
+                .map(|e| format!("snapshotter {:?} failed to load: {}", p.id, e.message)),
+        };
+        match problem {
+            None => Ok(()),
+            Some(message) => Err(RuntimeError::Unexpected {
+                runtime: RUNTIME,
+                what: format!("snapshotter {}", self.snapshotter),
+                rejection: ApiRejection {
+                    status: None,
+                    message,
+                },
+            }),
+        }
+    }
+
+    /// A request in the harness namespace.
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut req = Request::new(message);
+        req.metadata_mut()
+            .insert(NAMESPACE_HEADER, AsciiMetadataValue::from_static(NAMESPACE));
+        req
+    }
+
+    /// A request in the harness namespace under `lease`.
+    fn leased<T>(&self, message: T, lease: &Lease) -> Request<T> {
+        let mut req = self.request(message);
+        req.metadata_mut()
+            .insert(LEASE_HEADER, lease.header.clone());
+        req
+    }
+
+    fn protocol(&self, what: &str, status: tonic::Status) -> RuntimeError {
+        RuntimeError::Protocol {
+            runtime: RUNTIME,
+            what: format!("{what} ({})", self.endpoint),
+            source: Box::new(status),
+        }
+    }
+
+    /// A status where any refusal is unexpected: a [`RuntimeError`] either way.
+    fn failed(&self, what: &str, status: tonic::Status) -> RuntimeError {
+        match rejection(&status) {
+            Some(rejection) => RuntimeError::Unexpected {
+                runtime: RUNTIME,
+                what: what.into(),
+                rejection,
+            },
+            None => self.protocol(what, status),
+        }
+    }
+
+    /// A status where a refusal is an outcome.
+    fn failure(&self, what: &str, status: tonic::Status) -> Failure {
+        match rejection(&status) {
+            Some(r) => Failure::Rejected(r),
+            None => Failure::Broken(self.protocol(what, status)),
+        }
+    }
+
+    fn images(&self) -> ImagesClient<Channel> {
+        ImagesClient::new(self.channel.clone())
+    }
+
+    fn content(&self) -> ContentClient<Channel> {
+        ContentClient::new(self.channel.clone())
+    }
+
+    async fn list(&self) -> Result<Vec<Image>, RuntimeError> {
+        Ok(self
+            .images()
+            .list(self.request(ListImagesRequest { filters: vec![] }))
+            .await
+            .map_err(|s| self.failed("image list", s))?
+            .into_inner()
+            .images)
+    }
+
+    /// The image record named `name`; failing that, if `name` is a digest, the first record (in
+    /// containerd's order, by name) whose target has that digest. containerd has no image IDs,
+    /// so a digest is the closest thing to one.
+    async fn resolve(&self, name: &str) -> Result<Result<Image, ApiRejection>, RuntimeError> {
+        let get = self
+            .images()
+            .get(self.request(GetImageRequest { name: name.into() }))
+            .await;
+        let not_found = match get {
+            Ok(reply) => match reply.into_inner().image {
+                Some(image) => return Ok(Ok(image)),
+                None => ApiRejection {
+                    status: Some(Code::NotFound as i32 as u16),
+                    message: format!("image {name:?}: not found"),
+                },
+            },
+            Err(status) => match rejection(&status) {
+                Some(r) if status.code() == Code::NotFound => r,
+                Some(r) => return Ok(Err(r)),
+                None => return Err(self.protocol("image get", status)),
+            },
+        };
+        if is_digest(name) {
+            let by_digest = self
+                .list()
+                .await?
+                .into_iter()
+                .find(|i| i.target.as_ref().is_some_and(|t| t.digest == name));
+            if let Some(image) = by_digest {
+                return Ok(Ok(image));
+            }
+        }
+        Ok(Err(not_found))
+    }
+
+    async fn create_lease(&self) -> Result<Lease, RuntimeError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let now = SystemTime::now();
+        let nanos = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let id = format!(
+            "harness-load-{}-{nanos}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let labels = HashMap::from([(
+            "containerd.io/gc.expire".to_string(),
+            rfc3339_utc(now + LEASE_EXPIRY),
+        )]);
+        LeasesClient::new(self.channel.clone())
+            .create(self.request(CreateLeaseRequest {
+                id: id.clone(),
+                labels,
+            }))
+            .await
+            .map_err(|s| self.failed("lease create", s))?;
+        // The id is ASCII letters, digits and dashes, always a valid header value.
+        let header =
+            AsciiMetadataValue::try_from(id.as_str()).map_err(|e| RuntimeError::Protocol {
+                runtime: RUNTIME,
+                what: "lease id".into(),
+                source: Box::new(e),
+            })?;
+        Ok(Lease { id, header })
+    }
+
+    /// Deletes the lease; the content it held now lives only as long as image records (and the
+    /// GC labels under them) reference it. A failure is logged and ignored, as `Client.Import`'s
+    /// deferred `done` ignores it; the lease expires on its own.
+    async fn delete_lease(&self, lease: Lease) {
+        let reply = LeasesClient::new(self.channel.clone())
+            .delete(self.request(DeleteLeaseRequest {
+                id: lease.id.clone(),
+                sync: false,
+            }))
+            .await;
+        if let Err(e) = reply {
+            tracing::warn!("failed to delete containerd lease {}: {e}", lease.id);
+        }
+    }
+
+    /// The whole import under `lease`: one pass over the archive, then labels, then records.
+    async fn import(
+        &self,
+        file: std::fs::File,
+        archive: &Path,
+        lease: &Lease,
+    ) -> Result<Vec<String>, Failure> {
+        let (tx, mut rx) = mpsc::channel::<Member>(2);
+        let scan = tokio::task::spawn_blocking(move || scan_archive(file, &tx));
+        let mut found = Found::default();
+        while let Some(member) = rx.recv().await {
+            match member {
+                Member::Blob(blob) => self.write_blob(blob, lease).await?,
+                Member::Index(bytes) => found.index = Some(bytes),
+                Member::Layout(version) => found.layout = Some(version),
+                Member::DockerManifest => found.docker_manifest = true,
+            }
+        }
+        let broken = |source| {
+            Failure::Broken(RuntimeError::Archive {
+                path: archive.display().to_string(),
+                source,
+            })
+        };
+        match scan.await {
+            Ok(Ok(())) => {}
+            Ok(Err(ScanError::Read(source))) => return Err(broken(source)),
+            Ok(Err(ScanError::Format(message))) => return Err(refused(message)),
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => return Err(broken(std::io::Error::other(join))),
+        }
+        let manifests = found.into_manifests().map_err(refused)?;
+        self.label_children(&manifests).await?;
+        let mut messages = Vec::new();
+        for m in &manifests {
+            let Some(name) = image_name(&m.annotations) else {
+                continue;
+            };
+            self.put_image(name, m).await?;
+            messages.push(format!("Loaded image: {name}"));
+        }
+        Ok(messages)
+    }
+
+    /// Streams one blob into the content store. A blob that is already there (containerd
+    /// answers AlreadyExists to the expected digest) is skipped, as `content.WriteBlob` does;
+    /// dropping its data receiver tells the scan to skip the rest of the member.
+    async fn write_blob(&self, blob: ScannedBlob, lease: &Lease) -> Result<(), Failure> {
+        let ScannedBlob {
+            name,
+            expected,
+            size,
+            mut data,
+        } = blob;
+        let what = "content write";
+        let reference = format!("tar-{name}");
+        let (tx, mut rx) = mpsc::channel::<WriteContentRequest>(1);
+        // The first message takes the ref's lock and states what the commit must match, like
+        // the proxy content store's `negotiate`; containerd answers it with AlreadyExists if a
+        // blob with the expected digest is already in the namespace.
+        let stat = WriteContentRequest {
+            action: WriteAction::Stat as i32,
+            r#ref: reference.clone(),
+            total: size as i64,
+            expected: expected.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let outbound = futures_util::stream::once(std::future::ready(stat))
+            .chain(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let inbound = match self.content().write(self.leased(outbound, lease)).await {
+            Ok(reply) => reply.into_inner(),
+            Err(s) if already_exists(&s) => return Ok(()),
+            Err(s) => return Err(self.failure(what, s)),
+        };
+        let mut session = WriteSession { tx, inbound };
+        match session.reply().await {
+            Ok(_) => {}
+            Err(s) if already_exists(&s) => return Ok(()),
+            Err(s) => return Err(self.failure(what, s)),
+        }
+        let mut offset: i64 = 0;
+        while let Some(chunk) = data.recv().await {
+            let len = chunk.len() as i64;
+            let req = WriteContentRequest {
+                action: WriteAction::Write as i32,
+                offset,
+                data: chunk,
+                ..Default::default()
+            };
+            let written = match session.exchange(req).await {
+                Ok(reply) => reply.offset - offset,
+                Err(s) => {
+                    drop(session);
+                    self.abort(&reference).await;
+                    return Err(self.failure(what, s));
+                }
+            };
+            if written != len {
+                let message =
+                    format!("containerd took {written} of {len} bytes at offset {offset}");
+                return Err(Failure::Broken(
+                    self.protocol(what, tonic::Status::from_error(message.into())),
+                ));
+            }
+            offset += len;
+        }
+        if offset as u64 != size {
+            // The scan stopped inside this member; its error is reported when the scan ends.
+            drop(session);
+            self.abort(&reference).await;
+            return Ok(());
+        }
+        let commit = WriteContentRequest {
+            action: WriteAction::Commit as i32,
+            total: size as i64,
+            offset,
+            expected: expected.unwrap_or_default(),
+            ..Default::default()
+        };
+        match session.exchange(commit).await {
+            Ok(_) => Ok(()),
+            Err(s) if already_exists(&s) => Ok(()),
+            Err(s) => {
+                drop(session);
+                self.abort(&reference).await;
+                Err(self.failure(what, s))
+            }
+        }
+    }
+
+    /// Drops a half-written ingest (best effort: the instance root goes away anyway).
+    async fn abort(&self, reference: &str) {
+        let _ = self
+            .content()
+            .abort(self.request(AbortRequest {
+                r#ref: reference.into(),
+            }))
+            .await;
+    }
+
+    /// Reads a blob back from the content store, up to [`JSON_LIMIT`] bytes.
+    async fn read_blob(&self, digest: &str) -> Result<Vec<u8>, Failure> {
+        let what = "content read";
+        let mut stream = self
+            .content()
+            .read(self.request(ReadContentRequest {
+                digest: digest.into(),
+                offset: 0,
+                size: 0,
+            }))
+            .await
+            .map_err(|s| self.failure(what, s))?
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.message().await.map_err(|s| self.failure(what, s))? {
+            out.extend_from_slice(&chunk.data);
+            if out.len() > JSON_LIMIT {
+                return Err(refused(format!(
+                    "{digest}: larger than {JSON_LIMIT} bytes, too large for a manifest or index"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Walks down from the `index.json` entries and labels every manifest and nested index with
+    /// its children, as `Client.Import`'s `images.SetChildrenLabels(cs, handler)` walk does
+    /// (without its platform filter: every platform is kept). Config and layer blobs are leaves.
+    async fn label_children(&self, top: &[OciDescriptor]) -> Result<(), Failure> {
+        let mut queue: VecDeque<OciDescriptor> = top.iter().cloned().collect();
+        let mut seen = HashSet::new();
+        while let Some(desc) = queue.pop_front() {
+            if !seen.insert(desc.digest.clone()) {
+                continue;
+            }
+            let kind = match desc.media_type.as_str() {
+                media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST => DocKind::Manifest,
+                media_type::OCI_INDEX | archive::DOCKER_MANIFEST_LIST => DocKind::Index,
+                // Configs, layers and unknown types have no children (`images.Children`).
+                _ => continue,
+            };
+            let bytes = self.read_blob(&desc.digest).await?;
+            let children = children(&bytes, &desc, kind).map_err(refused)?;
+            if children.is_empty() {
+                continue;
+            }
+            let labels = gc_labels(&children);
+            let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
+            self.content()
+                .update(self.request(UpdateRequest {
+                    info: Some(Info {
+                        digest: desc.digest.clone(),
+                        labels,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                }))
+                .await
+                .map_err(|s| self.failure("content update", s))?;
+            queue.extend(children);
+        }
+        Ok(())
+    }
+
+    /// Points the record `name` at `target`: `Update` (mask `target`), then `Create` if there
+    /// is no such record, as `Client.Import` does.
+    async fn put_image(&self, name: &str, target: &OciDescriptor) -> Result<(), Failure> {
+        let image = Image {
+            name: name.into(),
+            target: Some(target.to_proto()),
+            ..Default::default()
+        };
+        let updated = self
+            .images()
+            .update(self.request(UpdateImageRequest {
+                image: Some(image.clone()),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["target".into()],
+                }),
+                source_date_epoch: None,
+            }))
+            .await;
+        match updated {
+            Ok(_) => return Ok(()),
+            Err(s) if s.code() == Code::NotFound && rejection(&s).is_some() => {}
+            Err(s) => return Err(self.failure("image update", s)),
+        }
+        self.images()
+            .create(self.request(CreateImageRequest {
+                image: Some(image),
+                source_date_epoch: None,
+            }))
+            .await
+            .map_err(|s| self.failure("image create", s))?;
+        Ok(())
+    }
+}
+
+/// One open Content `Write` stream: each request is answered before the next is sent, as
+/// containerd's `remoteWriter` does.
+struct WriteSession {
+    tx: mpsc::Sender<WriteContentRequest>,
+    inbound: tonic::Streaming<WriteContentResponse>,
+}
+
+impl WriteSession {
+    async fn reply(&mut self) -> Result<WriteContentResponse, tonic::Status> {
+        match self.inbound.message().await? {
+            Some(reply) => Ok(reply),
+            None => Err(tonic::Status::from_error(
+                "containerd ended the write stream early".into(),
+            )),
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        req: WriteContentRequest,
+    ) -> Result<WriteContentResponse, tonic::Status> {
+        if self.tx.send(req).await.is_err() {
+            return Err(tonic::Status::from_error(
+                "the write stream's request side is closed".into(),
+            ));
+        }
+        self.reply().await
+    }
+}
+
+/// A daemon's AlreadyExists (a blob or record that is already there).
+fn already_exists(status: &tonic::Status) -> bool {
+    status.code() == Code::AlreadyExists && rejection(status).is_some()
+}
+
+/// A lease, with its id ready to go in the `containerd-lease` header.
+struct Lease {
+    id: String,
+    header: AsciiMetadataValue,
+}
+
+/// A containerd image record as an [`ImageRecord`]: containerd has no image IDs and keeps one
+/// record per name, so the ID and digest are the target's digest and `names` holds the one name.
+fn record(image: Image) -> ImageRecord {
+    let digest = image.target.map(|t| t.digest).filter(|d| !d.is_empty());
+    ImageRecord {
+        id: digest.clone().unwrap_or_default(),
+        names: vec![image.name],
+        digest,
+        repo_digests: Vec::new(),
+    }
+}
+
+impl Runtime for ContainerdDriver {
+    fn info(&self) -> BoxFuture<'_, Result<RuntimeInfo, RuntimeError>> {
+        Box::pin(async move {
+            let version = VersionClient::new(self.channel.clone())
+                .version(self.request(()))
+                .await
+                .map_err(|s| self.failed("version", s))?
+                .into_inner();
+            Ok(RuntimeInfo {
+                runtime: RUNTIME.into(),
+                version: version.version,
+                api_version: API_VERSION.into(),
+                store: self.snapshotter.clone(),
+                api: "containerd-grpc".into(),
+            })
+        })
+    }
+
+    fn load_image<'a>(
+        &'a self,
+        archive: &'a Path,
+    ) -> BoxFuture<'a, Result<LoadOutcome, RuntimeError>> {
+        Box::pin(async move {
+            let file = super::open_archive(archive).await?.into_std().await;
+            let lease = self.create_lease().await?;
+            let result = self.import(file, archive, &lease).await;
+            self.delete_lease(lease).await;
+            match result {
+                Ok(messages) => Ok(LoadOutcome::Loaded { messages }),
+                Err(Failure::Rejected(r)) => Ok(LoadOutcome::Error(r)),
+                Err(Failure::Broken(e)) => Err(e),
+            }
+        })
+    }
+
+    fn list_images(&self) -> BoxFuture<'_, Result<Vec<ImageRecord>, RuntimeError>> {
+        Box::pin(async move { Ok(self.list().await?.into_iter().map(record).collect()) })
+    }
+
+    fn tag_image<'a>(
+        &'a self,
+        source: &'a str,
+        target: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // `ctr images tag` (cmd/ctr/commands/images/tag.go): Get the source, then Create a
+            // record named `target` verbatim with the same target and labels. ctr checks
+            // nothing about the name; containerd's image store only refuses an empty one.
+            let image = match self.resolve(source).await? {
+                Ok(image) => image,
+                Err(r) => return Ok(TagOutcome::Error(r)),
+            };
+            let created = self
+                .images()
+                .create(self.request(CreateImageRequest {
+                    image: Some(Image {
+                        name: target.into(),
+                        labels: image.labels,
+                        target: image.target,
+                        ..Default::default()
+                    }),
+                    source_date_epoch: None,
+                }))
+                .await;
+            match created {
+                Ok(_) => Ok(TagOutcome::Tagged),
+                Err(s) => match rejection(&s) {
+                    Some(r) => Ok(TagOutcome::Error(r)),
+                    None => Err(self.protocol("image create", s)),
+                },
+            }
+        })
+    }
+
+    fn untag_image<'a>(
+        &'a self,
+        _image: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // A record is a name: deleting it (`ctr images rm`) removes the name and nothing
+            // else; the content stays as long as other records reference it.
+            let deleted = self
+                .images()
+                .delete(self.request(DeleteImageRequest {
+                    name: name.into(),
+                    sync: false,
+                    target: None,
+                }))
+                .await;
+            match deleted {
+                Ok(_) => Ok(TagOutcome::Tagged),
+                Err(s) => match rejection(&s) {
+                    Some(r) => Ok(TagOutcome::Error(r)),
+                    None => Err(self.protocol("image delete", s)),
+                },
+            }
+        })
+    }
+
+    fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
+        Box::pin(async move {
+            Ok(match self.resolve(name).await? {
+                Ok(image) => Lookup::Found(record(image)),
+                Err(r) if r.status == Some(Code::NotFound as i32 as u16) => Lookup::NotFound,
+                Err(r) => Lookup::Refused(r),
+            })
+        })
+    }
+
+    fn inspect_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>> {
+        Box::pin(async move {
+            match self.lookup_image(name).await? {
+                Lookup::Found(record) => Ok(Some(record)),
+                Lookup::NotFound => Ok(None),
+                Lookup::Refused(rejection) => Err(RuntimeError::Unexpected {
+                    runtime: RUNTIME,
+                    what: format!("image get {name:?}"),
+                    rejection,
+                }),
+            }
+        })
+    }
+}
+
+/// `true` for a full `sha256:<64 hex>` digest.
+fn is_digest(name: &str) -> bool {
+    name.starts_with("sha256:") && crate::oci::Digest::parse(name).is_ok()
+}
+/// `t` as RFC 3339 in UTC (`2006-01-02T15:04:05Z`), the form `leases.WithExpiration` writes.
+fn rfc3339_utc(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+// ---------------------------------------------------------------------------------------------
+// The provider.
+
+/// A containerd config for a private instance in `dir`. Top-level keys come before the first
+/// `[table]`, or TOML would put them inside it.
+fn containerd_config(dir: &Path) -> String {
+    format!(
+        "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n\
+         [grpc]\n  address = \"{sock}\"\n\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\n\
+         [debug]\n  address = \"\"\n\n[metrics]\n  address = \"\"\n\n\
+         [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
+        root = dir.join("root").display(),
+        state = dir.join("state").display(),
+        sock = dir.join("containerd.sock").display(),
+        opt = dir.join("opt").display(),
+    )
+}
+
+/// Starts a private `containerd` owned by `root`, with its config, data, sockets and log in
+/// `dir` (created if missing), and returns its gRPC socket once the Version call answers.
+/// Used by this provider and by the Docker provider (whose `dockerd` would otherwise use the
+/// system containerd).
+pub async fn start_containerd_daemon(
+    root: &InstanceRoot,
+    dir: &Path,
+) -> Result<PathBuf, ProviderError> {
+    let containerd = find_binary("containerd", "HARNESS_CONTAINERD")?;
+    let io = |what: &'static str| {
+        move |source| ProviderError::Io {
+            what: what.into(),
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io("create containerd dir"))?;
+    let config = dir.join("config.toml");
+    std::fs::write(&config, containerd_config(dir)).map_err(io("write containerd config"))?;
+    let sock = dir.join("containerd.sock");
+    root.adopt(Daemon::spawn(
+        "containerd",
+        &containerd,
+        &["--config".into(), config.display().to_string()],
+        &[],
+        dir.join("containerd.log"),
+    )?);
+    wait_until_ready(root, "containerd", Duration::from_secs(30), || {
+        let sock = sock.clone();
+        async move { version_answers(&sock).await }
+    })
+    .await?;
+    Ok(sock)
+}
+
+/// `true` once the daemon on `socket` answers a Version call (within two seconds).
+async fn version_answers(socket: &Path) -> bool {
+    let probe = async {
+        let channel = containerd_client::connect(socket).await.ok()?;
+        VersionClient::new(channel).version(()).await.ok()
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), probe).await,
+        Ok(Some(_))
+    )
+}
+
+/// Starts a hermetic containerd whose images are recorded against snapshotter `store`, and
+/// connects to it.
+pub async fn start(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
+    let dir = root.path().join("containerd");
+    let sock = start_containerd_daemon(&root, &dir).await?;
+    let driver = ContainerdDriver::connect(&sock, store).await?;
+    Instance::new(root, Box::new(driver)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_expiry_is_rfc3339_utc() {
+        let at = |secs: u64| rfc3339_utc(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(at(4_102_444_800), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn the_config_keeps_top_level_keys_before_tables() {
+        let config = containerd_config(Path::new("/tmp/harness-x/containerd"));
+        let first_table = config.find("\n[").unwrap();
+        for key in ["version = 2", "root = ", "state = ", "disabled_plugins = "] {
+            assert!(config.find(key).unwrap() < first_table, "{key}");
+        }
+        assert!(config.contains("address = \"/tmp/harness-x/containerd/containerd.sock\""));
+        assert!(config.contains("path = \"/tmp/harness-x/containerd/opt\""));
+    }
+}
