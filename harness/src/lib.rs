@@ -7,6 +7,7 @@
 pub mod config;
 pub mod craft;
 pub mod oci;
+pub mod reference;
 pub mod report;
 pub mod run;
 pub mod runtime;

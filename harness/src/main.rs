@@ -26,6 +26,32 @@ enum Command {
     Run(RunArgs),
     /// List the cells of a matrix (for a CI plan job).
     Cells(CellsArgs),
+    /// Explain image references: how distribution/reference parses each one, and what a
+    /// runtime of the given style stores when an image is tagged with it.
+    #[command(name = "ref", after_help = REF_EXIT_CODES)]
+    Ref(RefArgs),
+}
+
+const REF_EXIT_CODES: &str =
+    "Exit codes: 0 every reference can be stored by the style; 1 at least one cannot; 2 bad usage.";
+
+#[derive(clap::Args)]
+struct RefArgs {
+    /// References to explain (`bastion.io/foo:local`, `foo`, a 64-hex ID, ...).
+    #[arg(required = true, value_name = "REF")]
+    refs: Vec<String>,
+    /// Whose local store `stored` describes: docker (moby), podman (containers/common
+    /// libimage) or containerd (names verbatim).
+    #[arg(long, default_value = "docker", value_parser = parse_style)]
+    style: harness::reference::Style,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+fn parse_style(s: &str) -> Result<harness::reference::Style, String> {
+    s.parse()
+        .map_err(|e: harness::reference::UnknownStyle| e.to_string())
 }
 
 #[derive(clap::Args)]
@@ -81,6 +107,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Cells(args) => cells(args),
+        Command::Ref(args) => explain_refs(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -107,6 +134,49 @@ fn cells(args: CellsArgs) -> i32 {
         }
     }
     0
+}
+
+fn explain_refs(args: RefArgs) -> i32 {
+    let reports: Vec<_> = args
+        .refs
+        .iter()
+        .map(|r| harness::reference::report(r, args.style))
+        .collect();
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("reports serialize")
+        ),
+        Format::Table => {
+            let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+            for r in &reports {
+                println!("{}", r.input);
+                match &r.error {
+                    None => {
+                        println!("  valid      yes");
+                        println!("  domain     {}", dash(&r.domain));
+                        println!("  path       {}", dash(&r.path));
+                        println!("  tag        {}", dash(&r.tag));
+                        println!("  digest     {}", dash(&r.digest));
+                        println!("  canonical  {}", dash(&r.canonical));
+                        println!("  familiar   {}", dash(&r.familiar));
+                    }
+                    Some(e) => println!("  valid      no: {} ({})", e.message, e.code),
+                }
+                match (&r.stored, &r.stored_error) {
+                    (Some(s), _) => println!("  stored     {s}  ({})", args.style.as_str()),
+                    (None, Some(e)) => println!(
+                        "  stored     refused by {}: {} ({})",
+                        args.style.as_str(),
+                        e.message,
+                        e.code
+                    ),
+                    (None, None) => println!("  stored     -"),
+                }
+            }
+        }
+    }
+    i32::from(reports.iter().any(|r| r.stored.is_none()))
 }
 
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {

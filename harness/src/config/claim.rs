@@ -32,6 +32,10 @@ pub struct Claim {
     pub id_is: Option<IdRole>,
     /// A substring of the runtime's error message; implies `outcome: error`.
     pub error_contains: Option<String>,
+    /// Names a `tag` step's lookups must find the image by.
+    pub found: Option<Vec<String>>,
+    /// Names a `tag` step's lookups must not find the image by.
+    pub not_found: Option<Vec<String>>,
 }
 
 /// Whether a step's runtime call succeeded.
@@ -60,6 +64,8 @@ pub(crate) struct RawClaim {
     pub(crate) names: Option<Vec<Spanned<String>>>,
     pub(crate) id_is: Option<IdRole>,
     pub(crate) error_contains: Option<Spanned<String>>,
+    pub(crate) found: Option<Vec<String>>,
+    pub(crate) not_found: Option<Vec<String>>,
 }
 
 impl RawClaim {
@@ -76,8 +82,16 @@ impl RawClaim {
             names,
             id_is,
             error_contains,
+            found,
+            not_found,
         } = self;
-        if outcome.is_none() && names.is_none() && id_is.is_none() && error_contains.is_none() {
+        if outcome.is_none()
+            && names.is_none()
+            && id_is.is_none()
+            && error_contains.is_none()
+            && found.is_none()
+            && not_found.is_none()
+        {
             return Err(err(at, field.to_owned(), ConfigErrorKind::NothingClaimed));
         }
         if outcome == Some(Outcome::Loaded) && error_contains.is_some() {
@@ -128,6 +142,8 @@ impl RawClaim {
             names,
             id_is,
             error_contains: error_contains.map(|e| e.value),
+            found,
+            not_found,
         })
     }
 }
@@ -149,6 +165,10 @@ pub(crate) struct RawExpectation {
     id_is: Option<IdRole>,
     #[serde(default)]
     error_contains: Option<Spanned<String>>,
+    #[serde(default)]
+    found: Option<Vec<String>>,
+    #[serde(default)]
+    not_found: Option<Vec<String>>,
 }
 
 impl RawExpectation {
@@ -168,6 +188,8 @@ impl RawExpectation {
             names: raw.names,
             id_is: raw.id_is,
             error_contains: raw.error_contains,
+            found: raw.found,
+            not_found: raw.not_found,
         }
         .resolve(path, at, field)?;
         Ok(Expectation { when, claim })

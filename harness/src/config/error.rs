@@ -120,7 +120,9 @@ pub enum ConfigErrorKind {
     MissingAction { expected: &'static [&'static str] },
     #[error("step has more than one action ({}); split it into one step per action", .found.join(", "))]
     MultipleActions { found: Vec<&'static str> },
-    #[error("checks nothing (set at least one of outcome, names, id_is, error_contains)")]
+    #[error(
+        "checks nothing (set at least one of outcome, names, id_is, error_contains, found, not_found)"
+    )]
     NothingClaimed,
     #[error("{0}")]
     Conflict(&'static str),

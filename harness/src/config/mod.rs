@@ -29,4 +29,4 @@ pub use error::{ConfigError, ConfigErrorKind, Position};
 pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
 pub use selector::{Selector, VersionConstraint, VersionConstraintError};
-pub use step::{Step, StepAction};
+pub use step::{Step, StepAction, TagRef};

@@ -120,6 +120,10 @@ struct RawKnownIssue {
     id_is: Option<IdRole>,
     #[serde(default)]
     error_contains: Option<Spanned<String>>,
+    #[serde(default)]
+    found: Option<Vec<String>>,
+    #[serde(default)]
+    not_found: Option<Vec<String>>,
 }
 
 /// The second pass: checks what the YAML means and builds the [`Scenario`].
@@ -199,6 +203,8 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
             names: issue.names,
             id_is: issue.id_is,
             error_contains: issue.error_contains,
+            found: issue.found,
+            not_found: issue.not_found,
         }
         .resolve(path, at, &field)?;
         known_issues.push(KnownIssue {
@@ -341,6 +347,8 @@ known_issues:
                     names: Some(vec!["dangerzone.rocks/dangerzone:latest".into()]),
                     id_is: Some(IdRole::Config),
                     error_contains: None,
+                    found: None,
+                    not_found: None,
                 },
             }]
         );
@@ -435,12 +443,12 @@ known_issues:
     #[case::unknown_step_key(
         "    load: hybrid\n",
         "    lod: hybrid\n",
-        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, expect"
+        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, expect"
     )]
     #[case::step_without_action(
         "    load: hybrid\n",
         "",
-        "17:5: steps[0]: step has no action (expected one of: load)"
+        "17:5: steps[0]: step has no action (expected one of: load, tag)"
     )]
     #[case::step_without_id(
         "  - id: load-hybrid\n    load: hybrid\n",
@@ -480,7 +488,7 @@ known_issues:
     #[case::nothing_checked(
         "        outcome: error\n",
         "",
-        "27:9: steps[1].expect[1]: checks nothing (set at least one of outcome, names, id_is, error_contains)"
+        "27:9: steps[1].expect[1]: checks nothing (set at least one of outcome, names, id_is, error_contains, found, not_found)"
     )]
     #[case::names_with_error_outcome(
         "        id_is: config\n",

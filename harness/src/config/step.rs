@@ -49,16 +49,30 @@ pub enum StepAction {
     /// Load the named fixture's archive (`docker load`, libpod `images/load`, containerd
     /// import).
     Load { fixture: String },
+    /// Tag `image` with each reference in turn, observing what the store records and which
+    /// lookups find the image, then remove what the tag added before the next reference.
+    Tag { image: String, refs: Vec<TagRef> },
+}
+
+/// One reference of a `tag` step, and the names to look up while it is in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagRef {
+    /// The reference string, sent to the runtime as written (invalid ones included).
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Names looked up after tagging; default: the reference itself.
+    pub lookup: Vec<String>,
 }
 
 impl StepAction {
     /// Every action key a step may use, for error messages.
-    pub const KEYS: &'static [&'static str] = &["load"];
+    pub const KEYS: &'static [&'static str] = &["load", "tag"];
 
     /// The action key, as written in YAML.
     pub fn key(&self) -> &'static str {
         match self {
             Self::Load { .. } => "load",
+            Self::Tag { .. } => "tag",
         }
     }
 }
@@ -71,7 +85,28 @@ pub(crate) struct RawStep {
     #[serde(default)]
     load: Option<Spanned<String>>,
     #[serde(default)]
+    tag: Option<Spanned<RawTag>>,
+    #[serde(default)]
     expect: Vec<Spanned<RawExpectation>>,
+}
+
+/// `tag:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTag {
+    /// The image to tag: a name it already has, or an ID.
+    image: Spanned<String>,
+    refs: Vec<Spanned<RawTagRef>>,
+}
+
+/// One `refs:` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTagRef {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    lookup: Option<Vec<String>>,
 }
 
 /// Resolves the step at `field` (`steps[1]`), given the scenario's fixtures and the steps
@@ -114,6 +149,39 @@ pub(crate) fn resolve_step(
         }
         actions.push(StepAction::Load {
             fixture: load.value,
+        });
+    }
+    if let Some(tag) = step.tag {
+        let (at, tag) = (tag.referenced, tag.value);
+        if tag.image.value.is_empty() {
+            return Err(err(
+                tag.image.referenced,
+                &format!("{field}.tag.image"),
+                ConfigErrorKind::Empty,
+            ));
+        }
+        if tag.refs.is_empty() {
+            return Err(err(
+                at,
+                &format!("{field}.tag.refs"),
+                ConfigErrorKind::Empty,
+            ));
+        }
+        let refs = tag
+            .refs
+            .into_iter()
+            .map(|r| {
+                let r = r.value;
+                let lookup = r.lookup.unwrap_or_else(|| vec![r.reference.clone()]);
+                TagRef {
+                    reference: r.reference,
+                    lookup,
+                }
+            })
+            .collect();
+        actions.push(StepAction::Tag {
+            image: tag.image.value,
+            refs,
         });
     }
     let action = match actions.len() {
@@ -188,12 +256,46 @@ mod tests {
 
     #[test]
     fn every_action_key_is_listed() {
-        let actions = [StepAction::Load {
-            fixture: String::new(),
-        }];
+        let actions = [
+            StepAction::Load {
+                fixture: String::new(),
+            },
+            StepAction::Tag {
+                image: String::new(),
+                refs: Vec::new(),
+            },
+        ];
         for action in actions {
             assert!(StepAction::KEYS.contains(&action.key()));
         }
+    }
+
+    #[test]
+    fn tag_step_defaults_each_lookup_to_the_reference_itself() {
+        let step = resolve(
+            "id: t\ntag:\n  image: x:1\n  refs:\n    - ref: foo\n    - { ref: bastion.io/foo:local, lookup: [a, b] }\nexpect:\n  - { found: [a], not_found: [b] }\n",
+            &[],
+        )
+        .unwrap();
+        let StepAction::Tag { image, refs } = &step.action else {
+            panic!("{:?}", step.action)
+        };
+        assert_eq!(image, "x:1");
+        assert_eq!(refs[0].lookup, ["foo"]);
+        assert_eq!(refs[1].lookup, ["a", "b"]);
+        assert_eq!(
+            step.expect[0].claim.found.as_deref(),
+            Some(&["a".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn tag_step_needs_refs() {
+        let err = resolve("id: t\ntag: { image: x, refs: [] }\n", &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.yaml:2:6: steps[0].tag.refs: must not be empty"
+        );
     }
 
     #[test]

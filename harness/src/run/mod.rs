@@ -7,6 +7,7 @@
 
 pub mod observe;
 pub mod snapshot;
+pub mod tag;
 pub mod verdict;
 
 use std::collections::BTreeMap;
@@ -204,7 +205,7 @@ pub async fn run_cell(
         Err(Abort::Error(message)) => return finish(result, Status::Error { message }, started),
     };
     result.runtime = Some(instance.info.clone());
-    let outcome = run_steps(scenario, fixtures, &instance, &mut result.steps).await;
+    let outcome = run_steps(scenario, cell, fixtures, &instance, &mut result.steps).await;
     let teardown = instance.shutdown();
     if let Err(message) = outcome {
         return finish(result, Status::Error { message }, started);
@@ -299,6 +300,7 @@ fn version_matches(wanted: &str, actual: &str) -> bool {
 /// Runs the steps in order, recording an observation per step.
 async fn run_steps(
     scenario: &Scenario,
+    cell: &Cell,
     fixtures: &Fixtures,
     instance: &Instance,
     steps: &mut Vec<StepObservation>,
@@ -337,6 +339,27 @@ async fn run_steps(
                 steps.push(observe::observe_load(
                     &step.id, fixture, &outcome, &images, &redact,
                 ));
+            }
+            StepAction::Tag { image, refs } => {
+                let (tags, findings) = tag::run_tag(
+                    rt,
+                    cell.runtime,
+                    &instance.info.version,
+                    image,
+                    refs,
+                    &redact,
+                )
+                .await?;
+                steps.push(StepObservation {
+                    id: step.id.clone(),
+                    action: format!("tag {image}"),
+                    outcome: "done".into(),
+                    messages: Vec::new(),
+                    error: None,
+                    images: None,
+                    tags,
+                    findings,
+                });
             }
         }
     }
@@ -396,6 +419,8 @@ fn claim_of(c: &crate::config::Claim) -> Claim<'_> {
             IdRole::Index => observe::DigestRole::Index,
         }),
         error_contains: c.error_contains.as_deref(),
+        found: c.found.as_deref(),
+        not_found: c.not_found.as_deref(),
     }
 }
 

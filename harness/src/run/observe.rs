@@ -100,6 +100,9 @@ pub struct ImageObservation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorObservation {
     pub status: Option<u16>,
+    /// Our classification, where the step classifies refusals (tag steps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
     pub message: String,
 }
 
@@ -115,8 +118,15 @@ pub struct StepObservation {
     pub messages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorObservation>,
-    /// Images that appeared or whose names changed.
-    pub images: Vec<ImageObservation>,
+    /// Images that appeared or whose names changed (load steps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<ImageObservation>>,
+    /// One entry per reference (tag steps).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<super::tag::TagObservation>,
+    /// Divergences from the harness's own models.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<super::tag::Finding>,
 }
 
 /// Removes values that change from run to run and say nothing about behaviour.
@@ -147,6 +157,7 @@ impl Redactor<'_> {
     pub fn rejection(&self, r: &ApiRejection) -> ErrorObservation {
         ErrorObservation {
             status: r.status,
+            class: None,
             message: self.text(&r.message),
         }
     }
@@ -205,7 +216,9 @@ pub fn observe_load(
         outcome: outcome_word.to_string(),
         messages,
         error,
-        images,
+        images: Some(images),
+        tags: Vec::new(),
+        findings: Vec::new(),
     }
 }
 

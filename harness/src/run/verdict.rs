@@ -52,6 +52,8 @@ pub struct Claim<'a> {
     pub names: Option<&'a [String]>,
     pub id_is: Option<DigestRole>,
     pub error_contains: Option<&'a str>,
+    pub found: Option<&'a [String]>,
+    pub not_found: Option<&'a [String]>,
 }
 
 /// The ways `obs` contradicts `claim`, as sentences; empty when the claim holds.
@@ -76,6 +78,7 @@ pub fn contradictions(claim: &Claim<'_>, obs: &StepObservation) -> Vec<String> {
         let mut got: Vec<&str> = obs
             .images
             .iter()
+            .flatten()
             .flat_map(|i| i.names.iter().map(String::as_str))
             .collect();
         got.sort_unstable();
@@ -84,14 +87,15 @@ pub fn contradictions(claim: &Claim<'_>, obs: &StepObservation) -> Vec<String> {
         }
     }
     if let Some(want) = claim.id_is {
-        if obs.images.is_empty() {
+        let images = obs.images.as_deref().unwrap_or_default();
+        if images.is_empty() {
             out.push(format!(
                 "{}: expected the ID to be the {} digest, but no image resulted",
                 obs.id,
                 want.as_str()
             ));
         }
-        for image in obs.images.iter().filter(|i| i.id_is != Some(want)) {
+        for image in images.iter().filter(|i| i.id_is != Some(want)) {
             let got = image
                 .id_is
                 .map(DigestRole::as_str)
@@ -116,6 +120,25 @@ pub fn contradictions(claim: &Claim<'_>, obs: &StepObservation) -> Vec<String> {
                 "{}: expected an error containing {want:?}, but it succeeded",
                 obs.id
             )),
+        }
+    }
+    let lookups: Vec<_> = obs.tags.iter().flat_map(|t| t.lookups.iter()).collect();
+    for (names, want_found) in [(claim.found, true), (claim.not_found, false)] {
+        for name in names.unwrap_or_default() {
+            let seen: Vec<bool> = lookups
+                .iter()
+                .filter(|l| &l.name == name)
+                .map(|l| l.found)
+                .collect();
+            if seen.is_empty() {
+                out.push(format!("{}: {name:?} was never looked up", obs.id));
+            } else if seen.iter().any(|f| *f != want_found) {
+                let verb = if want_found { "find" } else { "not find" };
+                out.push(format!(
+                    "{}: a lookup of {name:?} was expected to {verb} the image",
+                    obs.id
+                ));
+            }
         }
     }
     out
@@ -174,16 +197,18 @@ mod tests {
             outcome: outcome.into(),
             messages: vec![],
             error: None,
+            tags: vec![],
+            findings: vec![],
             images: if names.is_empty() {
-                vec![]
+                Some(vec![])
             } else {
-                vec![ImageObservation {
+                Some(vec![ImageObservation {
                     names: names.iter().map(|s| s.to_string()).collect(),
                     id: "config(f)".into(),
                     id_is,
                     digest: None,
                     repo_digests: vec![],
-                }]
+                }])
             },
         }
     }

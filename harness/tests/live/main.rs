@@ -5,7 +5,9 @@
 //! returns early and says why on stderr; under CI (`CI` set) it fails instead, because CI must
 //! exercise every runtime.
 
+mod containerd;
 mod drivers;
+mod styles;
 mod teardown;
 
 use std::path::Path;
