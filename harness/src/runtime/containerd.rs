@@ -25,8 +25,8 @@
 //!   is what: `index.json` (small) is kept in memory, blobs go straight to the store, and the
 //!   image records are created after the pass. Manifests are then read back from the content
 //!   store, as `Client.Import` does, never from the archive a second time.
-//! - The garbage collector keeps content only while something references it. The whole load runs under a lease (`containerd-lease` header; the lease
-//!   carries `containerd.io/gc.expire` one hour out, in case the harness dies before deleting
+//! - The garbage collector keeps content only while something references it. The whole load
+//!   runs under a lease (`containerd-lease` header; the lease carries `containerd.io/gc.expire` one hour out, in case the harness dies before deleting
 //!   it), and before the lease is deleted each manifest (and nested index) gets the
 //!   `containerd.io/gc.ref.content.*` labels naming its children, exactly as
 //!   `images.SetChildrenLabels` sets them, so the image record keeps the whole graph alive.
@@ -702,13 +702,7 @@ impl Runtime for ContainerdDriver {
                     source_date_epoch: None,
                 }))
                 .await;
-            match created {
-                Ok(_) => Ok(TagOutcome::Tagged),
-                Err(s) => match rejection(&s) {
-                    Some(r) => Ok(TagOutcome::Error(r)),
-                    None => Err(self.protocol("image create", s)),
-                },
-            }
+            super::tag_outcome(created, rejection, |s| self.protocol("image create", s))
         })
     }
 
@@ -728,13 +722,7 @@ impl Runtime for ContainerdDriver {
                     target: None,
                 }))
                 .await;
-            match deleted {
-                Ok(_) => Ok(TagOutcome::Tagged),
-                Err(s) => match rejection(&s) {
-                    Some(r) => Ok(TagOutcome::Error(r)),
-                    None => Err(self.protocol("image delete", s)),
-                },
-            }
+            super::tag_outcome(deleted, rejection, |s| self.protocol("image delete", s))
         })
     }
 

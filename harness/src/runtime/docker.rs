@@ -171,13 +171,8 @@ impl Runtime for DockerDriver {
                 .repo(repo)
                 .tag(tag)
                 .build();
-            match self.client.tag_image(source, Some(opts)).await {
-                Ok(()) => Ok(TagOutcome::Tagged),
-                Err(e) => match rejection(&e) {
-                    Some(r) => Ok(TagOutcome::Error(r)),
-                    None => Err(self.protocol("tag reply", e)),
-                },
-            }
+            let result = self.client.tag_image(source, Some(opts)).await;
+            super::tag_outcome(result, rejection, |e| self.protocol("tag reply", e))
         })
     }
 
@@ -214,13 +209,8 @@ impl Runtime for DockerDriver {
                 .force(false)
                 .noprune(true)
                 .build();
-            match self.client.remove_image(name, Some(opts), None).await {
-                Ok(_) => Ok(TagOutcome::Tagged),
-                Err(e) => match rejection(&e) {
-                    Some(r) => Ok(TagOutcome::Error(r)),
-                    None => Err(self.protocol("untag reply", e)),
-                },
-            }
+            let result = self.client.remove_image(name, Some(opts), None).await;
+            super::tag_outcome(result, rejection, |e| self.protocol("untag reply", e))
         })
     }
 

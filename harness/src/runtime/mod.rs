@@ -75,6 +75,23 @@ pub enum TagOutcome {
     Error(ApiRejection),
 }
 
+/// Maps the result of a tag-like call (tag, untag, create a record, delete a record): success,
+/// a refusal by the runtime (the errors `rejection` recognises), or the harness or daemon
+/// breaking (`broken`).
+fn tag_outcome<T, E>(
+    result: Result<T, E>,
+    rejection: impl Fn(&E) -> Option<ApiRejection>,
+    broken: impl FnOnce(E) -> RuntimeError,
+) -> Result<TagOutcome, RuntimeError> {
+    match result {
+        Ok(_) => Ok(TagOutcome::Tagged),
+        Err(e) => match rejection(&e) {
+            Some(r) => Ok(TagOutcome::Error(r)),
+            None => Err(broken(e)),
+        },
+    }
+}
+
 /// Splits a reference string into the `repo` and `tag` query parameters of the Docker and
 /// libpod tag endpoints, lexically and without validating anything, so that what the daemon
 /// does with odd input is what gets observed: the tag is what follows the last `:` after the

@@ -105,6 +105,36 @@ impl PodmanDriver {
         }
     }
 
+    /// `POST /images/{image}/{verb}?repo=&tag=` (`verb`: `tag` or `untag`), with `name` split
+    /// by [`split_repo_tag`].
+    async fn tag_call(
+        &self,
+        verb: &str,
+        image: &str,
+        name: &str,
+    ) -> Result<TagOutcome, RuntimeError> {
+        let (repo, tag) = split_repo_tag(name);
+        let path = format!(
+            "/images/{}/{verb}?repo={}&tag={}",
+            encode_name(image),
+            encode_query(repo),
+            encode_query(tag)
+        );
+        let reply = self
+            .client
+            .post_empty(&path)
+            .await
+            .map_err(|e| self.protocol(&format!("{verb} reply"), e))?;
+        if (200..300).contains(&reply.status) {
+            Ok(TagOutcome::Tagged)
+        } else {
+            Ok(TagOutcome::Error(Self::rejection(
+                reply.status,
+                &reply.body,
+            )))
+        }
+    }
+
     /// GETs `path`, treating any non-2xx as unexpected.
     async fn get_ok(&self, what: &str, path: &str) -> Result<bytes::Bytes, RuntimeError> {
         let reply = self
@@ -187,28 +217,7 @@ impl Runtime for PodmanDriver {
         source: &'a str,
         target: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
-        Box::pin(async move {
-            let (repo, tag) = split_repo_tag(target);
-            let path = format!(
-                "/images/{}/tag?repo={}&tag={}",
-                encode_name(source),
-                encode_query(repo),
-                encode_query(tag)
-            );
-            let reply = self
-                .client
-                .post_empty(&path)
-                .await
-                .map_err(|e| self.protocol("tag reply", e))?;
-            if (200..300).contains(&reply.status) {
-                Ok(TagOutcome::Tagged)
-            } else {
-                Ok(TagOutcome::Error(Self::rejection(
-                    reply.status,
-                    &reply.body,
-                )))
-            }
-        })
+        Box::pin(self.tag_call("tag", source, target))
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
@@ -240,28 +249,7 @@ impl Runtime for PodmanDriver {
         image: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
-        Box::pin(async move {
-            let (repo, tag) = split_repo_tag(name);
-            let path = format!(
-                "/images/{}/untag?repo={}&tag={}",
-                encode_name(image),
-                encode_query(repo),
-                encode_query(tag)
-            );
-            let reply = self
-                .client
-                .post_empty(&path)
-                .await
-                .map_err(|e| self.protocol("untag reply", e))?;
-            if (200..300).contains(&reply.status) {
-                Ok(TagOutcome::Tagged)
-            } else {
-                Ok(TagOutcome::Error(Self::rejection(
-                    reply.status,
-                    &reply.body,
-                )))
-            }
-        })
+        Box::pin(self.tag_call("untag", image, name))
     }
 
     fn inspect_image<'a>(
