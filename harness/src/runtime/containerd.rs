@@ -726,6 +726,10 @@ impl Runtime for ContainerdDriver {
         })
     }
 
+    fn kind(&self) -> &'static str {
+        RUNTIME
+    }
+
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
         Box::pin(async move {
             Ok(match self.resolve(name).await? {
@@ -733,23 +737,6 @@ impl Runtime for ContainerdDriver {
                 Err(r) if r.status == Some(Code::NotFound as i32 as u16) => Lookup::NotFound,
                 Err(r) => Lookup::Refused(r),
             })
-        })
-    }
-
-    fn inspect_image<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>> {
-        Box::pin(async move {
-            match self.lookup_image(name).await? {
-                Lookup::Found(record) => Ok(Some(record)),
-                Lookup::NotFound => Ok(None),
-                Lookup::Refused(rejection) => Err(RuntimeError::Unexpected {
-                    runtime: RUNTIME,
-                    what: format!("image get {name:?}"),
-                    rejection,
-                }),
-            }
         })
     }
 }

@@ -176,6 +176,10 @@ impl Runtime for DockerDriver {
         })
     }
 
+    fn kind(&self) -> &'static str {
+        RUNTIME
+    }
+
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
         Box::pin(async move {
             match self.client.inspect_image(name).await {
@@ -211,25 +215,6 @@ impl Runtime for DockerDriver {
                 .build();
             let result = self.client.remove_image(name, Some(opts), None).await;
             super::tag_outcome(result, rejection, |e| self.protocol("untag reply", e))
-        })
-    }
-
-    fn inspect_image<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>> {
-        Box::pin(async move {
-            match self.client.inspect_image(name).await {
-                Ok(i) => Ok(Some(record(
-                    i.id.unwrap_or_default(),
-                    i.repo_tags.unwrap_or_default(),
-                    i.repo_digests.unwrap_or_default(),
-                ))),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => Ok(None),
-                Err(e) => Err(self.protocol("image inspect", e)),
-            }
         })
     }
 }

@@ -202,21 +202,29 @@ pub trait Runtime: Send + Sync {
             }))
         })
     }
-    /// Looks an image up by a name as a user would type it, keeping a refusal of the name
-    /// apart from "no such image". The default maps [`Runtime::inspect_image`].
-    fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
-        Box::pin(async move {
-            Ok(match self.inspect_image(name).await? {
-                Some(record) => Lookup::Found(record),
-                None => Lookup::NotFound,
-            })
-        })
-    }
-    /// One image by name or ID; `Ok(None)` when the runtime says it does not exist.
+    /// Looks an image up by a name (or ID) as a user would type it, keeping a refusal of the
+    /// name apart from "no such image".
+    fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>>;
+    /// One image by name or ID; `Ok(None)` when the runtime says it does not exist. A refusal
+    /// of the name is unexpected here: callers pass names or IDs they know are valid.
     fn inspect_image<'a>(
         &'a self,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>>;
+    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>> {
+        Box::pin(async move {
+            match self.lookup_image(name).await? {
+                Lookup::Found(record) => Ok(Some(record)),
+                Lookup::NotFound => Ok(None),
+                Lookup::Refused(rejection) => Err(RuntimeError::Unexpected {
+                    runtime: self.kind(),
+                    what: format!("image inspect {name:?}"),
+                    rejection,
+                }),
+            }
+        })
+    }
+    /// `docker`, `podman` or `containerd`, for messages.
+    fn kind(&self) -> &'static str;
 }
 
 #[cfg(test)]

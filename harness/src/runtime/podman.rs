@@ -220,6 +220,10 @@ impl Runtime for PodmanDriver {
         Box::pin(self.tag_call("tag", source, target))
     }
 
+    fn kind(&self) -> &'static str {
+        RUNTIME
+    }
+
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
         Box::pin(async move {
             let path = format!("/images/{}/json", encode_name(name));
@@ -250,32 +254,6 @@ impl Runtime for PodmanDriver {
         name: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
         Box::pin(self.tag_call("untag", image, name))
-    }
-
-    fn inspect_image<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<ImageRecord>, RuntimeError>> {
-        Box::pin(async move {
-            let path = format!("/images/{}/json", encode_name(name));
-            let reply = self
-                .client
-                .get(&path)
-                .await
-                .map_err(|e| self.protocol("image inspect", e))?;
-            match reply.status {
-                404 => Ok(None),
-                200..=299 => Ok(Some(
-                    self.parse::<LibpodImage>("image inspect", &reply.body)?
-                        .into(),
-                )),
-                status => Err(RuntimeError::Unexpected {
-                    runtime: RUNTIME,
-                    what: "image inspect".into(),
-                    rejection: Self::rejection(status, &reply.body),
-                }),
-            }
-        })
     }
 }
 
