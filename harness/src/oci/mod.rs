@@ -3,6 +3,7 @@
 //! This module knows nothing about runtimes or scenarios. Digests are always computed over
 //! the exact bytes written or read, never over re-serialized values.
 
+pub mod archive;
 mod digest;
 
 pub use digest::{Digest, DigestError};

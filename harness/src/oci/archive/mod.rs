@@ -1,0 +1,1 @@
+//! Archive reading (placeholder, being written).

@@ -1,0 +1,1 @@
+//! Oracles (placeholder, being written).
