@@ -6,6 +6,7 @@
 //! a cell `error`.
 
 pub mod observe;
+pub mod prediction;
 pub mod snapshot;
 pub mod tag;
 pub mod verdict;
@@ -336,9 +337,16 @@ async fn run_steps(
                     let record = rt.inspect_image(&changed.id).await.map_err(broke)?;
                     images.push(record.unwrap_or_else(|| changed.clone()));
                 }
-                steps.push(observe::observe_load(
-                    &step.id, fixture, &outcome, &images, &redact,
-                ));
+                let mut obs = observe::observe_load(&step.id, fixture, &outcome, &images, &redact);
+                let family = prediction::family_of(
+                    cell.runtime,
+                    &instance.info.store,
+                    &instance.info.version,
+                );
+                let naming = prediction::naming_of(&fixtures.archives[fixture].1);
+                obs.findings
+                    .extend(prediction::check_load(family, &naming, &obs));
+                steps.push(obs);
             }
             StepAction::Tag { image, refs } => {
                 let (tags, findings) = tag::run_tag(

@@ -96,6 +96,15 @@ pub struct ImageObservation {
     pub repo_digests: Vec<String>,
 }
 
+/// Something the harness noticed that no runtime reported as an error: a runtime doing other
+/// than the harness's own model of it predicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable code: `reference-model-divergence`, `load-prediction-divergence`.
+    pub code: String,
+    pub message: String,
+}
+
 /// A runtime's refusal, redacted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorObservation {
@@ -126,7 +135,7 @@ pub struct StepObservation {
     pub tags: Vec<super::tag::TagObservation>,
     /// Divergences from the harness's own models.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<super::tag::Finding>,
+    pub findings: Vec<Finding>,
 }
 
 /// Removes values that change from run to run and say nothing about behaviour.

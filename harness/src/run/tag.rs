@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::observe::{ErrorObservation, Redactor};
+use super::observe::{ErrorObservation, Finding, Redactor};
 use crate::config::{RuntimeKind, TagRef};
 use crate::reference::{self, Dialect, ReferenceError, Style};
 use crate::runtime::{ApiRejection, Lookup, Runtime, RuntimeError, TagOutcome};
@@ -43,14 +43,6 @@ pub struct LookupObservation {
     /// Set when the runtime refused the name itself rather than not finding it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorObservation>,
-}
-
-/// Something the harness noticed that no runtime reported as an error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable code, e.g. `reference-model-divergence`.
-    pub code: String,
-    pub message: String,
 }
 
 /// The reference style a runtime follows for names in its local store.

@@ -1,1 +1,2 @@
 //! Oracles (placeholder, being written).
+pub mod predict;

@@ -1,0 +1,86 @@
+//! Checks the load-name predictions of [`crate::verify::predict`] against every real load, so
+//! the model behind `harness inspect`'s predictions is tested on every cell of every scenario.
+//! A difference is a `load-prediction-divergence` finding in the step, and so in its snapshot.
+
+use std::collections::BTreeSet;
+
+use super::observe::{Finding, StepObservation};
+use crate::config::RuntimeKind;
+use crate::craft::{CraftedArchive, LayoutKind};
+use crate::verify::predict::{ArchiveNaming, Family, IndexNames, predict_one};
+
+/// The loader family of a runtime, by what it reports: Docker's containerd image store
+/// reports its driver as `overlayfs` or another snapshotter name prefixed `io.containerd.`;
+/// Podman before 4 is modelled as 3.4.
+pub fn family_of(runtime: RuntimeKind, store: &str, version: &str) -> Family {
+    match runtime {
+        RuntimeKind::Docker if store.starts_with("io.containerd.") || store == "overlayfs" => {
+            Family::DockerContainerd
+        }
+        RuntimeKind::Docker => Family::DockerClassic,
+        RuntimeKind::Podman => {
+            let major: u32 = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(u32::MAX);
+            if major < 4 {
+                Family::Podman34
+            } else {
+                Family::Podman
+            }
+        }
+        RuntimeKind::Containerd => Family::Containerd,
+    }
+}
+
+/// The naming facts of a crafted archive.
+pub fn naming_of(facts: &CraftedArchive) -> ArchiveNaming {
+    let (has_manifest_json, has_index_json) = match facts.layout {
+        LayoutKind::DockerOciHybrid => (true, true),
+        LayoutKind::OciArchive => (false, true),
+    };
+    ArchiveNaming {
+        has_manifest_json,
+        has_index_json,
+        repo_tags: facts.names.repo_tags.clone(),
+        index_entries: vec![IndexNames {
+            image_name: facts.names.image_name.clone(),
+            ref_name: facts.names.ref_name.clone(),
+        }],
+    }
+}
+
+/// A finding when the load in `obs` did not do what the model predicts for `family`.
+pub fn check_load(
+    family: Family,
+    naming: &ArchiveNaming,
+    obs: &StepObservation,
+) -> Option<Finding> {
+    let predicted = predict_one(family, naming);
+    let observed: BTreeSet<&str> = obs
+        .images
+        .iter()
+        .flatten()
+        .flat_map(|i| i.names.iter().map(String::as_str))
+        .collect();
+    let expected: BTreeSet<&str> = predicted.names.iter().map(String::as_str).collect();
+    let agrees = match (predicted.outcome, obs.outcome.as_str()) {
+        ("error", "error") => true,
+        ("loads", "loaded") => observed == expected,
+        _ => false,
+    };
+    (!agrees).then(|| Finding {
+        code: "load-prediction-divergence".into(),
+        message: format!(
+            "{}: the {} model predicts {} {:?} ({}), the runtime {} {:?}",
+            obs.id,
+            family.as_str(),
+            predicted.outcome,
+            predicted.names,
+            predicted.rule,
+            obs.outcome,
+            observed
+        ),
+    })
+}
