@@ -26,6 +26,9 @@ enum Command {
     Run(RunArgs),
     /// List the cells of a matrix (for a CI plan job).
     Cells(CellsArgs),
+    /// Write an image archive from a fixture spec, byte-exact and deterministic (the same
+    /// language as scenario `fixtures:`); prints what was written.
+    Craft(CraftArgs),
     /// Explain image references: how distribution/reference parses each one, and what a
     /// runtime of the given style stores when an image is tagged with it.
     #[command(name = "ref", after_help = REF_EXIT_CODES)]
@@ -34,6 +37,18 @@ enum Command {
 
 const REF_EXIT_CODES: &str =
     "Exit codes: 0 every reference can be stored by the style; 1 at least one cannot; 2 bad usage.";
+
+#[derive(clap::Args)]
+struct CraftArgs {
+    /// The fixture spec (YAML).
+    spec: PathBuf,
+    /// Where to write the archive.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+    /// How to print what was written.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
 
 #[derive(clap::Args)]
 struct RefArgs {
@@ -108,6 +123,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Cells(args) => cells(args),
         Command::Ref(args) => explain_refs(args),
+        Command::Craft(args) => craft(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -130,6 +146,52 @@ fn cells(args: CellsArgs) -> i32 {
         Format::Table => {
             for c in &matrix.cells {
                 println!("{}", c.id);
+            }
+        }
+    }
+    0
+}
+
+fn craft(args: CraftArgs) -> i32 {
+    let spec = match config::load_fixture_spec(&args.spec) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let facts = match harness::craft::write_archive_to_path(&spec, &args.output) {
+        Ok(f) => f,
+        Err(e) => {
+            let e = format!("{}: {}", args.spec.display(), run::error_chain(&e));
+            return usage_error(&e);
+        }
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&facts).expect("facts serialize")
+        ),
+        Format::Table => {
+            let layout = serde_json::to_value(facts.layout).expect("layout serializes");
+            println!(
+                "wrote {} ({})",
+                args.output.display(),
+                layout.as_str().unwrap_or_default()
+            );
+            println!(
+                "  config    {} ({} bytes)",
+                facts.config.digest, facts.config.size
+            );
+            println!(
+                "  manifest  {} ({} bytes)",
+                facts.manifest.digest, facts.manifest.size
+            );
+            if let Some(index) = &facts.index {
+                println!("  index     {} ({} bytes)", index.digest, index.size);
+            }
+            for (i, l) in facts.layers.iter().enumerate() {
+                println!(
+                    "  layer {i}   {} diff_id {} ({} bytes, {})",
+                    l.digest, l.diff_id, l.size, l.media_type
+                );
             }
         }
     }

@@ -30,3 +30,10 @@ pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
 pub use selector::{Selector, VersionConstraint, VersionConstraintError};
 pub use step::{Step, StepAction, TagRef};
+
+/// Loads a standalone fixture spec (`harness craft SPEC.yaml`): the same language as a
+/// scenario's `fixtures:` entries, with errors that name file, line, column and field.
+pub fn load_fixture_spec(path: &std::path::Path) -> Result<crate::craft::FixtureSpec, ConfigError> {
+    let src = yaml::read(path)?;
+    yaml::parse(&src, path)
+}
