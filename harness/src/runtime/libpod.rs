@@ -85,6 +85,28 @@ impl LibpodClient {
         self.call("GET", path, None, empty()).await
     }
 
+    /// `GET /v{api}/libpod{path}`, streaming a 2xx body into `out` (never held in memory).
+    /// A non-2xx reply is returned whole instead, and nothing is written.
+    pub async fn get_to_file(&self, path: &str, out: &Path) -> Result<Option<Reply>, TransportError> {
+        use tokio::io::AsyncWriteExt;
+        let path = format!("/v{}/libpod{path}", self.api_version);
+        let resp = self.send("GET", &path, None, empty()).await?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        if !(200..300).contains(&status) {
+            let body = body.collect().await?.to_bytes();
+            return Ok(Some(Reply { status, body }));
+        }
+        let mut file = tokio::fs::File::create(out).await?;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                file.write_all(&data).await?;
+            }
+        }
+        file.flush().await?;
+        Ok(None)
+    }
+
     /// `POST /v{api}/libpod{path}` with an empty body.
     pub async fn post_empty(&self, path: &str) -> Result<Reply, TransportError> {
         self.call("POST", path, None, empty()).await

@@ -105,6 +105,21 @@ pub fn split_repo_tag(target: &str) -> (&str, &str) {
     }
 }
 
+/// The archive format of a save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SaveFormat {
+    /// `docker save` / `podman save --format docker-archive`.
+    DockerArchive,
+    /// `podman save --format oci-archive`.
+    OciArchive,
+}
+
+/// A refusal for an operation a driver does not offer.
+fn unsupported(what: &str) -> ApiRejection {
+    ApiRejection { status: None, message: format!("{what} is not supported by this driver") }
+}
+
 /// The result of looking an image up by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -157,6 +172,37 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Writes a byte stream to `out`; on a refusal or failure the partial file is removed.
+async fn stream_to_file<E>(
+    mut body: impl futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    out: &Path,
+    rejection: impl Fn(&E) -> Option<ApiRejection>,
+    broken: impl Fn(E) -> RuntimeError,
+) -> Result<Result<(), ApiRejection>, RuntimeError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let io = |source| RuntimeError::Archive { path: out.display().to_string(), source };
+    let mut file = tokio::fs::File::create(out).await.map_err(io)?;
+    let result = async {
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => file.write_all(&bytes).await.map_err(io)?,
+                Err(e) => match rejection(&e) {
+                    Some(r) => return Ok(Err(r)),
+                    None => return Err(broken(e)),
+                },
+            }
+        }
+        file.flush().await.map_err(io)?;
+        Ok(Ok(()))
+    }
+    .await;
+    if !matches!(result, Ok(Ok(()))) {
+        let _ = tokio::fs::remove_file(out).await;
+    }
+    result
 }
 
 /// Opens an archive for streaming to a runtime.
@@ -222,6 +268,27 @@ pub trait Runtime: Send + Sync {
                 }),
             }
         })
+    }
+    /// Saves the images `names` to `out` as one archive, streamed to the file. `Ok(Err(_))`:
+    /// the runtime refused (and `out` is removed).
+    fn save_image<'a>(
+        &'a self,
+        names: &'a [String],
+        format: SaveFormat,
+        out: &'a Path,
+    ) -> BoxFuture<'a, Result<Result<(), ApiRejection>, RuntimeError>> {
+        let _ = (names, format, out);
+        Box::pin(async move { Ok(Err(unsupported("save"))) })
+    }
+    /// Builds the Dockerfile in the build context tar `context` (streamed) and tags the result
+    /// `tag`. `Ok(Ok(id))`: built, with the image ID; `Ok(Err(_))`: the build failed.
+    fn build_image<'a>(
+        &'a self,
+        context: &'a Path,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
+        let _ = (context, tag);
+        Box::pin(async move { Ok(Err(unsupported("build"))) })
     }
     /// `docker`, `podman` or `containerd`, for messages.
     fn kind(&self) -> &'static str;

@@ -16,7 +16,7 @@ use super::process::Daemon;
 use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
+    SaveFormat, ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
     TagOutcome, split_repo_tag,
 };
 
@@ -218,6 +218,62 @@ impl Runtime for PodmanDriver {
         target: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
         Box::pin(self.tag_call("tag", source, target))
+    }
+
+    fn save_image<'a>(
+        &'a self,
+        names: &'a [String],
+        format: SaveFormat,
+        out: &'a Path,
+    ) -> BoxFuture<'a, Result<Result<(), ApiRejection>, RuntimeError>> {
+        Box::pin(async move {
+            let format = match format {
+                SaveFormat::DockerArchive => "docker-archive",
+                SaveFormat::OciArchive => "oci-archive",
+            };
+            // GET /libpod/images/export: several images into one archive (`podman save a b`).
+            let refs: String = names.iter().map(|n| format!("&references={}", encode_query(n))).collect();
+            let path = format!("/images/export?format={format}{refs}");
+            match self.client.get_to_file(&path, out).await {
+                Ok(None) => Ok(Ok(())),
+                Ok(Some(reply)) => Ok(Err(Self::rejection(reply.status, &reply.body))),
+                Err(e) => {
+                    let _ = tokio::fs::remove_file(out).await;
+                    Err(self.protocol("save stream", e))
+                }
+            }
+        })
+    }
+
+    fn build_image<'a>(
+        &'a self,
+        context: &'a Path,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
+        Box::pin(async move {
+            let file = super::open_archive(context).await?;
+            let path = format!("/build?dockerfile=Dockerfile&t={}&rm=true", encode_query(tag));
+            let reply = self
+                .client
+                .post_file(&path, "application/x-tar", file)
+                .await
+                .map_err(|e| self.protocol("build reply", e))?;
+            if !(200..300).contains(&reply.status) {
+                return Ok(Err(Self::rejection(reply.status, &reply.body)));
+            }
+            // A stream of JSON objects: {"stream": ...} lines, {"error": ...} on failure.
+            let text = String::from_utf8_lossy(&reply.body);
+            let values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+            for value in values.flatten() {
+                if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
+                    return Ok(Err(ApiRejection { status: None, message: error.to_string() }));
+                }
+            }
+            Ok(self.inspect_image(tag).await?.map(|i| i.id).ok_or_else(|| ApiRejection {
+                status: None,
+                message: format!("build finished but {tag} is not in the store"),
+            }))
+        })
     }
 
     fn kind(&self) -> &'static str {

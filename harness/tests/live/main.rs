@@ -7,6 +7,7 @@
 
 mod containerd;
 mod drivers;
+mod save;
 mod styles;
 mod teardown;
 
