@@ -1,0 +1,343 @@
+//! One member, one pass: [`scan_file`] hashes a member's raw bytes, decompresses and hashes
+//! it again when it starts with a compression magic number, walks its tar entries when it
+//! looks like a tar, and keeps its bytes only when it is small JSON.
+//!
+//! The readers are stacked so every byte is hashed once per digest:
+//!
+//! ```text
+//! member ─► Hashing (raw digest) ─► [BufReader ─► decoder ─► Hashing (uncompressed digest)] ─► tar walk ─► drain
+//! ```
+//!
+//! The first 512 bytes are read ahead (through the raw hasher) to sniff the magic number,
+//! JSON and tar headers, then chained back in front of the rest, so nothing is read twice.
+
+use std::io::{self, BufReader, Cursor, Read};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::oci::Digest;
+use crate::oci::archive::compression::{looks_like_json, looks_like_tar, read_prefix};
+use crate::oci::archive::layer::walk_tar;
+use crate::oci::archive::{Compression, TarScan};
+
+/// The read size for member data and the decoders' input buffers.
+pub(crate) const BUF_SIZE: usize = 1 << 20;
+/// The largest JSON member kept in memory to be parsed.
+pub(crate) const JSON_LIMIT: u64 = 4 << 20;
+/// The most JSON bytes kept in memory for one archive.
+pub(crate) const JSON_BUDGET: u64 = 32 << 20;
+
+/// How far to read ahead: one tar header block.
+const SNIFF_LEN: usize = 512;
+
+/// Names of the metadata files every layout uses; buffered even when they do not start
+/// like JSON (`VERSION` holds `1.0`), so a malformed one is reported, not skipped.
+const METADATA_NAMES: [&str; 6] = [
+    "index.json",
+    "manifest.json",
+    "repositories",
+    "oci-layout",
+    "json",
+    "VERSION",
+];
+
+/// What one pass over a regular file measured.
+#[derive(Debug)]
+pub(crate) struct FileScan {
+    pub digest: Digest,
+    pub size: u64,
+    pub compression: Compression,
+    /// The decompressed digest and size; `None` when decompression failed.
+    pub uncompressed: Option<(Digest, u64)>,
+    /// The bytes, for small JSON members.
+    pub json: Option<Vec<u8>>,
+    pub decode_error: Option<String>,
+    pub tar: Option<TarScan>,
+}
+
+/// A reader that hashes and counts what passes through it. An error of the underlying
+/// reader is kept, so callers can tell a failing source (the archive itself: fatal) from a
+/// failing decoder above it (one bad member: a finding).
+pub(crate) struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+    failed: Option<io::Error>,
+}
+
+impl<R: Read> Hashing<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            failed: None,
+        }
+    }
+
+    pub(crate) fn finish(self) -> (Digest, u64) {
+        (
+            Digest::from_sha256_output(&self.hasher.finalize()),
+            self.count,
+        )
+    }
+
+    /// The underlying reader's error, if it failed.
+    pub(crate) fn take_error(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                self.count += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                let kind = e.kind();
+                let message = e.to_string();
+                self.failed = Some(e);
+                Err(io::Error::new(kind, message))
+            }
+        }
+    }
+}
+
+/// Reads `r` to its end through `buf`, discarding the bytes (the readers below hash them).
+pub(crate) fn drain(r: &mut impl Read, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Scans one regular file named `name` (cleaned) of `declared_size` bytes. `json_budget` is
+/// what may still be buffered and is reduced by what is. Returns `Err` only when `input`
+/// itself fails; decoding problems are recorded in the scan.
+pub(crate) fn scan_file(
+    name: &str,
+    declared_size: u64,
+    input: impl Read,
+    buf: &mut [u8],
+    json_budget: &mut u64,
+) -> io::Result<FileScan> {
+    let mut raw = Hashing::new(input);
+    let prefix = read_prefix(&mut raw, SNIFF_LEN)?;
+    let compression = Compression::detect(&prefix);
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let small = declared_size <= JSON_LIMIT && declared_size <= *json_budget;
+    let json_like = looks_like_json(&prefix) || METADATA_NAMES.contains(&base);
+    let mut scan = FileScan {
+        digest: Digest::sha256(b""),
+        size: 0,
+        compression,
+        uncompressed: None,
+        json: None,
+        decode_error: None,
+        tar: None,
+    };
+
+    let keep = small && json_like && !looks_like_tar(&prefix) && !is_in_toto(&prefix);
+    if compression == Compression::None && keep {
+        let mut bytes = prefix;
+        raw.read_to_end(&mut bytes)?;
+        *json_budget = json_budget.saturating_sub(bytes.len() as u64);
+        scan.json = Some(bytes);
+    } else if compression == Compression::None {
+        let is_tar = looks_like_tar(&prefix);
+        let mut rest = Cursor::new(prefix).chain(&mut raw);
+        if is_tar {
+            scan.tar = Some(walk_tar(&mut rest, buf).0);
+        }
+        let drained = drain(&mut rest, buf);
+        if let Some(e) = raw.take_error() {
+            return Err(e);
+        }
+        drained?;
+    } else {
+        let decoded = decode(compression, prefix, &mut raw, buf);
+        if let Some(e) = raw.take_error() {
+            return Err(e);
+        }
+        match decoded {
+            Ok((digest, size, tar)) => {
+                scan.uncompressed = Some((digest, size));
+                scan.tar = tar;
+            }
+            Err((e, tar)) => {
+                scan.decode_error = Some(e.to_string());
+                scan.tar = tar;
+            }
+        }
+        // Bytes after the end of the compressed stream still belong to the member's digest.
+        if let Err(e) = drain(&mut raw, buf) {
+            return Err(raw.take_error().unwrap_or(e));
+        }
+    }
+
+    let (digest, size) = raw.finish();
+    scan.digest = digest.clone();
+    scan.size = size;
+    if compression == Compression::None {
+        scan.uncompressed = Some((digest, size));
+    }
+    Ok(scan)
+}
+
+/// An in-toto statement (BuildKit's SBOM and provenance attestation layers). The reader
+/// never parses them, and SBOMs run to megabytes: buffering them could use up the JSON budget
+/// before the configs and manifests that follow them in the archive.
+fn is_in_toto(prefix: &[u8]) -> bool {
+    const MARK: &[u8] = b"in-toto.io/Statement";
+    prefix.windows(MARK.len()).any(|w| w == MARK)
+}
+
+type Decoded = (Digest, u64, Option<TarScan>);
+
+/// Decompresses `prefix` + `raw`, hashing the output and walking it as a tar if it looks
+/// like one.
+fn decode<R: Read>(
+    compression: Compression,
+    prefix: Vec<u8>,
+    raw: &mut Hashing<R>,
+    buf: &mut [u8],
+) -> Result<Decoded, (io::Error, Option<TarScan>)> {
+    let input = BufReader::with_capacity(BUF_SIZE, Cursor::new(prefix).chain(raw));
+    let decoder = compression.decoder(input).map_err(|e| (e, None))?;
+    let mut plain = Hashing::new(decoder);
+    let head = read_prefix(&mut plain, SNIFF_LEN).map_err(|e| (e, None))?;
+    let is_tar = looks_like_tar(&head);
+    let mut rest = Cursor::new(head).chain(&mut plain);
+    let tar = is_tar.then(|| walk_tar(&mut rest, buf).0);
+    match drain(&mut rest, buf) {
+        Ok(_) => {
+            let (digest, size) = plain.finish();
+            Ok((digest, size, tar))
+        }
+        Err(e) => Err((e, tar)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::archive::testutil::{compress, layer_tar};
+
+    fn run(name: &str, bytes: &[u8]) -> FileScan {
+        let mut buf = vec![0; 4096];
+        let mut budget = JSON_BUDGET;
+        scan_file(name, bytes.len() as u64, bytes, &mut buf, &mut budget).unwrap()
+    }
+
+    #[test]
+    fn small_json_is_kept_and_hashed_once() {
+        let bytes = b"  {\"a\": 1}\n";
+        let s = run("blobs/sha256/x", bytes);
+        assert_eq!(s.json.as_deref(), Some(&bytes[..]));
+        assert_eq!(s.digest, Digest::sha256(bytes));
+        assert_eq!(s.uncompressed, Some((Digest::sha256(bytes), 11)));
+        assert!(s.tar.is_none());
+
+        let version = run("abc/VERSION", b"1.0");
+        assert_eq!(version.json.as_deref(), Some(&b"1.0"[..]));
+        let other = run("abc/other", b"1.0");
+        assert!(other.json.is_none());
+
+        let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1","predicate":{}}"#;
+        let s = run("blobs/sha256/x", statement);
+        assert!(
+            s.json.is_none(),
+            "attestation statements are hashed, not kept"
+        );
+        assert_eq!(s.digest, Digest::sha256(statement));
+    }
+
+    #[test]
+    fn json_over_the_budget_is_streamed() {
+        let bytes = b"{\"a\": 1}";
+        let mut buf = vec![0; 64];
+        let mut budget = 4;
+        let s = scan_file("x", 8, &bytes[..], &mut buf, &mut budget).unwrap();
+        assert!(s.json.is_none());
+        assert_eq!(s.digest, Digest::sha256(bytes));
+        assert_eq!(budget, 4);
+    }
+
+    #[test]
+    fn every_compression_gives_both_digests_and_a_tar_walk() {
+        let tar = layer_tar(&[("etc/hello", "hello\n"), ("etc/os-release", "ID=x\n")]);
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Bzip2,
+            Compression::Xz,
+            Compression::Zstd,
+        ] {
+            let stored = compress(c, &tar);
+            let s = run("layer", &stored);
+            assert_eq!(s.compression, c);
+            assert_eq!(s.digest, Digest::sha256(&stored), "{c}");
+            assert_eq!(s.size, stored.len() as u64);
+            assert_eq!(
+                s.uncompressed,
+                Some((Digest::sha256(&tar), tar.len() as u64)),
+                "{c}"
+            );
+            assert_eq!(s.tar.as_ref().map(|t| t.entries), Some(2), "{c}");
+            assert!(s.json.is_none() && s.decode_error.is_none());
+        }
+    }
+
+    #[test]
+    fn corrupt_compressed_stream_is_recorded_not_fatal() {
+        let mut stored = compress(Compression::Gzip, &layer_tar(&[("a", "b")]));
+        let mid = stored.len() / 2;
+        stored[mid] ^= 0xff;
+        stored[mid + 1] ^= 0xff;
+        let s = run("layer", &stored);
+        assert!(s.decode_error.is_some());
+        assert_eq!(s.uncompressed, None);
+        assert_eq!(s.digest, Digest::sha256(&stored), "raw digest still exact");
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_tar_are_hashed() {
+        let mut bytes = layer_tar(&[("a", "b")]);
+        bytes.extend([0u8; 4096]);
+        let s = run("layer", &bytes);
+        assert_eq!(s.digest, Digest::sha256(&bytes));
+        assert_eq!(
+            s.uncompressed,
+            Some((Digest::sha256(&bytes), bytes.len() as u64))
+        );
+    }
+
+    #[test]
+    fn a_failing_source_is_an_error() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("disk on fire"));
+                }
+                let n = self.0.min(buf.len());
+                buf[..n].fill(0x1f);
+                buf[1] = 0x8b;
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let mut buf = vec![0; 64];
+        let mut budget = JSON_BUDGET;
+        let err = scan_file("x", 10_000, Failing(600), &mut buf, &mut budget).unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
+    }
+}

@@ -1,0 +1,129 @@
+//! [`Scan`]: the outer pass. Each regular file and link of the archive (or directory) is
+//! recorded as it streams by; nothing is interpreted yet, because the file that says how to
+//! read the others (`index.json`, `manifest.json`) may come last. What interpretation needs
+//! later is small: per member its digests, sizes and compression, plus the bytes of small
+//! JSON members.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use crate::oci::archive::member::{BUF_SIZE, JSON_BUDGET, scan_file};
+use crate::oci::archive::path::{clean, join_link, leaves_root, named_digest, unsafe_name};
+use crate::oci::archive::{MemberKind, MemberReport, UnsafeEntry, UnsafeReason};
+
+/// The members seen so far.
+pub(crate) struct Scan {
+    pub members: Vec<MemberReport>,
+    /// Buffered bytes of small JSON members, by index in `members`.
+    pub json: HashMap<usize, Vec<u8>>,
+    pub duplicate_members: Vec<String>,
+    pub unsafe_members: Vec<UnsafeEntry>,
+    /// Cleaned path -> how many times seen.
+    seen: HashMap<String, u32>,
+    json_budget: u64,
+    buf: Vec<u8>,
+}
+
+impl Scan {
+    pub(crate) fn new() -> Self {
+        Self {
+            members: Vec::new(),
+            json: HashMap::new(),
+            duplicate_members: Vec::new(),
+            unsafe_members: Vec::new(),
+            seen: HashMap::new(),
+            json_budget: JSON_BUDGET,
+            buf: vec![0; BUF_SIZE],
+        }
+    }
+
+    /// Records a regular file, reading `input` to its end. `Err` means `input` failed.
+    pub(crate) fn add_file(&mut self, raw: &str, size: u64, input: impl Read) -> io::Result<()> {
+        let path = self.note_path(raw);
+        let s = scan_file(&path, size, input, &mut self.buf, &mut self.json_budget)?;
+        let (uncompressed_digest, uncompressed_size) = s.uncompressed.unzip();
+        let buffered = s.json.is_some();
+        if let Some(bytes) = s.json {
+            self.json.insert(self.members.len(), bytes);
+        }
+        self.members.push(MemberReport {
+            named_digest: named_digest(&path),
+            path,
+            kind: MemberKind::File,
+            size: s.size,
+            digest: Some(s.digest),
+            compression: Some(s.compression),
+            uncompressed_digest,
+            uncompressed_size,
+            buffered,
+            link_target: None,
+            resolves_to: None,
+            role: None,
+            json_error: None,
+            decode_error: s.decode_error,
+            tar: s.tar,
+        });
+        Ok(())
+    }
+
+    /// Records a symbolic or hard link. Podman's docker-archive writes `<v1id>/layer.tar` as
+    /// a symlink to `../<digest>.tar` (containers/image `ensureSingleLegacyLayerLocked`).
+    pub(crate) fn add_link(&mut self, raw: &str, kind: MemberKind, target: &str) {
+        let path = self.note_path(raw);
+        let escapes = match kind {
+            MemberKind::Symlink => {
+                target.starts_with('/') || leaves_root(&join_link(&path, target))
+            }
+            _ => {
+                let t = clean(target);
+                t.starts_with('/') || leaves_root(&t)
+            }
+        };
+        if escapes {
+            let reason = match kind {
+                MemberKind::Symlink => UnsafeReason::SymlinkEscape,
+                _ => UnsafeReason::HardlinkEscape,
+            };
+            self.unsafe_members.push(UnsafeEntry {
+                path: raw.to_string(),
+                reason,
+                link_target: Some(target.to_string()),
+            });
+        }
+        self.members.push(MemberReport {
+            path,
+            kind,
+            size: 0,
+            digest: None,
+            named_digest: None,
+            compression: None,
+            uncompressed_digest: None,
+            uncompressed_size: None,
+            buffered: false,
+            link_target: Some(target.to_string()),
+            resolves_to: None,
+            role: None,
+            json_error: None,
+            decode_error: None,
+            tar: None,
+        });
+    }
+
+    /// Cleans `raw`, recording it as unsafe or duplicate when it is.
+    fn note_path(&mut self, raw: &str) -> String {
+        let path = clean(raw);
+        if let Some(reason) = unsafe_name(raw) {
+            self.unsafe_members.push(UnsafeEntry {
+                path: raw.to_string(),
+                reason,
+                link_target: None,
+            });
+        }
+        let count = self.seen.entry(path.clone()).or_insert(0);
+        *count += 1;
+        if *count == 2 {
+            self.duplicate_members.push(path.clone());
+        }
+        path
+    }
+}

@@ -1,0 +1,557 @@
+//! [`check`]: the entry point that runs every oracle, and the layout oracles (which metadata
+//! files exist and what they say at the top level). Members are checked in `members.rs`,
+//! images in `images.rs`.
+
+use crate::oci::annotation;
+use crate::oci::archive::ArchiveReport;
+use crate::verify::{Finding, FindingCode as Code, Severity};
+use crate::verify::{images, members};
+
+/// Runs every oracle over a report. Findings come most severe first, then by code and
+/// subject, so the order is stable for snapshots.
+pub fn check(report: &ArchiveReport) -> Vec<Finding> {
+    let mut out = Vec::new();
+    layout(report, &mut out);
+    members::check_members(report, &mut out);
+    images::check_images(report, &mut out);
+    out.sort_by(|a, b| {
+        (a.severity, a.code, &a.subject, &a.message)
+            .cmp(&(b.severity, b.code, &b.subject, &b.message))
+    });
+    out.dedup();
+    out
+}
+
+fn layout(r: &ArchiveReport, out: &mut Vec<Finding>) {
+    let has = |p: &str| r.member(p).is_some();
+    if r.layout == crate::oci::archive::LayoutKind::Unknown {
+        out.push(Finding::new(
+            Code::UnrecognizedLayout,
+            "archive",
+            "no manifest.json, index.json or oci-layout: no loader can read this archive",
+        ));
+    }
+    if has("index.json") && !has("oci-layout") {
+        let (severity, who) = if has("manifest.json") {
+            (
+                Severity::Warning,
+                "containerd's ImportIndex ignores index.json and imports it as a docker-archive",
+            )
+        } else {
+            (
+                Severity::Error,
+                "containerd's ImportIndex refuses it (\"unrecognized image format\")",
+            )
+        };
+        out.push(
+            Finding::new(
+                Code::OciLayoutMissing,
+                "oci-layout",
+                format!("index.json without oci-layout: {who}"),
+            )
+            .with_severity(severity),
+        );
+    }
+    if has("oci-layout") && !has("index.json") {
+        out.push(Finding::new(
+            Code::IndexJsonMissing,
+            "index.json",
+            "oci-layout without index.json: containerd fails (\"missing index.json in OCI layout\")",
+        ));
+    }
+    if let Some(layout) = &r.oci_layout
+        && layout.version.as_deref() != Some("1.0.0")
+    {
+        out.push(Finding::new(
+            Code::BadOciLayoutVersion,
+            "oci-layout",
+            format!(
+                "imageLayoutVersion is {:?}, not \"1.0.0\": containerd fails (\"unsupported OCI version\")",
+                layout.version.as_deref().unwrap_or("")
+            ),
+        ));
+    }
+    if r.manifest_json_null {
+        out.push(Finding::new(
+            Code::ManifestJsonNull,
+            "manifest.json",
+            "manifest.json is null: moby refuses it (\"manifest cannot be null (but can be [])\")",
+        ));
+    }
+    if let Some(index) = &r.index_json {
+        if index.manifests_null {
+            out.push(Finding::new(
+                Code::IndexManifestsNull,
+                "index.json",
+                "index.json \"manifests\" is null or missing (Docker 25.0.0-25.0.2 saving by ID, \
+                 moby#47210): OCI readers find no image",
+            ));
+        }
+        for (i, d) in index.manifests.iter().enumerate() {
+            let Some(ref_name) = d.annotations.get(annotation::REF_NAME) else {
+                continue;
+            };
+            if !ref_name.contains('/') && !ref_name.contains(':') {
+                out.push(Finding::new(
+                    Code::RefNameTagOnly,
+                    format!("index.json manifests[{i}]"),
+                    format!(
+                        "org.opencontainers.image.ref.name is the tag alone ({ref_name:?}): \
+                         Podman 3.4 names the image localhost/{ref_name}:latest (REGRESSIONS.md R1)"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::oci::archive::testutil::{
+        ArchiveBuilder, TarEntry, TestImage, TestLayer, compress, containerd_hybrid, docker_v24,
+        layer_tar, names, oci_archive, raw_tar,
+    };
+    use crate::oci::archive::{Compression, read_archive};
+    use crate::oci::media_type;
+
+    fn full_names() -> Value {
+        names("example.test/app:1", "example.test/app:1")
+    }
+
+    fn oci(image: &TestImage) -> ArchiveBuilder {
+        oci_archive(image, full_names())
+    }
+
+    fn layer_path(image: &TestImage) -> String {
+        format!("blobs/sha256/{}", image.layers[0].digest().hex())
+    }
+
+    fn with_layer(files: &[(&str, TarEntry)], c: Compression, mt: &str) -> TestImage {
+        let tar = raw_tar(files);
+        let layer = TestLayer {
+            stored: compress(c, &tar),
+            tar,
+            media_type: mt.into(),
+        };
+        TestImage::new(vec![layer], "linux", "amd64")
+    }
+
+    type Case = (&'static str, fn() -> Vec<u8>, Code, Severity);
+
+    /// One archive per finding code (and per severity context), each provoking it.
+    const CASES: &[Case] = &[
+        (
+            "layer blob removed",
+            || {
+                let i = TestImage::one_layer();
+                oci(&i).remove(&layer_path(&i)).tar()
+            },
+            Code::BlobMissing,
+            Severity::Error,
+        ),
+        (
+            "containerd platform never pulled",
+            || containerd_hybrid().0.tar(),
+            Code::BlobMissing,
+            Severity::Warning,
+        ),
+        (
+            "manifest.json layer path removed",
+            || {
+                let a = docker_v24(&TestImage::one_layer(), "app:1");
+                let p = a
+                    .entries
+                    .iter()
+                    .find(|(p, _)| p.ends_with("layer.tar"))
+                    .unwrap()
+                    .0
+                    .clone();
+                a.clone().remove(&p).tar()
+            },
+            Code::MemberMissing,
+            Severity::Error,
+        ),
+        (
+            "blob bytes replaced",
+            || {
+                let i = TestImage::one_layer();
+                oci(&i)
+                    .replace(&layer_path(&i), layer_tar(&[("x", "y")]))
+                    .tar()
+            },
+            Code::DigestMismatch,
+            Severity::Error,
+        ),
+        (
+            "descriptor size off by one",
+            || {
+                let i = TestImage::one_layer().edit_manifest(|m| {
+                    let n = m["layers"][0]["size"].as_u64().unwrap();
+                    m["layers"][0]["size"] = json!(n + 1);
+                });
+                oci(&i).tar()
+            },
+            Code::SizeMismatch,
+            Severity::Error,
+        ),
+        (
+            "diff_id of the compressed bytes (R2)",
+            || {
+                let layer =
+                    TestLayer::new(&[("a", "b")], Compression::Xz, media_type::OCI_LAYER_TAR);
+                let config = json!({"os": "linux", "architecture": "amd64",
+                "rootfs": {"type": "layers", "diff_ids": [layer.digest().to_string()]}});
+                oci(&TestImage::with_config(vec![layer], &config)).tar()
+            },
+            Code::DiffidMismatch,
+            Severity::Error,
+        ),
+        (
+            "two diff_ids, one layer",
+            || {
+                let l = TestLayer::plain(&[("a", "b")]);
+                let d = l.diff_id().to_string();
+                let config = json!({"os": "linux", "architecture": "amd64",
+                "rootfs": {"type": "layers", "diff_ids": [d, d]}});
+                oci(&TestImage::with_config(vec![l], &config)).tar()
+            },
+            Code::LayerCountMismatch,
+            Severity::Error,
+        ),
+        (
+            "index.json manifests null (moby#47210)",
+            || {
+                oci(&TestImage::one_layer())
+                    .edit_json("index.json", |v| v["manifests"] = Value::Null)
+                    .tar()
+            },
+            Code::IndexManifestsNull,
+            Severity::Error,
+        ),
+        (
+            "manifest.json null",
+            || {
+                docker_v24(&TestImage::one_layer(), "app:1")
+                    .replace("manifest.json", "null")
+                    .tar()
+            },
+            Code::ManifestJsonNull,
+            Severity::Error,
+        ),
+        (
+            "RepoTags name another image",
+            || {
+                containerd_hybrid()
+                    .0
+                    .edit_json("manifest.json", |v| {
+                        v[0]["RepoTags"] = json!(["other.test/app:2"])
+                    })
+                    .tar()
+            },
+            Code::ManifestJsonIndexDisagree,
+            Severity::Error,
+        ),
+        (
+            "manifest.json layer is another blob",
+            || {
+                let (mut a, f) = containerd_hybrid();
+                let config = format!("blobs/sha256/{}", f.amd64.config_digest().hex());
+                a.edit_json("manifest.json", |v| v[0]["Layers"] = json!([config]))
+                    .tar()
+            },
+            Code::ManifestJsonIndexDisagree,
+            Severity::Error,
+        ),
+        (
+            "ref.name is the tag alone (R1)",
+            || oci_archive(&TestImage::one_layer(), names("example.test/app:1", "1")).tar(),
+            Code::RefNameTagOnly,
+            Severity::Warning,
+        ),
+        (
+            "gzip bytes, tar media type",
+            || {
+                let i = with_layer(
+                    &[("a", TarEntry::file("b"))],
+                    Compression::Gzip,
+                    media_type::OCI_LAYER_TAR,
+                );
+                oci(&i).tar()
+            },
+            Code::MediaTypeCompressionMismatch,
+            Severity::Error,
+        ),
+        (
+            "unknown layer media type",
+            || {
+                let i = with_layer(
+                    &[("a", TarEntry::file("b"))],
+                    Compression::None,
+                    "application/x-weird",
+                );
+                oci(&i).tar()
+            },
+            Code::UnknownMediaType,
+            Severity::Warning,
+        ),
+        (
+            "docker zstd media type",
+            || {
+                let mt = crate::oci::archive::media::DOCKER_LAYER_ZSTD;
+                oci(&with_layer(
+                    &[("a", TarEntry::file("b"))],
+                    Compression::Zstd,
+                    mt,
+                ))
+                .tar()
+            },
+            Code::NonstandardMediaType,
+            Severity::Warning,
+        ),
+        (
+            "Docker 25 LayerSources",
+            || {
+                let i = TestImage::one_layer();
+                let l = &i.layers[0];
+                let source = json!({"mediaType": media_type::OCI_LAYER_TAR,
+                "size": l.stored.len(), "digest": l.digest().to_string()});
+                docker_v24(&i, "app:1")
+                    .edit_json("manifest.json", |v| {
+                        v[0]["LayerSources"] = json!({l.diff_id().to_string(): source})
+                    })
+                    .tar()
+            },
+            Code::LayerSourcesUncompressed,
+            Severity::Info,
+        ),
+        (
+            "archive member escapes",
+            || oci(&TestImage::one_layer()).file("../evil", "x").tar(),
+            Code::UnsafePath,
+            Severity::Error,
+        ),
+        (
+            "layer entry written through a symlink",
+            || {
+                let files = [
+                    ("etc", TarEntry::Symlink("/etc".into())),
+                    ("etc/passwd", TarEntry::file("x")),
+                ];
+                oci(&with_layer(
+                    &files,
+                    Compression::Gzip,
+                    media_type::OCI_LAYER_GZIP,
+                ))
+                .tar()
+            },
+            Code::UnsafePath,
+            Severity::Error,
+        ),
+        (
+            "absolute layer entry",
+            || {
+                oci(&with_layer(
+                    &[("/etc/x", TarEntry::file("x"))],
+                    Compression::None,
+                    media_type::OCI_LAYER_TAR,
+                ))
+                .tar()
+            },
+            Code::UnsafePath,
+            Severity::Warning,
+        ),
+        (
+            "index.json twice, different content",
+            || {
+                let mut a = oci(&TestImage::one_layer());
+                let first = a.get_json("index.json");
+                a.edit_json("index.json", |v| v["annotations"] = json!({"x": "y"}));
+                a.json("index.json", &first).tar()
+            },
+            Code::DuplicateEntry,
+            Severity::Error,
+        ),
+        (
+            "layer entry twice",
+            || {
+                let files = [("a", TarEntry::file("1")), ("a", TarEntry::file("2"))];
+                oci(&with_layer(
+                    &files,
+                    Compression::None,
+                    media_type::OCI_LAYER_TAR,
+                ))
+                .tar()
+            },
+            Code::DuplicateEntry,
+            Severity::Warning,
+        ),
+        (
+            "index.json not JSON",
+            || {
+                oci(&TestImage::one_layer())
+                    .replace("index.json", "{")
+                    .tar()
+            },
+            Code::InvalidJson,
+            Severity::Error,
+        ),
+        (
+            "manifest digest not sha256",
+            || {
+                let i = TestImage::one_layer()
+                    .edit_manifest(|m| m["layers"][0]["digest"] = json!("sha256:XYZ"));
+                oci(&i).tar()
+            },
+            Code::InvalidJson,
+            Severity::Error,
+        ),
+        (
+            "config over the buffering limit",
+            || {
+                let l = TestLayer::plain(&[("a", "b")]);
+                let config = json!({"os": "linux", "architecture": "amd64",
+                "rootfs": {"type": "layers", "diff_ids": [l.diff_id().to_string()]},
+                "config": {"Labels": {"big": "x".repeat(5 << 20)}}});
+                oci(&TestImage::with_config(vec![l], &config)).tar()
+            },
+            Code::JsonTooLarge,
+            Severity::Error,
+        ),
+        (
+            "corrupt gzip layer",
+            || {
+                let mut layer = TestLayer::new(
+                    &[("a", &"b".repeat(4096))],
+                    Compression::Gzip,
+                    media_type::OCI_LAYER_GZIP,
+                );
+                let n = layer.stored.len();
+                layer.stored[n / 2] ^= 0xff;
+                layer.stored[n / 2 + 1] ^= 0xff;
+                oci(&TestImage::new(vec![layer], "linux", "amd64")).tar()
+            },
+            Code::LayerUnreadable,
+            Severity::Error,
+        ),
+        (
+            "dangling archive symlink",
+            || {
+                oci(&TestImage::one_layer())
+                    .link("extra.tar", TarEntry::Symlink("gone.tar".into()))
+                    .tar()
+            },
+            Code::LinkUnresolved,
+            Severity::Error,
+        ),
+        (
+            "oci-archive without oci-layout",
+            || oci(&TestImage::one_layer()).remove("oci-layout").tar(),
+            Code::OciLayoutMissing,
+            Severity::Error,
+        ),
+        (
+            "hybrid without oci-layout",
+            || containerd_hybrid().0.remove("oci-layout").tar(),
+            Code::OciLayoutMissing,
+            Severity::Warning,
+        ),
+        (
+            "oci-layout without index.json",
+            || oci(&TestImage::one_layer()).remove("index.json").tar(),
+            Code::IndexJsonMissing,
+            Severity::Error,
+        ),
+        (
+            "oci-layout version 2",
+            || {
+                oci(&TestImage::one_layer())
+                    .replace("oci-layout", r#"{"imageLayoutVersion":"2.0.0"}"#)
+                    .tar()
+            },
+            Code::BadOciLayoutVersion,
+            Severity::Error,
+        ),
+        (
+            "config without os",
+            || {
+                let l = TestLayer::plain(&[("a", "b")]);
+                let config =
+                    json!({"rootfs": {"type": "layers", "diff_ids": [l.diff_id().to_string()]}});
+                oci(&TestImage::with_config(vec![l], &config)).tar()
+            },
+            Code::PlatformMissing,
+            Severity::Warning,
+        ),
+        (
+            "no metadata at all",
+            || ArchiveBuilder::default().file("hello.txt", "hi").tar(),
+            Code::UnrecognizedLayout,
+            Severity::Error,
+        ),
+    ];
+
+    #[test]
+    fn every_finding_code_is_provoked() {
+        for (name, build, code, severity) in CASES {
+            let r = read_archive(build().as_slice()).unwrap();
+            assert!(
+                r.findings
+                    .iter()
+                    .any(|f| f.code == *code && f.severity == *severity),
+                "{name}: want {code} ({}), got {:#?}",
+                severity.as_str(),
+                r.findings
+            );
+        }
+        for code in Code::ALL {
+            assert!(CASES.iter().any(|c| c.2 == code), "no case provokes {code}");
+        }
+    }
+
+    /// Clean archives of every layout: no errors, and only the warnings that describe the
+    /// producer (R1's tag-only ref.name, R5's LayerSources).
+    #[test]
+    fn clean_archives_have_no_findings_but_their_producers_traits() {
+        let image = TestImage::one_layer();
+        let cases: [(&str, ArchiveBuilder, &[Code]); 4] = [
+            ("oci-archive with full names", oci(&image), &[]),
+            ("docker 24", docker_v24(&image, "app:1"), &[]),
+            (
+                "oci-archive, tag-only ref.name",
+                oci_archive(&image, names("a.test/x:1", "1")),
+                &[Code::RefNameTagOnly],
+            ),
+            (
+                "containerd hybrid",
+                containerd_hybrid().0,
+                &[Code::BlobMissing, Code::RefNameTagOnly],
+            ),
+        ];
+        for (name, a, want) in cases {
+            let r = a.read();
+            let got: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
+            assert_eq!(got, want, "{name}: {:#?}", r.findings);
+            assert!(
+                r.findings.iter().all(|f| f.severity != Severity::Error),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn findings_are_sorted_most_severe_first() {
+        let r = read_archive((CASES[1].1)().as_slice()).unwrap();
+        let mut a = oci(&TestImage::one_layer());
+        a.file("../evil", "x").replace("index.json", "{");
+        let r2 = a.read();
+        for r in [r, r2] {
+            let keys: Vec<_> = r.findings.iter().map(|f| (f.severity, f.code)).collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            assert_eq!(keys, sorted);
+        }
+    }
+}
