@@ -170,27 +170,29 @@ fn craft(args: CraftArgs) -> i32 {
             serde_json::to_string_pretty(&facts).expect("facts serialize")
         ),
         Format::Table => {
-            let layout = serde_json::to_value(facts.layout).expect("layout serializes");
             println!(
                 "wrote {} ({})",
                 args.output.display(),
-                layout.as_str().unwrap_or_default()
+                facts.layout.as_str()
             );
             println!(
                 "  config    {} ({} bytes)",
                 facts.config.digest, facts.config.size
             );
-            println!(
-                "  manifest  {} ({} bytes)",
-                facts.manifest.digest, facts.manifest.size
-            );
+            if let Some(manifest) = &facts.manifest {
+                println!("  manifest  {} ({} bytes)", manifest.digest, manifest.size);
+            }
             if let Some(index) = &facts.index {
                 println!("  index     {} ({} bytes)", index.digest, index.size);
             }
             for (i, l) in facts.layers.iter().enumerate() {
                 println!(
-                    "  layer {i}   {} diff_id {} ({} bytes, {})",
-                    l.digest, l.diff_id, l.size, l.media_type
+                    "  layer {i}   {} diff_id {} ({} bytes, {}, {})",
+                    l.digest,
+                    l.diff_id,
+                    l.size,
+                    l.compression.as_str(),
+                    l.media_type.as_deref().unwrap_or("no media type")
                 );
             }
         }

@@ -478,7 +478,7 @@ known_issues:
     #[case::bad_fixture_spec(
         "layout: oci-archive",
         "layout: oci",
-        "12:13: fixtures.tag-only-oci.layout: unknown variant `oci`, expected one of docker-oci-hybrid, oci-archive"
+        "12:13: fixtures.tag-only-oci.layout: unknown variant `oci`, expected one of docker-archive, docker-oci-hybrid, containerd-hybrid, oci-archive"
     )]
     #[case::invalid_fixture_name(
         "  tag-only-oci:\n",

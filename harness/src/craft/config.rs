@@ -20,12 +20,24 @@ use crate::oci::Digest;
 /// The fixed creation time of every crafted image and history entry.
 pub(crate) const CREATED: &str = "1970-01-01T00:00:00Z";
 
-/// `os/arch[/variant]`, default `linux/amd64`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `os/arch[/variant]`, default `linux/amd64`. Serializes as image-spec's `Platform`
+/// (`architecture`, `os`, `variant` if any), the shape of a descriptor's `platform`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Platform {
-    pub os: String,
     pub architecture: String,
+    pub os: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Platform {

@@ -3,8 +3,8 @@
 //! and that go-containerregistry < 0.19 could not read (R5).
 //!
 //! Follows moby `image/tarexport/save.go` `saveSession.save` / `saveImage` /
-//! `saveConfigAndLayer` / `saveConfig` (v26.0 to v29; 25.0.x differs only in also writing a
-//! `platform` on the manifest's config descriptor and on the index descriptor). Moby writes a
+//! `saveConfigAndLayer` / `saveConfig` (v26.1 to v29; 25.0 and 26.0 differ only in also writing
+//! a `platform` on the manifest's config descriptor and on the index descriptor). Moby writes a
 //! temporary directory and tars it with `pkg/archive.Tar`, which walks it in lexical order and
 //! skips the root, so the members are:
 //!
@@ -22,15 +22,15 @@
 //! and `repositories` are `json.NewEncoder(f).Encode` (trailing newline), and `oci-layout` is
 //! moby's literal `{"imageLayoutVersion": "1.0.0"}` (with a space, unlike containerd's).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::craft::gojson;
+use crate::craft::image::Image;
 use crate::craft::legacy_v1::legacy_v1_blobs;
-use crate::craft::write::{Image, Member};
-use crate::oci::{Digest, media_type};
+use crate::craft::write::Member;
+use crate::oci::Digest;
 
 const FILE_MODE: u32 = 0o644;
 
@@ -41,68 +41,69 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion": "1.0.0"}"#;
 /// parent, which is every crafted image.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct ManifestItem {
+struct ManifestItem<'a> {
     config: String,
     /// A nil slice (`null`) when the image is saved without a name, as moby writes it.
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
     /// Every layer, keyed by DiffID: `saveConfigAndLayer` fills a descriptor for each layer it
     /// writes, not only for foreign ones.
-    layer_sources: BTreeMap<String, LayerSource>,
+    layer_sources: BTreeMap<String, LayerSource<'a>>,
 }
 
 /// `distribution.Descriptor` (docker/distribution), whose field order differs from
 /// image-spec's: `mediaType, size, digest`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct LayerSource {
-    media_type: &'static str,
+struct LayerSource<'a> {
+    media_type: &'a str,
     size: u64,
     digest: String,
 }
 
+/// The members of the primary (the only) platform's image. Layers are named by their blob
+/// digest, which is their DiffID as moby names them unless the spec compresses them (which
+/// moby never does); DiffIDs (`LayerSources` keys, the legacy chain, `repositories`) are the
+/// ones the config claims.
 pub(crate) fn members<'a>(image: &'a Image<'_>) -> Vec<Member<'a>> {
-    let diff_ids: Vec<_> = image.layers.iter().map(|l| l.digest.clone()).collect();
+    let p = image.primary();
+    let layers: Vec<_> = p.layers.iter().map(|&i| &image.layers[i]).collect();
 
     // Every file under blobs/sha256, keyed by name so the walk order falls out and a layer
     // that appears twice is stored once (moby's `savedLayers`).
-    let mut blobs: BTreeMap<String, Cow<'a, [u8]>> = BTreeMap::new();
-    for layer in &image.layers {
-        blobs.insert(
-            Member::blob_path(&layer.digest),
-            Cow::Borrowed(&layer.bytes),
-        );
-    }
-    blobs.insert(
-        Member::blob_path(&image.config.digest),
-        Cow::Borrowed(&image.config.bytes),
+    let mut blobs = Member::blob_map(
+        layers
+            .iter()
+            .map(|l| &l.blob)
+            .chain([&p.config])
+            .chain(&p.manifest)
+            .chain(&image.disagreeing_config),
+        FILE_MODE,
     );
-    blobs.insert(
-        Member::blob_path(&image.manifest.digest),
-        Cow::Borrowed(&image.manifest.bytes),
-    );
-    for bytes in legacy_v1_blobs(&diff_ids, &image.spec.config, &image.platform) {
-        blobs.insert(
-            Member::blob_path(&Digest::sha256(&bytes)),
-            Cow::Owned(bytes),
-        );
+    for bytes in legacy_v1_blobs(&p.diff_ids, &image.plan.spec.config, &p.platform) {
+        let name = Member::blob_path(&Digest::sha256(&bytes));
+        blobs.insert(name.clone(), Member::file(name, FILE_MODE, bytes));
     }
 
-    let repo_tags = image.repo_tags();
+    let repo_tags = image.plan.names.repo_tags();
+    let config = image.disagreeing_config.as_ref().unwrap_or(&p.config);
     let item = ManifestItem {
-        config: Member::blob_path(&image.config.digest),
+        config: Member::blob_path(&config.digest),
         repo_tags: (!repo_tags.is_empty()).then_some(repo_tags),
-        layers: diff_ids.iter().map(Member::blob_path).collect(),
-        layer_sources: image
-            .layers
+        layers: layers
             .iter()
-            .map(|l| {
+            .map(|l| Member::blob_path(&l.blob.digest))
+            .collect(),
+        layer_sources: layers
+            .iter()
+            .zip(&p.diff_ids)
+            .map(|(l, diff_id)| {
                 let source = LayerSource {
-                    media_type: media_type::OCI_LAYER_TAR,
-                    size: l.size(),
-                    digest: l.digest.to_string(),
+                    media_type: &l.media_type,
+                    size: l.blob.desc_size,
+                    digest: l.blob.digest.to_string(),
                 };
-                (l.digest.to_string(), source)
+                (diff_id.to_string(), source)
             })
             .collect(),
     };
@@ -110,16 +111,24 @@ pub(crate) fn members<'a>(image: &'a Image<'_>) -> Vec<Member<'a>> {
 
     // `reposLegacy[familiarName][tag]` is the *top layer's DiffID* hex since Docker 25 (it was
     // the top v1 ID before), not the config digest.
-    let repositories = image.names.image_ref.as_ref().map(|r| {
-        let top = diff_ids
-            .last()
-            .expect("prepare rejects images without layers");
-        let repos: BTreeMap<&str, BTreeMap<&str, &str>> =
-            [(r.repo.as_str(), [(r.tag.as_str(), top.hex())].into())].into();
+    let top = p
+        .diff_ids
+        .last()
+        .expect("the plan rejects images without layers");
+    let refs = &image.plan.names.refs;
+    let repositories = (!refs.is_empty()).then(|| {
+        let mut repos: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+        for r in refs {
+            repos.entry(&r.repo).or_default().insert(&r.tag, top.hex());
+        }
         gojson::encode(&repos)
     });
 
-    let mut out = Member::oci_prefix(blobs, FILE_MODE, image.index_json.as_slice(), FILE_MODE);
+    let index_json = image
+        .index_json
+        .as_deref()
+        .expect("the hybrid has index.json");
+    let mut out = Member::oci_prefix(blobs, index_json, FILE_MODE);
     out.push(Member::file("manifest.json", FILE_MODE, manifest_json));
     out.push(Member::file("oci-layout", FILE_MODE, OCI_LAYOUT));
     if let Some(repositories) = repositories {
@@ -163,7 +172,7 @@ mod tests {
             .map(|l| Member::blob_path(&l.digest))
             .chain([
                 Member::blob_path(&facts.config.digest),
-                Member::blob_path(&facts.manifest.digest),
+                Member::blob_path(&facts.manifest.as_ref().unwrap().digest),
             ])
             .chain(legacy)
             .collect();
@@ -228,7 +237,7 @@ mod tests {
                 "org.opencontainers.image.ref.name": "latest",
             })
         );
-        assert_eq!(index["mediaType"], media_type::OCI_INDEX);
+        assert_eq!(index["mediaType"], crate::oci::media_type::OCI_INDEX);
         assert!(
             index["manifests"][0].get("platform").is_none(),
             "moby >= 26 writes no platform"
@@ -263,7 +272,11 @@ mod tests {
                 .get("annotations")
                 .is_none()
         );
-        assert_eq!(facts.names, Default::default());
+        assert!(facts.names.repo_tags.is_empty());
+        assert_eq!(facts.names.image_name, None);
+        assert_eq!(facts.names.ref_name, None);
+        // moby writes the untagged descriptor when no ref was given.
+        assert_eq!(facts.names.index_entries, [Default::default()]);
     }
 
     #[test]
@@ -286,7 +299,7 @@ mod tests {
         assert_eq!(sources.len(), facts.layers.len());
         for l in &facts.layers {
             let s = &sources[l.diff_id.as_str()];
-            assert_eq!(s["mediaType"], media_type::OCI_LAYER_TAR);
+            assert_eq!(s["mediaType"], crate::oci::media_type::OCI_LAYER_TAR);
             assert_eq!(s["digest"], l.digest.as_str());
             assert_eq!(s["size"], l.size);
             assert_eq!(blob(&members, l.digest.as_str()).data.len() as u64, l.size);
@@ -299,7 +312,7 @@ mod tests {
     #[test]
     fn identical_layers_are_stored_once_and_listed_twice() {
         let mut spec = hybrid();
-        spec.layers = vec![LayerSpec { files: vec![] }, LayerSpec { files: vec![] }];
+        spec.layers = vec![LayerSpec::default(), LayerSpec::default()];
         let (_, facts, members) = write(&spec);
         assert_eq!(facts.layers[0].digest, facts.layers[1].digest);
         let path = Member::blob_path(&facts.layers[0].digest);
@@ -328,7 +341,7 @@ mod tests {
             .map(|l| l.digest.to_string())
             .chain([
                 facts.config.digest.to_string(),
-                facts.manifest.digest.to_string(),
+                facts.manifest.as_ref().unwrap().digest.to_string(),
             ])
             .collect();
         let legacy: Vec<serde_json::Value> = members

@@ -45,6 +45,25 @@ pub enum CraftError {
         platform: String,
         reason: &'static str,
     },
+    /// A field, or a combination of fields, that cannot be written: `platforms` in a layout
+    /// that holds no index, an `omit_platforms` entry that is not listed, and the like.
+    #[error("invalid {field}: {reason}")]
+    InvalidSpec { field: String, reason: String },
+    /// A `defects` entry that does not fit the spec: its target does not exist in this layout
+    /// or image, or it contradicts another defect.
+    #[error("invalid defects[{index}] ({code}): {reason}")]
+    InvalidDefect {
+        index: usize,
+        code: &'static str,
+        reason: String,
+    },
+    /// Compressing a layer failed (an encoder error; the data is in memory).
+    #[error("cannot compress layer {layer}")]
+    Compress {
+        layer: usize,
+        #[source]
+        source: io::Error,
+    },
     /// The archive file could not be created.
     #[error("cannot create archive file {path}")]
     CreateFile {

@@ -36,8 +36,56 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
+/// `json.MarshalIndent(value, "", "  ")`, as BuildKit writes manifests and indexes: two-space
+/// indent, `": "` after keys, empty arrays and objects as `[]` and `{}`, no trailing newline.
+/// `serde_json`'s pretty printer lays out exactly so; only the string escapes are Go's.
+pub(crate) fn marshal_indent<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        GoIndentFormatter(serde_json::ser::PrettyFormatter::with_indent(b"  ")),
+    );
+    value
+        .serialize(&mut ser)
+        .expect("craft documents always serialize to JSON");
+    out
+}
+
 /// `serde_json`'s compact formatter with Go's extra string escapes (see the module doc).
 struct GoFormatter;
+
+/// `serde_json`'s pretty formatter with Go's string escapes.
+struct GoIndentFormatter<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+/// Forwards the layout methods [`serde_json::ser::PrettyFormatter`] overrides.
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $name<W: ?Sized + io::Write>(&mut self, w: &mut W $(, $arg: $ty)*) -> io::Result<()> {
+            self.0.$name(w $(, $arg)*)
+        }
+    )*};
+}
+
+impl Formatter for GoIndentFormatter<'_> {
+    forward!(
+        begin_array(),
+        end_array(),
+        begin_array_value(first: bool),
+        end_array_value(),
+        begin_object(),
+        end_object(),
+        begin_object_key(first: bool),
+        begin_object_value(),
+        end_object_value(),
+    );
+
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
+    where
+        W: ?Sized + io::Write,
+    {
+        GoFormatter.write_string_fragment(writer, fragment)
+    }
+}
 
 impl Formatter for GoFormatter {
     fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
@@ -96,6 +144,14 @@ mod tests {
         let m: BTreeMap<&str, Vec<u32>> = [("b", vec![1, 2]), ("a", vec![])].into();
         assert_eq!(marshal(&m), br#"{"a":[],"b":[1,2]}"#);
         assert_eq!(encode(&m), b"{\"a\":[],\"b\":[1,2]}\n");
+    }
+
+    #[test]
+    fn indent_is_go_marshal_indent() {
+        // What Go prints for json.MarshalIndent(v, "", "  ") of the same document.
+        let doc = serde_json::json!({"a": [1, {"b": "<x>"}], "e": [], "o": {}});
+        let want = "{\n  \"a\": [\n    1,\n    {\n      \"b\": \"\\u003cx\\u003e\"\n    }\n  ],\n  \"e\": [],\n  \"o\": {}\n}";
+        assert_eq!(String::from_utf8(marshal_indent(&doc)).unwrap(), want);
     }
 
     #[test]

@@ -53,6 +53,21 @@ impl<W: Write> GoTarWriter<W> {
         self.out.write_all(&[0u8; BLOCK][..pad])
     }
 
+    /// A symbolic link, as Go's `FileInfoHeader` describes one from `os.Lstat`: mode 0o777,
+    /// size 0, the target in `linkname` (which must fit its 100 bytes).
+    pub(crate) fn append_symlink(&mut self, name: &str, target: &str) -> io::Result<()> {
+        if target.len() > 100 || !target.is_ascii() || target.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("symlink target {target:?} does not fit a ustar header"),
+            ));
+        }
+        let mut header = ustar_header(name, 0o777, 0, b'2')?;
+        put_str(&mut header[157..257], target);
+        set_checksum(&mut header)?;
+        self.out.write_all(&header)
+    }
+
     /// Writes the two zero blocks that end an archive and returns the writer.
     pub(crate) fn finish(mut self) -> io::Result<W> {
         self.out.write_all(&[0u8; 2 * BLOCK])?;
@@ -115,9 +130,13 @@ fn ustar_header(name: &str, mode: u32, size: u64, typeflag: u8) -> io::Result<[u
     put_octal(&mut b[329..337], 0)?; // devmajor
     put_octal(&mut b[337..345], 0)?; // devminor
     put_str(&mut b[345..500], prefix);
+    set_checksum(&mut b)?;
+    Ok(b)
+}
 
-    // The checksum counts its own field as eight spaces, then is written as six octal digits,
-    // a NUL and a space.
+/// The checksum counts its own field as eight spaces, then is written as six octal digits, a
+/// NUL and a space.
+fn set_checksum(b: &mut [u8; BLOCK]) -> io::Result<()> {
     let sum: u64 = b
         .iter()
         .enumerate()
@@ -131,7 +150,7 @@ fn ustar_header(name: &str, mode: u32, size: u64, typeflag: u8) -> io::Result<[u
         .sum();
     put_octal(&mut b[148..155], sum)?;
     b[155] = b' ';
-    Ok(b)
+    Ok(())
 }
 
 /// Go's `formatter.formatString`: copy, then a NUL terminator when there is room.
@@ -250,6 +269,24 @@ mod tests {
         assert_eq!(seen[1].0.4, 0);
         assert_eq!(seen[1].0.5, Some(String::new()));
         assert_eq!(seen[2].1, 513);
+    }
+
+    #[test]
+    fn symlinks_carry_their_target() {
+        let mut w = GoTarWriter::new(Vec::new());
+        w.append_symlink("b/layer.tar", "../a/layer.tar").unwrap();
+        let bytes = w.finish().unwrap();
+        assert_eq!(&bytes[100..108], b"0000777\0");
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert!(entry.header().entry_type().is_symlink());
+        assert_eq!(
+            entry.link_name().unwrap().unwrap().to_str(),
+            Some("../a/layer.tar")
+        );
+        assert!(entry.header().cksum().is_ok());
+        let mut w = GoTarWriter::new(Vec::new());
+        assert!(w.append_symlink("x", &"t".repeat(101)).is_err());
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! or 0o644, uid/gid 0, mtime 0, no user or group names. Paths are stored relative, without a
 //! `./` prefix, as `pkg/archive` and BuildKit store them.
 //!
-//! The tar is built in memory and hashed once: the layer is uncompressed, so its digest is also
-//! its DiffID.
+//! The tar is built in memory and hashed once: its digest is the layer's DiffID. How it is
+//! stored (compressed or not) is [`compress`](super::compress)'s business.
 
 use std::collections::BTreeMap;
 
@@ -29,14 +29,8 @@ const DEFAULT_FILE_MODE: u32 = 0o644;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layer {
     pub bytes: Vec<u8>,
-    /// sha256 of `bytes`: both the blob digest and the DiffID.
+    /// sha256 of `bytes`: the DiffID (and the blob digest when stored uncompressed).
     pub digest: Digest,
-}
-
-impl Layer {
-    pub(crate) fn size(&self) -> u64 {
-        self.bytes.len() as u64
-    }
 }
 
 /// A directory tree; `BTreeMap` gives Go's sorted `ReadDir` order.
@@ -50,8 +44,17 @@ enum Node<'a> {
     File { content: &'a [u8], mode: u32 },
 }
 
-/// Builds layer `index` (its position in `spec.layers`, for error messages).
-pub(crate) fn build_layer(index: usize, spec: &LayerSpec) -> Result<Layer, CraftError> {
+/// What an `unsafe-path` entry holds.
+pub(crate) const UNSAFE_CONTENT: &[u8] = b"harness craft: unsafe-path\n";
+
+/// Builds layer `index` (its position in `spec.layers`, for error messages). `unsafe_paths`
+/// (the `unsafe-path` defect; checked by the plan) are appended after the walk as regular
+/// files, unchecked, as a hostile or broken producer would write them.
+pub(crate) fn build_layer(
+    index: usize,
+    spec: &LayerSpec,
+    unsafe_paths: &[&str],
+) -> Result<Layer, CraftError> {
     let mut root = Dir::default();
     for file in &spec.files {
         check_path(&file.path).map_err(|reason| CraftError::InvalidPath {
@@ -78,6 +81,10 @@ pub(crate) fn build_layer(index: usize, spec: &LayerSpec) -> Result<Layer, Craft
 
     let mut tar = GoTarWriter::new(Vec::new());
     write_dir(&mut tar, "", &root).map_err(CraftError::Write)?;
+    for path in unsafe_paths {
+        tar.append_file(path, DEFAULT_FILE_MODE, UNSAFE_CONTENT)
+            .map_err(CraftError::Write)?;
+    }
     let bytes = tar.finish().map_err(CraftError::Write)?;
     let digest = Digest::sha256(&bytes);
     Ok(Layer { bytes, digest })
@@ -168,6 +175,7 @@ mod tests {
     fn layer(paths: &[&str]) -> LayerSpec {
         LayerSpec {
             files: paths.iter().map(|p| file(p, p)).collect(),
+            ..Default::default()
         }
     }
 
@@ -217,7 +225,7 @@ mod tests {
             (&[], &[]),
         ];
         for (files, want) in table {
-            let built = build_layer(0, &layer(files)).unwrap();
+            let built = build_layer(0, &layer(files), &[]).unwrap();
             assert_eq!(names(&built.bytes), *want, "files {files:?}");
         }
     }
@@ -233,8 +241,9 @@ mod tests {
                 },
                 file("etc/hello", "hello\n"),
             ],
+            ..Default::default()
         };
-        let built = build_layer(0, &spec).unwrap();
+        let built = build_layer(0, &spec, &[]).unwrap();
         assert_eq!(
             members(&built.bytes),
             vec![
@@ -245,21 +254,20 @@ mod tests {
             ]
         );
         assert_eq!(built.digest, Digest::sha256(&built.bytes));
-        assert_eq!(built.size(), built.bytes.len() as u64);
     }
 
     #[test]
     fn same_spec_gives_same_bytes() {
         let spec = layer(&["etc/hello", "a/b/c"]);
         assert_eq!(
-            build_layer(0, &spec).unwrap(),
-            build_layer(0, &spec).unwrap()
+            build_layer(0, &spec, &[]).unwrap(),
+            build_layer(0, &spec, &[]).unwrap()
         );
     }
 
     #[test]
     fn empty_layer_is_the_end_of_archive_marker_only() {
-        let built = build_layer(0, &layer(&[])).unwrap();
+        let built = build_layer(0, &layer(&[]), &[]).unwrap();
         assert_eq!(built.bytes, vec![0u8; 1024]);
     }
 
@@ -278,7 +286,9 @@ mod tests {
             (&long, "too long"),
         ];
         for &(path, want) in table {
-            let err = build_layer(3, &layer(&[path])).unwrap_err().to_string();
+            let err = build_layer(3, &layer(&[path]), &[])
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.starts_with(&format!("invalid file path {path:?} in layer 3: "))
                     && err.contains(want),
@@ -295,7 +305,7 @@ mod tests {
             (&["a", "a/b"], "parent directory is also a file"),
         ];
         for (files, want) in table {
-            let err = build_layer(1, &layer(files)).unwrap_err().to_string();
+            let err = build_layer(1, &layer(files), &[]).unwrap_err().to_string();
             assert!(
                 err.contains("in layer 1") && err.contains(want),
                 "{files:?}: {err}"
@@ -304,10 +314,19 @@ mod tests {
 
         let mut spec = layer(&["x"]);
         spec.files[0].mode = Some(0o10644);
-        let err = build_layer(0, &spec).unwrap_err().to_string();
+        let err = build_layer(0, &spec, &[]).unwrap_err().to_string();
         assert_eq!(
             err,
             r#"invalid mode 0o10644 for file "x" in layer 0: must be at most 0o7777"#
         );
+    }
+
+    #[test]
+    fn unsafe_paths_are_appended_after_the_walk() {
+        let built = build_layer(0, &layer(&["etc/x"]), &["../escape", "/abs"]).unwrap();
+        let m = members(&built.bytes);
+        let names: Vec<&str> = m.iter().map(|m| m.0.as_str()).collect();
+        assert_eq!(names, ["etc/", "etc/x", "../escape", "/abs"]);
+        assert_eq!(m[2].3.as_bytes(), UNSAFE_CONTENT);
     }
 }

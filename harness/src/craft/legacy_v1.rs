@@ -1,5 +1,7 @@
 //! The legacy v1 image JSON blobs that `docker save` (classic store, Docker >= 25) writes next to
-//! the real blobs, one per layer, referenced by nothing in `index.json` or `manifest.json`.
+//! the real blobs, one per layer, referenced by nothing in `index.json` or `manifest.json`; and
+//! the same v1 images, which Docker <= 24 wrote as `<v1id>/json` and named its layer
+//! directories after (`docker_archive.rs`).
 //!
 //! Moby still computes the pre-1.10 "v1 image" chain for backward compatibility
 //! (`saveSession.saveImage`): for each layer it builds an `image.V1Image`, derives a v1 ID with
@@ -93,12 +95,31 @@ impl<'a> ContainerConfig<'a> {
     }
 }
 
+/// One layer's v1 image: its ID (`v1.CreateID`) and `json.Marshal` of it.
+pub(crate) struct LegacyV1 {
+    pub id: Digest,
+    pub json: Vec<u8>,
+}
+
 /// The legacy blobs' bytes, one per layer, bottom first.
 pub(crate) fn legacy_v1_blobs(
     diff_ids: &[Digest],
     config: &ImageConfigSpec,
     platform: &Platform,
 ) -> Vec<Vec<u8>> {
+    legacy_v1_images(diff_ids, config, platform)
+        .into_iter()
+        .map(|v1| v1.json)
+        .collect()
+}
+
+/// The v1 images, one per layer, bottom first: the blobs above, and Docker <= 24's
+/// `<v1id>/json` files, which moby's `saveSession.saveImage` builds the same way.
+pub(crate) fn legacy_v1_images(
+    diff_ids: &[Digest],
+    config: &ImageConfigSpec,
+    platform: &Platform,
+) -> Vec<LegacyV1> {
     let mut out = Vec::with_capacity(diff_ids.len());
     let mut parent: Option<Digest> = None;
     let mut chain: Option<Digest> = None;
@@ -128,7 +149,10 @@ pub(crate) fn legacy_v1_blobs(
             .map(|p| p.hex().to_string())
             .unwrap_or_default();
         v1.os = &platform.os;
-        out.push(gojson::marshal(&v1));
+        out.push(LegacyV1 {
+            id: id.clone(),
+            json: gojson::marshal(&v1),
+        });
         parent = Some(id);
         chain = Some(chain_id);
     }

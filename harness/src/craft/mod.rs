@@ -1,15 +1,28 @@
 //! Fixture specs -> byte-exact, deterministic image archives.
 //!
-//! A scenario's `fixtures:` entry ([`FixtureSpec`]) describes a small single-platform image and
-//! the archive layout to write it in; [`write_archive`] writes the tar and returns a
-//! [`CraftedArchive`] saying which digests it holds, so the runner can tell which digest an
-//! image ID a runtime reports equals (config, manifest or index; R1) without re-reading the tar.
+//! A scenario's `fixtures:` entry ([`FixtureSpec`]) describes an image (files in layers,
+//! config fields, one platform or several) and the archive layout to write it in;
+//! [`write_archive`] writes the tar and returns a [`CraftedArchive`] saying which digests it
+//! holds, so the runner can tell which digest an image ID a runtime reports equals (config,
+//! manifest or index; R1) without re-reading the tar.
 //!
 //! The layouts mimic real producers byte for byte where that is practical, because the
-//! regressions the harness catches live in those bytes: [`LayoutKind::DockerOciHybrid`] is
-//! Docker >= 25 `docker save` (`docker_save.rs`, following moby `image/tarexport/save.go`) and
-//! [`LayoutKind::OciArchive`] is BuildKit `--output type=oci` (`oci_layout.rs`, following
-//! containerd `core/images/archive.Export`).
+//! regressions the harness catches live in those bytes; one file each, behind one member list
+//! (`write.rs`):
+//!
+//! - [`LayoutKind::DockerArchive`]: Docker <= 24 `docker save` (`docker_archive.rs`, moby
+//!   v24 `image/tarexport/save.go`);
+//! - [`LayoutKind::DockerOciHybrid`]: Docker >= 25 `docker save`, classic store
+//!   (`docker_save.rs`, moby v26+ `image/tarexport/save.go`);
+//! - [`LayoutKind::ContainerdHybrid`]: `docker save` with the containerd image store
+//!   (`containerd_export.rs`, containerd `core/images/archive/exporter.go` as moby's
+//!   `daemon/containerd/image_exporter.go` calls it, with BuildKit's blobs);
+//! - [`LayoutKind::OciArchive`]: BuildKit `--output type=oci` (`oci_layout.rs`).
+//!
+//! Beyond what producers write, a spec can ask for layer compressions and media types
+//! (`compress.rs`), multi-platform indexes with attestations and missing platforms
+//! (`plan.rs`, `attestation.rs`), and deliberate defects that each provoke one reader finding
+//! (`defect.rs`, applied in `apply.rs`).
 //!
 //! # Determinism
 //!
@@ -17,34 +30,49 @@
 //!
 //! - Tar headers are written as Go's `archive/tar` writes them for moby and containerd
 //!   (`gotar.rs`): USTAR, mtime 0, uid/gid 0, empty user and group names, fixed modes.
-//! - Members come in a fixed order: the upstream's (a sorted directory walk), and inside layers
-//!   a sorted depth-first walk with parents before children (`layer.rs`).
-//! - JSON is written as Go's `encoding/json` writes it (`gojson.rs`): compact, Go struct field
-//!   order, sorted map keys, Go's string escaping; a trailing newline only where moby uses
-//!   `json.Encoder`.
+//! - Members come in a fixed order: the upstream's (a sorted directory walk or a sorted record
+//!   list), and inside layers a sorted depth-first walk with parents before children
+//!   (`layer.rs`).
+//! - JSON is written as Go's `encoding/json` writes it (`gojson.rs`): compact or indented as
+//!   the producer does, Go struct field order, sorted map keys, Go's string escaping; a
+//!   trailing newline only where moby uses `json.Encoder`.
 //! - The config's `created` and history times are the Unix epoch (`config.rs`).
+//! - Compressors run single-threaded with fixed levels and headers without time or name.
 //! - Nothing reads the clock, the environment, the user database or the file system.
 //!
 //! Everything is built in memory first (fixtures are small), which also means a spec error is
 //! reported before any byte is written.
 
+mod apply;
+mod attestation;
+mod compress;
 mod config;
+mod containerd_export;
+mod defect;
+mod docker_archive;
 mod docker_save;
 mod error;
 mod facts;
 mod gojson;
 mod gotar;
+mod image;
 mod layer;
 mod legacy_v1;
 mod manifest;
 mod names;
 mod oci_layout;
+mod plan;
 mod spec;
 #[cfg(test)]
 mod testutil;
 mod write;
 
+pub use defect::{
+    AppliedDefect, ArchiveFile, BlobKind, DefectKind, DefectSpec, Target, UnsafePathSpec,
+};
 pub use error::CraftError;
-pub use facts::{ArchiveNames, BlobFacts, CraftedArchive, LayerFacts};
-pub use spec::{FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
+pub use facts::{
+    ArchiveNames, BlobFacts, CraftedArchive, IndexEntryNames, LayerFacts, PlatformFacts,
+};
+pub use spec::{Compression, FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
 pub use write::{write_archive, write_archive_to_path};

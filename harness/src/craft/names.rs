@@ -55,46 +55,102 @@ impl ImageRef {
     }
 }
 
+/// One `index.json` descriptor's name annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    /// `io.containerd.image.name`.
+    pub image_name: Option<String>,
+    /// `org.opencontainers.image.ref.name`.
+    pub ref_name: Option<String>,
+}
+
 /// The names resolved from a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NamePlan {
-    /// The tagged name, when `spec.name` is set.
-    pub image_ref: Option<ImageRef>,
-    /// `io.containerd.image.name` on the index descriptor.
-    pub image_name: Option<String>,
-    /// `org.opencontainers.image.ref.name` on the index descriptor.
-    pub ref_name: Option<String>,
+    /// `name`, or every entry of `names`, in spec order: `RepoTags` and `repositories`.
+    pub refs: Vec<ImageRef>,
+    /// One per `index.json` descriptor: one per name, as moby's `saveSession.save` and
+    /// containerd's `WithManifest(target, names...)` write them, or one unnamed descriptor.
+    /// Empty for `docker-archive`, which has no `index.json`.
+    pub entries: Vec<IndexEntry>,
 }
 
 impl NamePlan {
     /// Resolves the annotation rules:
     ///
     /// - `ref_name`: the override, else the tag alone, as moby's `saveSession.save` and
-    ///   containerd's `ociReferenceName` write it, in both layouts.
-    /// - `image_name`: the override, else, for the hybrid layout only, the full name (moby writes
-    ///   `ref.String()`). A pure OCI archive carries it only when asked for, so the tag-only OCI
-    ///   archive of R1 can be written.
-    /// - An override of `""` omits that annotation.
+    ///   containerd's `ociReferenceName` write it, in every layout.
+    /// - `image_name`: the override, else, for the hybrid layouts, the full name (moby writes
+    ///   `ref.String()`, containerd `addNameAnnotation(name)`). A pure OCI archive carries it
+    ///   only when asked for, so the tag-only OCI archive of R1 can be written.
+    /// - An override of `""` omits that annotation; with several names no other override is
+    ///   accepted, since it would give every descriptor the same name.
     pub(crate) fn resolve(spec: &FixtureSpec) -> Result<Self, CraftError> {
-        let image_ref = spec.name.as_deref().map(ImageRef::parse).transpose()?;
-        let ref_name = match spec.ref_name.as_deref() {
+        let invalid = |field: &str, reason: &str| CraftError::InvalidSpec {
+            field: field.to_string(),
+            reason: reason.to_string(),
+        };
+        if spec.name.is_some() && !spec.names.is_empty() {
+            return Err(invalid("names", "give either name or names, not both"));
+        }
+        let mut refs = Vec::new();
+        for name in spec.name.iter().chain(&spec.names) {
+            let r = ImageRef::parse(name)?;
+            if refs.contains(&r) {
+                return Err(invalid("names", &format!("{name:?} is listed twice")));
+            }
+            refs.push(r);
+        }
+        for (field, value) in [
+            ("ref_name", &spec.ref_name),
+            ("image_name", &spec.image_name),
+        ] {
+            match value.as_deref() {
+                Some(_) if spec.layout == LayoutKind::DockerArchive => {
+                    return Err(invalid(
+                        field,
+                        "docker-archive has no index.json to annotate",
+                    ));
+                }
+                Some(v) if !v.is_empty() && refs.len() > 1 => {
+                    return Err(invalid(
+                        field,
+                        "with several names only \"\" (omit) is accepted",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let full_by_default = matches!(
+            spec.layout,
+            LayoutKind::DockerOciHybrid | LayoutKind::ContainerdHybrid
+        );
+        let pick = |over: &Option<String>, default: Option<String>| match over.as_deref() {
             Some("") => None,
             Some(s) => Some(s.to_string()),
-            None => image_ref.as_ref().map(|r| r.tag.clone()),
+            None => default,
         };
-        let image_name = match spec.image_name.as_deref() {
-            Some("") => None,
-            Some(s) => Some(s.to_string()),
-            None => match spec.layout {
-                LayoutKind::DockerOciHybrid => image_ref.as_ref().map(ImageRef::full),
-                LayoutKind::OciArchive => None,
-            },
+        let entries = if !spec.layout.has_index_json() {
+            Vec::new()
+        } else if refs.is_empty() {
+            vec![IndexEntry {
+                image_name: pick(&spec.image_name, None),
+                ref_name: pick(&spec.ref_name, None),
+            }]
+        } else {
+            refs.iter()
+                .map(|r| IndexEntry {
+                    image_name: pick(&spec.image_name, full_by_default.then(|| r.full())),
+                    ref_name: pick(&spec.ref_name, Some(r.tag.clone())),
+                })
+                .collect()
         };
-        Ok(Self {
-            image_ref,
-            image_name,
-            ref_name,
-        })
+        Ok(Self { refs, entries })
+    }
+
+    /// `RepoTags` as written: every name, verbatim.
+    pub(crate) fn repo_tags(&self) -> Vec<String> {
+        self.refs.iter().map(ImageRef::full).collect()
     }
 }
 
@@ -155,19 +211,16 @@ mod tests {
         image_name: Option<&str>,
     ) -> FixtureSpec {
         FixtureSpec {
-            layout,
             name: name.map(Into::into),
             ref_name: ref_name.map(Into::into),
             image_name: image_name.map(Into::into),
-            platform: None,
-            layers: vec![LayerSpec { files: vec![] }],
-            config: Default::default(),
+            ..FixtureSpec::new(layout, vec![LayerSpec::default()])
         }
     }
 
     #[test]
     fn annotation_rules() {
-        use LayoutKind::{DockerOciHybrid as H, OciArchive as O};
+        use LayoutKind::{ContainerdHybrid as C, DockerOciHybrid as H, OciArchive as O};
         type Row = (
             LayoutKind,
             Option<&'static str>,
@@ -217,14 +270,84 @@ mod tests {
                 Some("1"),
             ),
             (O, None, None, None, None, None),
+            // containerd's addNameAnnotation: both, like moby.
+            (C, Some("app:1"), None, None, Some("app:1"), Some("1")),
+            (C, None, None, None, None, None),
         ];
         for &(layout, name, ref_o, img_o, want_img, want_ref) in table {
             let plan = NamePlan::resolve(&spec(layout, name, ref_o, img_o)).unwrap();
+            assert_eq!(plan.entries.len(), 1);
+            let entry = &plan.entries[0];
             assert_eq!(
-                (plan.image_name.as_deref(), plan.ref_name.as_deref()),
+                (entry.image_name.as_deref(), entry.ref_name.as_deref()),
                 (want_img, want_ref),
                 "{layout:?} name={name:?} ref={ref_o:?} image={img_o:?}"
             );
+        }
+    }
+
+    /// R1: two tags in one archive give one index.json descriptor each and both RepoTags.
+    #[test]
+    fn several_names_give_one_entry_each() {
+        let mut s = spec(LayoutKind::ContainerdHybrid, None, None, None);
+        s.names = vec!["a.test/x:1".into(), "b.test/y:2".into()];
+        let plan = NamePlan::resolve(&s).unwrap();
+        assert_eq!(plan.repo_tags(), ["a.test/x:1", "b.test/y:2"]);
+        let entries: Vec<(Option<&str>, Option<&str>)> = plan
+            .entries
+            .iter()
+            .map(|e| (e.image_name.as_deref(), e.ref_name.as_deref()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                (Some("a.test/x:1"), Some("1")),
+                (Some("b.test/y:2"), Some("2"))
+            ]
+        );
+
+        s.layout = LayoutKind::DockerArchive;
+        let plan = NamePlan::resolve(&s).unwrap();
+        assert!(plan.entries.is_empty(), "docker-archive has no index.json");
+        assert_eq!(plan.refs.len(), 2);
+    }
+
+    #[test]
+    fn name_conflicts_are_errors_naming_the_field() {
+        type Edit = fn(&mut FixtureSpec);
+        let table: &[(Edit, &str)] = &[
+            (
+                |s| s.names = vec!["b:1".into()],
+                "invalid names: give either name or names, not both",
+            ),
+            (
+                |s| {
+                    s.name = None;
+                    s.names = vec!["b:1".into(), "b:1".into()];
+                },
+                r#"invalid names: "b:1" is listed twice"#,
+            ),
+            (
+                |s| {
+                    s.name = None;
+                    s.names = vec!["b:1".into(), "c:1".into()];
+                    s.ref_name = Some("x".into());
+                },
+                "invalid ref_name: with several names",
+            ),
+            (
+                |s| {
+                    s.layout = LayoutKind::DockerArchive;
+                    s.image_name = Some("".into());
+                },
+                "invalid image_name: docker-archive has no index.json",
+            ),
+        ];
+        for (edit, want) in table {
+            let mut s = spec(LayoutKind::OciArchive, Some("a:1"), None, None);
+            edit(&mut s);
+            let err = NamePlan::resolve(&s).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err}");
         }
     }
 }

@@ -15,31 +15,33 @@
 //! carry no times, which Go writes as mtime 0. `oci-layout` is `json.Marshal` of
 //! `ocispec.ImageLayout`: `{"imageLayoutVersion":"1.0.0"}` without a space.
 //!
-//! `blobs/sha256/` holds only what the manifest references: config, layers, manifest. The
-//! `index.json` annotations are decided in [`NamePlan`](super::names::NamePlan).
+//! `blobs/sha256/` holds what the image references: layers, configs, manifests, and for an
+//! index-based image (`platforms`, `attestations`) the index and the attestation blobs, each
+//! once. BuildKit exports with `WithAllPlatforms` and no `WithSkipMissing`, so it never writes
+//! a partial index; `omit_platforms` here gives the partial OCI layout other tools (or a
+//! `blob-missing` of a whole platform) leave. The `index.json` annotations are decided in
+//! [`NamePlan`](super::names::NamePlan).
+//!
+//! One deviation kept on purpose: BuildKit writes manifests with `json.MarshalIndent`, but the
+//! single-manifest image here is compact `json.Marshal`, as it was first pinned (its digests
+//! are in snapshots). Index-based images are indented as BuildKit writes them.
 
-use std::collections::BTreeMap;
-
-use crate::craft::write::{Image, Member};
+use crate::craft::image::Image;
+use crate::craft::write::Member;
 
 const BLOB_MODE: u32 = 0o444;
 const INDEX_MODE: u32 = 0o644;
 
-/// `json.Marshal(ocispec.ImageLayout{Version: "1.0.0"})`.
-const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// `json.Marshal(ocispec.ImageLayout{Version: "1.0.0"})`, containerd's `ociLayoutFile`.
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 pub(crate) fn members<'a>(image: &'a Image<'_>) -> Vec<Member<'a>> {
-    let mut blobs: BTreeMap<String, &'a [u8]> = BTreeMap::new();
-    for layer in &image.layers {
-        blobs.insert(Member::blob_path(&layer.digest), &layer.bytes);
-    }
-    blobs.insert(Member::blob_path(&image.config.digest), &image.config.bytes);
-    blobs.insert(
-        Member::blob_path(&image.manifest.digest),
-        &image.manifest.bytes,
-    );
-
-    let mut out = Member::oci_prefix(blobs, BLOB_MODE, image.index_json.as_slice(), INDEX_MODE);
+    let blobs = Member::blob_map(image.oci_blobs(), BLOB_MODE);
+    let index_json = image
+        .index_json
+        .as_deref()
+        .expect("oci-archive has index.json");
+    let mut out = Member::oci_prefix(blobs, index_json, INDEX_MODE);
     out.push(Member::file("oci-layout", BLOB_MODE, OCI_LAYOUT));
     out
 }
@@ -59,7 +61,7 @@ mod tests {
             .map(|l| Member::blob_path(&l.digest))
             .chain([
                 Member::blob_path(&facts.config.digest),
-                Member::blob_path(&facts.manifest.digest),
+                Member::blob_path(&facts.manifest.as_ref().unwrap().digest),
             ])
             .collect();
         blobs.sort();
@@ -120,5 +122,33 @@ mod tests {
                 "org.opencontainers.image.ref.name": "latest",
             })
         );
+    }
+
+    /// BuildKit `type=oci` of a multi-platform build with provenance: the index and every
+    /// blob of every platform, each once; no manifest.json.
+    #[test]
+    fn index_based_archive_holds_every_blob_once() {
+        let spec = crate::craft::testutil::yaml(
+            "layout: oci-archive\nplatforms: [linux/amd64, linux/arm64]\nattestations: true\n\
+             layers: [{files: [{path: a}], compression: gzip}]",
+        );
+        let (_, facts, members) = write(&spec);
+        let blobs: Vec<&str> = members
+            .iter()
+            .filter(|m| m.name.starts_with("blobs/sha256/") && !m.is_dir)
+            .map(|m| m.name.as_str())
+            .collect();
+        // index + shared layer + 2 x (config, manifest) + 2 x (statement, config, manifest)
+        assert_eq!(blobs.len(), 1 + 1 + 4 + 6, "{blobs:?}");
+        let mut sorted = blobs.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, blobs, "sorted, each once");
+        assert_eq!(
+            json(&members, "index.json")["manifests"][0]["mediaType"],
+            crate::oci::media_type::OCI_INDEX
+        );
+        assert!(!members.iter().any(|m| m.name == "manifest.json"));
+        crate::craft::testutil::check_facts(&members, &facts);
     }
 }

@@ -76,33 +76,32 @@ fn file(path: &str, content: &str) -> FileSpec {
 
 /// A two-layer image with a name and a run config.
 pub(crate) fn sample_spec(layout: LayoutKind) -> FixtureSpec {
+    let layers = vec![
+        LayerSpec {
+            files: vec![
+                file("etc/hello", "hello\n"),
+                file("etc/os-release", "ID=craft\n"),
+            ],
+            ..Default::default()
+        },
+        LayerSpec {
+            files: vec![FileSpec {
+                path: "usr/local/bin/app".into(),
+                content: "#!/bin/sh\necho app\n".into(),
+                mode: Some(0o755),
+            }],
+            ..Default::default()
+        },
+    ];
     FixtureSpec {
-        layout,
         name: Some("dangerzone.rocks/dangerzone:latest".into()),
-        ref_name: None,
-        image_name: None,
-        platform: None,
-        layers: vec![
-            LayerSpec {
-                files: vec![
-                    file("etc/hello", "hello\n"),
-                    file("etc/os-release", "ID=craft\n"),
-                ],
-            },
-            LayerSpec {
-                files: vec![FileSpec {
-                    path: "usr/local/bin/app".into(),
-                    content: "#!/bin/sh\necho app\n".into(),
-                    mode: Some(0o755),
-                }],
-            },
-        ],
         config: ImageConfigSpec {
             cmd: Some(vec!["/usr/local/bin/app".into()]),
             entrypoint: None,
             env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
             labels: [("org.example.fixture".to_string(), "sample".to_string())].into(),
         },
+        ..FixtureSpec::new(layout, layers)
     }
 }
 
@@ -153,4 +152,106 @@ pub(crate) fn check_oci_graph(members: &[TarMember]) {
         .map(|l| Value::String(check_descriptor(members, l).to_string()))
         .collect();
     assert_eq!(config["rootfs"]["diff_ids"], Value::Array(layer_digests));
+}
+
+/// A spec from YAML, as a scenario would write it.
+pub(crate) fn yaml(spec: &str) -> FixtureSpec {
+    serde_saphyr::from_str(spec).unwrap_or_else(|e| panic!("bad test spec: {e}\n{spec}"))
+}
+
+/// The error a spec gives, as text.
+pub(crate) fn craft_error(spec: &FixtureSpec) -> String {
+    let mut out = Vec::new();
+    let err = write_archive(spec, &mut out).expect_err("spec is invalid");
+    assert!(out.is_empty(), "nothing is written for an invalid spec");
+    err.to_string()
+}
+
+/// Parses a member's content as JSON.
+pub(crate) fn parse(member: &TarMember) -> Value {
+    serde_json::from_slice(&member.data)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", member.name))
+}
+
+/// The names of the members, in order.
+pub(crate) fn names(members: &[TarMember]) -> Vec<&str> {
+    members.iter().map(|m| m.name.as_str()).collect()
+}
+
+/// Checks every fact of an archive with `index.json` against its bytes, as an independent
+/// reader would: the target, the index (platform manifests in order, then attestations), and
+/// for each present platform its manifest, config and layers, decompressing each layer to
+/// check its DiffID against the config. Omitted platforms must have no blobs.
+pub(crate) fn check_facts(members: &[TarMember], facts: &CraftedArchive) {
+    use crate::craft::compress::tests::decompress;
+
+    let has = |d: &Digest| {
+        members
+            .iter()
+            .any(|m| m.name == format!("blobs/sha256/{}", d.hex()))
+    };
+    let target = &json(members, "index.json")["manifests"][0];
+    let target_digest = match &facts.index {
+        Some(index) => {
+            let doc = parse(blob(members, index.digest.as_str()));
+            let mut want: Vec<&Digest> = facts
+                .platforms
+                .iter()
+                .map(|p| &p.manifest.as_ref().unwrap().digest)
+                .collect();
+            want.extend(
+                facts
+                    .platforms
+                    .iter()
+                    .filter_map(|p| p.attestation.as_ref().map(|a| &a.digest)),
+            );
+            let got: Vec<&str> = doc["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["digest"].as_str().unwrap())
+                .collect();
+            let want: Vec<&str> = want.iter().map(|d| d.as_str()).collect();
+            assert_eq!(got, want, "index lists platforms, then attestations");
+            &index.digest
+        }
+        None => &facts.manifest.as_ref().unwrap().digest,
+    };
+    assert_eq!(target["digest"], target_digest.as_str());
+    check_descriptor(members, target);
+
+    for p in &facts.platforms {
+        let manifest = &p.manifest.as_ref().unwrap().digest;
+        if !p.present {
+            assert!(
+                !has(manifest) && !has(&p.config.digest),
+                "{} omitted",
+                p.platform
+            );
+            continue;
+        }
+        let doc = parse(blob(members, manifest.as_str()));
+        assert_eq!(check_descriptor(members, &doc["config"]), p.config.digest);
+        let config = parse(blob(members, p.config.digest.as_str()));
+        let descs = doc["layers"].as_array().unwrap();
+        assert_eq!(descs.len(), p.layers.len());
+        for (i, (desc, layer)) in descs.iter().zip(&p.layers).enumerate() {
+            assert_eq!(check_descriptor(members, desc), layer.digest);
+            assert_eq!(desc["mediaType"].as_str(), layer.media_type.as_deref());
+            let stored = &blob(members, layer.digest.as_str()).data;
+            let tar = decompress(stored, layer.compression);
+            assert_eq!(
+                Digest::sha256(&tar),
+                layer.diff_id,
+                "{} layer {i}",
+                p.platform
+            );
+            assert_eq!(config["rootfs"]["diff_ids"][i], layer.diff_id.as_str());
+        }
+        if let Some(a) = &p.attestation {
+            let doc = parse(blob(members, a.digest.as_str()));
+            check_descriptor(members, &doc["config"]);
+            check_descriptor(members, &doc["layers"][0]);
+        }
+    }
 }

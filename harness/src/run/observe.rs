@@ -46,7 +46,9 @@ impl DigestBook {
                 .or_insert((role, fixture.to_string()));
         };
         put(facts.config.digest.hex(), DigestRole::Config);
-        put(facts.manifest.digest.hex(), DigestRole::Manifest);
+        if let Some(manifest) = &facts.manifest {
+            put(manifest.digest.hex(), DigestRole::Manifest);
+        }
         if let Some(index) = &facts.index {
             put(index.digest.hex(), DigestRole::Index);
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::observe::{Finding, StepObservation};
 use crate::config::RuntimeKind;
-use crate::craft::{CraftedArchive, LayoutKind};
+use crate::craft::CraftedArchive;
 use crate::verify::predict::{ArchiveNaming, Family, IndexNames, predict_one};
 
 /// The loader family of a runtime, by what it reports: Docker's containerd image store
@@ -36,18 +36,19 @@ pub fn family_of(runtime: RuntimeKind, store: &str, version: &str) -> Family {
 
 /// The naming facts of a crafted archive.
 pub fn naming_of(facts: &CraftedArchive) -> ArchiveNaming {
-    let (has_manifest_json, has_index_json) = match facts.layout {
-        LayoutKind::DockerOciHybrid => (true, true),
-        LayoutKind::OciArchive => (false, true),
-    };
     ArchiveNaming {
-        has_manifest_json,
-        has_index_json,
+        has_manifest_json: facts.layout.has_manifest_json(),
+        has_index_json: facts.layout.has_index_json(),
         repo_tags: facts.names.repo_tags.clone(),
-        index_entries: vec![IndexNames {
-            image_name: facts.names.image_name.clone(),
-            ref_name: facts.names.ref_name.clone(),
-        }],
+        index_entries: facts
+            .names
+            .index_entries
+            .iter()
+            .map(|e| IndexNames {
+                image_name: e.image_name.clone(),
+                ref_name: e.ref_name.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -19,8 +19,8 @@ use super::process::Daemon;
 use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
-    SaveFormat, ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
+    SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
@@ -193,7 +193,10 @@ impl Runtime for DockerDriver {
             }
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let body = self.client.export_images(&names);
-            super::stream_to_file(Box::pin(body), out, rejection, |e| self.protocol("save stream", e)).await
+            super::stream_to_file(Box::pin(body), out, rejection, |e| {
+                self.protocol("save stream", e)
+            })
+            .await
         })
     }
 
@@ -218,7 +221,10 @@ impl Runtime for DockerDriver {
                     Ok(info) => {
                         if let Some(detail) = info.error_detail {
                             let message = detail.message.unwrap_or_default();
-                            return Ok(Err(ApiRejection { status: None, message }));
+                            return Ok(Err(ApiRejection {
+                                status: None,
+                                message,
+                            }));
                         }
                         if let Some(aux) = info.aux {
                             id = aux.id.or(id);
@@ -233,10 +239,16 @@ impl Runtime for DockerDriver {
             // The classic builder reports the ID in `aux`; fall back to the tag it applied.
             match id {
                 Some(id) => Ok(Ok(id)),
-                None => Ok(self.inspect_image(tag).await?.map(|i| i.id).ok_or_else(|| ApiRejection {
-                    status: None,
-                    message: format!("build finished but {tag} is not in the store"),
-                })),
+                None => {
+                    Ok(self
+                        .inspect_image(tag)
+                        .await?
+                        .map(|i| i.id)
+                        .ok_or_else(|| ApiRejection {
+                            status: None,
+                            message: format!("build finished but {tag} is not in the store"),
+                        }))
+                }
             }
         })
     }

@@ -87,7 +87,11 @@ impl LibpodClient {
 
     /// `GET /v{api}/libpod{path}`, streaming a 2xx body into `out` (never held in memory).
     /// A non-2xx reply is returned whole instead, and nothing is written.
-    pub async fn get_to_file(&self, path: &str, out: &Path) -> Result<Option<Reply>, TransportError> {
+    pub async fn get_to_file(
+        &self,
+        path: &str,
+        out: &Path,
+    ) -> Result<Option<Reply>, TransportError> {
         use tokio::io::AsyncWriteExt;
         let path = format!("/v{}/libpod{path}", self.api_version);
         let resp = self.send("GET", &path, None, empty()).await?;

@@ -117,7 +117,10 @@ pub enum SaveFormat {
 
 /// A refusal for an operation a driver does not offer.
 fn unsupported(what: &str) -> ApiRejection {
-    ApiRejection { status: None, message: format!("{what} is not supported by this driver") }
+    ApiRejection {
+        status: None,
+        message: format!("{what} is not supported by this driver"),
+    }
 }
 
 /// The result of looking an image up by name.
@@ -183,7 +186,10 @@ async fn stream_to_file<E>(
 ) -> Result<Result<(), ApiRejection>, RuntimeError> {
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let io = |source| RuntimeError::Archive { path: out.display().to_string(), source };
+    let io = |source| RuntimeError::Archive {
+        path: out.display().to_string(),
+        source,
+    };
     let mut file = tokio::fs::File::create(out).await.map_err(io)?;
     let result = async {
         while let Some(chunk) = body.next().await {

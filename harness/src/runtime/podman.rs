@@ -16,8 +16,8 @@ use super::process::Daemon;
 use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
 use super::teardown::InstanceRoot;
 use super::{
-    SaveFormat, ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
+    SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -232,7 +232,10 @@ impl Runtime for PodmanDriver {
                 SaveFormat::OciArchive => "oci-archive",
             };
             // GET /libpod/images/export: several images into one archive (`podman save a b`).
-            let refs: String = names.iter().map(|n| format!("&references={}", encode_query(n))).collect();
+            let refs: String = names
+                .iter()
+                .map(|n| format!("&references={}", encode_query(n)))
+                .collect();
             let path = format!("/images/export?format={format}{refs}");
             match self.client.get_to_file(&path, out).await {
                 Ok(None) => Ok(Ok(())),
@@ -252,7 +255,10 @@ impl Runtime for PodmanDriver {
     ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
         Box::pin(async move {
             let file = super::open_archive(context).await?;
-            let path = format!("/build?dockerfile=Dockerfile&t={}&rm=true", encode_query(tag));
+            let path = format!(
+                "/build?dockerfile=Dockerfile&t={}&rm=true",
+                encode_query(tag)
+            );
             let reply = self
                 .client
                 .post_file(&path, "application/x-tar", file)
@@ -266,13 +272,20 @@ impl Runtime for PodmanDriver {
             let values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
             for value in values.flatten() {
                 if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
-                    return Ok(Err(ApiRejection { status: None, message: error.to_string() }));
+                    return Ok(Err(ApiRejection {
+                        status: None,
+                        message: error.to_string(),
+                    }));
                 }
             }
-            Ok(self.inspect_image(tag).await?.map(|i| i.id).ok_or_else(|| ApiRejection {
-                status: None,
-                message: format!("build finished but {tag} is not in the store"),
-            }))
+            Ok(self
+                .inspect_image(tag)
+                .await?
+                .map(|i| i.id)
+                .ok_or_else(|| ApiRejection {
+                    status: None,
+                    message: format!("build finished but {tag} is not in the store"),
+                }))
         })
     }
 

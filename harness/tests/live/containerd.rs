@@ -57,7 +57,7 @@ fn containerd_overlayfs_loads_lists_inspects_and_tags() {
     let name = "example.test/ctd:v1";
     let spec = fixture(LayoutKind::DockerOciHybrid, Some(name), None, "ctd\n");
     let facts = write_archive_to_path(&spec, &archive).unwrap();
-    let manifest = facts.manifest.digest.as_str().to_string();
+    let manifest = facts.manifest.as_ref().unwrap().digest.as_str().to_string();
     rt().block_on(async {
         let instance = start_instance("containerd", "overlayfs").await.unwrap();
         let info = &instance.info;
@@ -217,7 +217,7 @@ fn containerd_names_images_like_client_import() {
         let latest = rt.inspect_image("latest").await.unwrap().unwrap();
         assert_eq!(
             latest.digest.as_deref(),
-            Some(tag_only_facts.manifest.digest.as_str())
+            Some(tag_only_facts.manifest.as_ref().unwrap().digest.as_str())
         );
         assert_eq!(
             messages(rt.load_image(&both).await.unwrap()),

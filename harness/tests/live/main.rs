@@ -41,20 +41,18 @@ pub fn fixture(
     ref_name: Option<&str>,
     content: &str,
 ) -> FixtureSpec {
+    let layers = vec![LayerSpec {
+        files: vec![FileSpec {
+            path: "etc/fixture".into(),
+            content: content.into(),
+            mode: None,
+        }],
+        ..Default::default()
+    }];
     FixtureSpec {
-        layout,
         name: name.map(String::from),
         ref_name: ref_name.map(String::from),
-        image_name: None,
-        platform: None,
-        layers: vec![LayerSpec {
-            files: vec![FileSpec {
-                path: "etc/fixture".into(),
-                content: content.into(),
-                mode: None,
-            }],
-        }],
-        config: Default::default(),
+        ..FixtureSpec::new(layout, layers)
     }
 }
 

@@ -658,20 +658,17 @@ mod tests {
     }
 
     fn hybrid() -> (Vec<u8>, crate::craft::CraftedArchive) {
-        let spec = FixtureSpec {
-            layout: LayoutKind::DockerOciHybrid,
-            name: Some("example.test/scan:v1".into()),
-            ref_name: None,
-            image_name: None,
-            platform: None,
-            layers: vec![LayerSpec {
-                files: vec![FileSpec {
-                    path: "etc/scan".into(),
-                    content: "scan\n".into(),
-                    mode: None,
-                }],
+        let layers = vec![LayerSpec {
+            files: vec![FileSpec {
+                path: "etc/scan".into(),
+                content: "scan\n".into(),
+                mode: None,
             }],
-            config: Default::default(),
+            ..Default::default()
+        }];
+        let spec = FixtureSpec {
+            name: Some("example.test/scan:v1".into()),
+            ..FixtureSpec::new(LayoutKind::DockerOciHybrid, layers)
         };
         let mut bytes = Vec::new();
         let facts = write_archive(&spec, &mut bytes).unwrap();
@@ -705,7 +702,7 @@ mod tests {
         let digests = blob_digests(&seen);
         for want in [
             &facts.config.digest,
-            &facts.manifest.digest,
+            &facts.manifest.as_ref().unwrap().digest,
             &facts.layers[0].digest,
         ] {
             assert!(digests.contains(&want.as_str()), "{want} in {seen:?}");
