@@ -26,6 +26,11 @@ enum Command {
     Run(RunArgs),
     /// List the cells of a matrix (for a CI plan job).
     Cells(CellsArgs),
+    /// Read an image archive (tar, compressed tar or OCI layout directory) in one streaming
+    /// pass, check it with the oracles, and predict the names each runtime family would give
+    /// it on load.
+    #[command(after_help = INSPECT_EXIT_CODES)]
+    Inspect(InspectArgs),
     /// Write an image archive from a fixture spec, byte-exact and deterministic (the same
     /// language as scenario `fixtures:`); prints what was written.
     Craft(CraftArgs),
@@ -37,6 +42,18 @@ enum Command {
 
 const REF_EXIT_CODES: &str =
     "Exit codes: 0 every reference can be stored by the style; 1 at least one cannot; 2 bad usage.";
+
+const INSPECT_EXIT_CODES: &str =
+    "Exit codes: 0 no error finding; 1 at least one error finding; 2 the input cannot be read.";
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The archive or OCI layout directory.
+    archive: PathBuf,
+    /// Output format (the JSON document is stable; see the README).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
 
 #[derive(clap::Args)]
 struct CraftArgs {
@@ -124,6 +141,7 @@ fn main() -> ExitCode {
         Command::Cells(args) => cells(args),
         Command::Ref(args) => explain_refs(args),
         Command::Craft(args) => craft(args),
+        Command::Inspect(args) => inspect(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -150,6 +168,49 @@ fn cells(args: CellsArgs) -> i32 {
         }
     }
     0
+}
+
+fn inspect(args: InspectArgs) -> i32 {
+    use harness::verify::Severity;
+    use harness::verify::predict::{ArchiveNaming, predict};
+    let report = match harness::oci::archive::read_path(&args.archive) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("harness: {}", run::error_chain(&e));
+            return 2;
+        }
+    };
+    let predictions = predict(&ArchiveNaming::of_report(&report));
+    match args.format {
+        Format::Json => {
+            let mut doc = serde_json::to_value(&report).expect("report serializes");
+            doc["predictions"] = serde_json::to_value(&predictions).expect("predictions serialize");
+            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+        }
+        Format::Table => {
+            print!("{}", harness::verify::render_text(&report));
+            println!("\npredicted load names:");
+            for p in &predictions {
+                let names = if p.names.is_empty() {
+                    "(untagged)".to_string()
+                } else {
+                    p.names.join(", ")
+                };
+                let what = if p.outcome == "error" {
+                    "error".to_string()
+                } else {
+                    names
+                };
+                println!("  {:<18} {what}  [{}]", p.family.as_str(), p.rule);
+            }
+        }
+    }
+    i32::from(
+        report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error),
+    )
 }
 
 fn craft(args: CraftArgs) -> i32 {

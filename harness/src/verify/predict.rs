@@ -36,6 +36,34 @@ pub struct ArchiveNaming {
     pub index_entries: Vec<IndexNames>,
 }
 
+impl ArchiveNaming {
+    /// The naming facts of an archive as the reader found them.
+    pub fn of_report(report: &crate::oci::archive::ArchiveReport) -> ArchiveNaming {
+        use crate::oci::annotation::{IMAGE_NAME, REF_NAME};
+        let items = report.manifest_json.as_deref().unwrap_or_default();
+        let entries = report
+            .index_json
+            .as_ref()
+            .map(|i| i.manifests.as_slice())
+            .unwrap_or_default();
+        ArchiveNaming {
+            has_manifest_json: report.manifest_json.is_some() || report.manifest_json_null,
+            has_index_json: report.index_json.is_some(),
+            repo_tags: items
+                .iter()
+                .flat_map(|i| i.repo_tags.iter().cloned())
+                .collect(),
+            index_entries: entries
+                .iter()
+                .map(|d| IndexNames {
+                    image_name: d.annotations.get(IMAGE_NAME).cloned(),
+                    ref_name: d.annotations.get(REF_NAME).cloned(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The name annotations of one `index.json` descriptor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexNames {
