@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use harness::oci::archive::{LayoutKind, read_path};
 use harness::runtime::{SaveFormat, start_instance};
+use harness::verify::Severity;
 
 use crate::have;
 
@@ -50,13 +52,65 @@ fn skopeo_config_digest(transport: &str, path: &Path) -> String {
         .to_string()
 }
 
+/// Reads a real archive with harness's reader: the layout class must be `want`, nothing may be
+/// an error, and the one image's config digest must be the one skopeo and the runtime report.
+fn inspect_real(path: &Path, want: LayoutKind, config: &str) {
+    let report = read_path(path).unwrap();
+    assert_eq!(report.layout, want, "{}", path.display());
+    let errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+    let [image] = report.images.as_slice() else {
+        panic!("one image in {}", path.display())
+    };
+    let configs: Vec<String> = image
+        .manifests
+        .iter()
+        .filter_map(|m| m.config.as_ref()?.digest.as_ref().map(|d| d.to_string()))
+        .collect();
+    assert_eq!(configs, [config], "{}", path.display());
+}
+
+/// Has skopeo rewrite a docker-archive as an oci-archive and as a docker-archive of its own
+/// (with its symlinked layer files), and reads both: harness must agree with the config digest
+/// skopeo reports for each copy. Converting to OCI rewrites the config (its media type and
+/// bytes), so the image ID changes there; a docker-archive copy keeps it.
+fn skopeo_copies(path: &Path, config: &str) {
+    for (transport, layout) in [
+        ("oci-archive", LayoutKind::OciArchive),
+        ("docker-archive", LayoutKind::DockerArchive),
+    ] {
+        let out = path.with_extension(format!("skopeo-{transport}.tar"));
+        let status = Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                &format!("docker-archive:{}", path.display()),
+                &format!("{transport}:{}", out.display()),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "skopeo copy to {transport}");
+        let copied = skopeo_config_digest(transport, &out);
+        assert_eq!(
+            copied == config,
+            transport == "docker-archive",
+            "{transport}: config kept only without conversion"
+        );
+        inspect_real(&out, layout, &copied);
+    }
+}
+
 /// Builds, saves in `formats`, and checks each archive with skopeo and with `check`, which
 /// gets the format's transport name and the archive while it exists.
 fn build_save_check(
     runtime: &str,
     store: &str,
     formats: &[(SaveFormat, &str)],
-    check: impl Fn(&str, &Path),
+    check: impl Fn(&str, &Path, &str),
 ) {
     let dir = tempfile::tempdir().unwrap();
     let context = busybox_context(dir.path());
@@ -84,7 +138,7 @@ fn build_save_check(
                 config,
                 "{runtime} {transport}: the ID is the config digest"
             );
-            check(transport, &out);
+            check(transport, &out, &config);
         }
         assert!(instance.shutdown().problems.is_empty());
     });
@@ -93,26 +147,29 @@ fn build_save_check(
 #[test]
 fn docker_builds_from_scratch_and_saves_a_docker_archive_skopeo_reads() {
     if have(&["dockerd", "containerd", "skopeo"]) {
-        build_save_check(
-            "docker",
-            "vfs",
-            &[(SaveFormat::DockerArchive, "docker-archive")],
-            |_, _| {},
-        );
+        // Docker 20.10 writes the <= 24 layout: manifest.json and <v1id>/layer.tar, no index.json.
+        let formats = [(SaveFormat::DockerArchive, "docker-archive")];
+        build_save_check("docker", "vfs", &formats, |_, path, config| {
+            inspect_real(path, LayoutKind::DockerArchive, config);
+            skopeo_copies(path, config);
+        });
     }
 }
 
 #[test]
 fn podman_builds_from_scratch_and_saves_both_formats_skopeo_reads() {
     if have(&["podman", "skopeo"]) {
-        build_save_check(
-            "podman",
-            "vfs",
-            &[
-                (SaveFormat::DockerArchive, "docker-archive"),
-                (SaveFormat::OciArchive, "oci-archive"),
-            ],
-            |_, _| {},
-        );
+        let formats = [
+            (SaveFormat::DockerArchive, "docker-archive"),
+            (SaveFormat::OciArchive, "oci-archive"),
+        ];
+        build_save_check("podman", "vfs", &formats, |transport, path, config| {
+            let want = if transport == "oci-archive" {
+                LayoutKind::OciArchive
+            } else {
+                LayoutKind::DockerArchive
+            };
+            inspect_real(path, want, config)
+        });
     }
 }
