@@ -6,6 +6,7 @@
 //! exercise every runtime.
 
 mod containerd;
+mod crafted;
 mod drivers;
 mod save;
 mod styles;

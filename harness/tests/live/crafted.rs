@@ -1,0 +1,101 @@
+//! Crafted archives of every layout, loaded into real Docker, Podman and containerd: each
+//! runtime must do exactly what the prediction model says for its family (load or refuse, and
+//! under which names), with the prediction made from harness's own reading of the archive.
+
+use std::collections::BTreeSet;
+
+use harness::config::RuntimeKind;
+use harness::craft::{LayoutKind, write_archive_to_path};
+use harness::oci::archive::read_path;
+use harness::run::prediction::family_of;
+use harness::runtime::{LoadOutcome, start_instance};
+use harness::verify::predict::{ArchiveNaming, predict_one};
+
+use crate::{fixture, have};
+
+const LAYOUTS: [(LayoutKind, &str); 4] = [
+    (LayoutKind::DockerArchive, "docker-archive"),
+    (LayoutKind::DockerOciHybrid, "docker-oci-hybrid"),
+    (LayoutKind::ContainerdHybrid, "containerd-hybrid"),
+    (LayoutKind::OciArchive, "oci-archive"),
+];
+
+fn load_every_layout(runtime: RuntimeKind, store: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let instance = start_instance(runtime.as_str(), store).await.unwrap();
+        let family = family_of(runtime, &instance.info.store, &instance.info.version);
+        let rt = instance.runtime.as_ref();
+        let mut wrong = Vec::new();
+        for (layout, label) in LAYOUTS {
+            let name = format!("example.test/crafted-{label}:v1");
+            let spec = fixture(layout, Some(&name), None, &format!("{label}\n"));
+            let archive = dir.path().join(format!("{label}.tar"));
+            write_archive_to_path(&spec, &archive).unwrap();
+            let predicted = predict_one(
+                family,
+                &ArchiveNaming::of_report(&read_path(&archive).unwrap()),
+            );
+
+            let before: BTreeSet<String> = rt
+                .list_images()
+                .await
+                .unwrap()
+                .into_iter()
+                .flat_map(|i| i.names)
+                .collect();
+            let outcome = rt.load_image(&archive).await.unwrap();
+            let after: BTreeSet<String> = rt
+                .list_images()
+                .await
+                .unwrap()
+                .into_iter()
+                .flat_map(|i| i.names)
+                .collect();
+            let added: Vec<String> = after.difference(&before).cloned().collect();
+            let agrees = match (&outcome, predicted.outcome) {
+                (LoadOutcome::Loaded { .. }, "loads") => added == predicted.names,
+                (LoadOutcome::Error(_), "error") => true,
+                _ => false,
+            };
+            if !agrees {
+                wrong.push(format!(
+                    "{label}: {outcome:?}, added {added:?}; predicted {predicted:?}"
+                ));
+            }
+        }
+        assert!(instance.shutdown().problems.is_empty());
+        assert!(
+            wrong.is_empty(),
+            "{} differs from the {} model:\n{}",
+            runtime.as_str(),
+            family.as_str(),
+            wrong.join("\n")
+        );
+    });
+}
+
+#[test]
+fn docker_loads_crafted_archives_as_predicted() {
+    if have(&["dockerd", "containerd"]) {
+        load_every_layout(RuntimeKind::Docker, "vfs");
+    }
+}
+
+#[test]
+fn podman_loads_crafted_archives_as_predicted() {
+    if have(&["podman"]) {
+        load_every_layout(RuntimeKind::Podman, "vfs");
+    }
+}
+
+#[test]
+fn containerd_loads_crafted_archives_as_predicted() {
+    if have(&["containerd"]) {
+        load_every_layout(RuntimeKind::Containerd, "native");
+    }
+}
