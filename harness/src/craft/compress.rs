@@ -31,17 +31,6 @@ use crate::oci::media_type;
 pub(crate) const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 impl Compression {
-    /// The stable name, as in specs (`gzip`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Bzip2 => "bzip2",
-            Compression::Xz => "xz",
-            Compression::Zstd => "zstd",
-        }
-    }
-
     /// The media type a layer stored this way gets unless the spec overrides it (see the
     /// module doc for bzip2 and xz).
     pub fn media_type(self) -> &'static str {

@@ -26,6 +26,7 @@
 //!   - index-manifests-null
 //! ```
 
+pub use crate::oci::Compression;
 use serde::{Deserialize, Serialize};
 
 use crate::craft::DefectSpec;
@@ -176,18 +177,6 @@ pub struct LayerSpec {
     /// Restricts the layer to one platform of `platforms`; default: every platform has it.
     #[serde(default)]
     pub platform: Option<String>,
-}
-
-/// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Compression {
-    #[default]
-    None,
-    Gzip,
-    Bzip2,
-    Xz,
-    Zstd,
 }
 
 /// A regular file in a layer.

@@ -4,8 +4,10 @@
 //! the exact bytes written or read, never over re-serialized values.
 
 pub mod archive;
+pub(crate) mod compression;
 mod digest;
 
+pub use compression::Compression;
 pub use digest::{Digest, DigestError};
 
 /// Media types the harness writes or recognises.

@@ -1,4 +1,5 @@
-//! [`Compression`]: detected from magic numbers, decoded as a stream.
+//! Decoding a [`Compression`] as a stream; the type and its detection live in
+//! [`crate::oci::Compression`], shared with the writer.
 //!
 //! Detection follows moby's `compression.DetectCompression` (`pkg/archive`) and containerd's
 //! `pkg/archive/compression`: the first bytes decide, never a file name or media type (R2:
@@ -6,50 +7,11 @@
 
 use std::io::{self, BufRead, Read};
 
-use serde::Serialize;
+pub use crate::oci::Compression;
 
-/// A stream compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Compression {
-    None,
-    Gzip,
-    Bzip2,
-    Xz,
-    Zstd,
-}
-
-/// The longest magic number, in bytes.
-pub(crate) const MAGIC_LEN: usize = 6;
+pub(crate) use crate::oci::compression::MAGIC_LEN;
 
 impl Compression {
-    /// The stable name, as serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Bzip2 => "bzip2",
-            Compression::Xz => "xz",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    /// The compression `prefix` starts with. A prefix shorter than a magic number does not
-    /// match it.
-    pub fn detect(prefix: &[u8]) -> Compression {
-        if prefix.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if prefix.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else if prefix.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-            Compression::Xz
-        } else if prefix.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-
     /// A reader of the decompressed stream. Concatenated streams (multi-member gzip, bzip2
     /// and xz, several zstd frames) are read to the end, as Go's readers and the `xz` and
     /// `zstd` tools moby shells out to do.
