@@ -178,7 +178,7 @@ mod tests {
     use crate::craft::compress::tests::decompress;
     use crate::craft::image::DISAGREE_LABEL;
     use crate::craft::testutil::{
-        TarMember, blob, json, member, names, parse, sample_spec, write, yaml,
+        blob, config_doc, json, manifest_doc, member, names, parse, sample_spec, write, yaml,
     };
     use crate::craft::{CraftedArchive, DefectSpec, FixtureSpec, LayoutKind, Target};
     use crate::oci::media_type;
@@ -202,21 +202,6 @@ mod tests {
             "layout: {layout}\nname: example.test/app:1\n{extra}\nlayers:\n\
              - files: [{{path: etc/a, content: a}}]\n\
              - files: [{{path: etc/b, content: bbbbbbbbbbbbbbbbbbbb}}]\n  compression: gzip\n"
-        ))
-    }
-
-    fn config_doc(members: &[TarMember], facts: &CraftedArchive) -> Value {
-        let name = match facts.layout {
-            LayoutKind::DockerArchive => format!("{}.json", facts.config.digest.hex()),
-            _ => Member::blob_path(&facts.config.digest),
-        };
-        parse(member(members, &name))
-    }
-
-    fn manifest_doc(members: &[TarMember], facts: &CraftedArchive) -> Value {
-        parse(blob(
-            members,
-            facts.manifest.as_ref().unwrap().digest.as_str(),
         ))
     }
 

@@ -346,9 +346,8 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::craft::CraftedArchive;
     use crate::craft::compress::tests::{ALL, decompress};
-    use crate::craft::testutil::{TarMember, blob, check_facts, member, parse, write, yaml};
+    use crate::craft::testutil::{blob, check_facts, config_doc, manifest_doc, parse, write, yaml};
 
     const LAYOUTS: [&str; 4] = [
         "docker-archive",
@@ -356,21 +355,6 @@ mod tests {
         "containerd-hybrid",
         "oci-archive",
     ];
-
-    fn config_doc(members: &[TarMember], facts: &CraftedArchive) -> Value {
-        let name = match facts.layout {
-            LayoutKind::DockerArchive => format!("{}.json", facts.config.digest.hex()),
-            _ => Member::blob_path(&facts.config.digest),
-        };
-        parse(member(members, &name))
-    }
-
-    fn manifest_doc(members: &[TarMember], facts: &CraftedArchive) -> Value {
-        parse(blob(
-            members,
-            facts.manifest.as_ref().unwrap().digest.as_str(),
-        ))
-    }
 
     /// Every compression in every layout: the stored blob decompresses to a tar whose sha256
     /// is the DiffID the config lists, and the media type follows the compression.

@@ -255,3 +255,20 @@ pub(crate) fn check_facts(members: &[TarMember], facts: &CraftedArchive) {
         }
     }
 }
+
+/// The parsed config of the primary image (`<hex>.json` in a docker-archive, a blob elsewhere).
+pub(crate) fn config_doc(members: &[TarMember], facts: &CraftedArchive) -> Value {
+    let name = match facts.layout {
+        LayoutKind::DockerArchive => format!("{}.json", facts.config.digest.hex()),
+        _ => crate::craft::write::Member::blob_path(&facts.config.digest),
+    };
+    parse(member(members, &name))
+}
+
+/// The parsed manifest blob of the primary image.
+pub(crate) fn manifest_doc(members: &[TarMember], facts: &CraftedArchive) -> Value {
+    parse(blob(
+        members,
+        facts.manifest.as_ref().unwrap().digest.as_str(),
+    ))
+}
