@@ -35,24 +35,14 @@
 //! BuildKit's own `--output type=docker` uses the same `Export`, but without `WithPlatform`:
 //! for an index target it writes no `manifest.json` at all. That variant is not modelled.
 
-use serde::Serialize;
-
 use crate::craft::gojson;
 use crate::craft::image::Image;
+use crate::craft::manifest::ManifestItem;
 use crate::craft::oci_layout::OCI_LAYOUT;
 use crate::craft::write::Member;
 
 const BLOB_MODE: u32 = 0o444;
 const FILE_MODE: u32 = 0o644;
-
-/// The anonymous struct of containerd's `manifestsRecord`: no `omitempty`.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ManifestItem {
-    config: String,
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
 
 pub(crate) fn members<'a>(image: &'a Image<'_>) -> Vec<Member<'a>> {
     let p = image.primary();

@@ -31,26 +31,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
-
 use crate::craft::gojson;
 use crate::craft::image::Image;
 use crate::craft::legacy_v1::{LegacyV1, legacy_v1_images};
+use crate::craft::manifest::ManifestItem;
 use crate::craft::write::{Body, Member};
 use crate::oci::Digest;
 
 const DIR_MODE: u32 = 0o755;
 const FILE_MODE: u32 = 0o644;
-
-/// moby v24 `tarexport.manifestItem` without its `omitempty` fields.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ManifestItem {
-    config: String,
-    /// `null` for an image saved without a name.
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
 
 /// `<config-hex>.json`.
 pub(crate) fn config_member(digest: &Digest) -> String {

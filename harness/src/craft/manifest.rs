@@ -64,6 +64,18 @@ impl Descriptor {
     }
 }
 
+/// One `manifest.json` entry without Docker >= 25's `LayerSources`: moby v24's
+/// `tarexport.manifestItem` without its `omitempty` fields, and the anonymous struct of
+/// containerd's `manifestsRecord` (no `omitempty`), which serialize alike.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ManifestItem {
+    pub config: String,
+    /// `null` for an image saved without a name.
+    pub repo_tags: Option<Vec<String>>,
+    pub layers: Vec<String>,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Manifest<'a> {
