@@ -239,16 +239,7 @@ impl Runtime for DockerDriver {
             // The classic builder reports the ID in `aux`; fall back to the tag it applied.
             match id {
                 Some(id) => Ok(Ok(id)),
-                None => {
-                    Ok(self
-                        .inspect_image(tag)
-                        .await?
-                        .map(|i| i.id)
-                        .ok_or_else(|| ApiRejection {
-                            status: None,
-                            message: format!("build finished but {tag} is not in the store"),
-                        }))
-                }
+                None => super::built_image_id(self, tag).await,
             }
         })
     }

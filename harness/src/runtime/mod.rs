@@ -211,6 +211,22 @@ async fn stream_to_file<E>(
     result
 }
 
+/// The ID of the image a finished build tagged `tag`, for builders whose reply does not
+/// carry it: a build that reported success but left no such image is a refusal.
+async fn built_image_id(
+    rt: &(impl Runtime + ?Sized),
+    tag: &str,
+) -> Result<Result<String, ApiRejection>, RuntimeError> {
+    Ok(rt
+        .inspect_image(tag)
+        .await?
+        .map(|i| i.id)
+        .ok_or_else(|| ApiRejection {
+            status: None,
+            message: format!("build finished but {tag} is not in the store"),
+        }))
+}
+
 /// Opens an archive for streaming to a runtime.
 async fn open_archive(path: &Path) -> Result<tokio::fs::File, RuntimeError> {
     tokio::fs::File::open(path)

@@ -278,14 +278,7 @@ impl Runtime for PodmanDriver {
                     }));
                 }
             }
-            Ok(self
-                .inspect_image(tag)
-                .await?
-                .map(|i| i.id)
-                .ok_or_else(|| ApiRejection {
-                    status: None,
-                    message: format!("build finished but {tag} is not in the store"),
-                }))
+            super::built_image_id(self, tag).await
         })
     }
 
