@@ -2,8 +2,6 @@
 //! runtime must do exactly what the prediction model says for its family (load or refuse, and
 //! under which names), with the prediction made from harness's own reading of the archive.
 
-use std::collections::BTreeSet;
-
 use harness::config::RuntimeKind;
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::oci::archive::read_path;
@@ -11,7 +9,7 @@ use harness::run::prediction::family_of;
 use harness::runtime::{LoadOutcome, start_instance};
 use harness::verify::predict::{ArchiveNaming, predict_one};
 
-use crate::{fixture, have};
+use crate::{fixture, have, names};
 
 const LAYOUTS: [(LayoutKind, &str); 4] = [
     (LayoutKind::DockerArchive, "docker-archive"),
@@ -41,22 +39,9 @@ fn load_every_layout(runtime: RuntimeKind, store: &str) {
                 &ArchiveNaming::of_report(&read_path(&archive).unwrap()),
             );
 
-            let before: BTreeSet<String> = rt
-                .list_images()
-                .await
-                .unwrap()
-                .into_iter()
-                .flat_map(|i| i.names)
-                .collect();
+            let before = names(rt).await;
             let outcome = rt.load_image(&archive).await.unwrap();
-            let after: BTreeSet<String> = rt
-                .list_images()
-                .await
-                .unwrap()
-                .into_iter()
-                .flat_map(|i| i.names)
-                .collect();
-            let added: Vec<String> = after.difference(&before).cloned().collect();
+            let added: Vec<String> = names(rt).await.difference(&before).cloned().collect();
             let agrees = match (&outcome, predicted.outcome) {
                 (LoadOutcome::Loaded { .. }, "loads") => added == predicted.names,
                 (LoadOutcome::Error(_), "error") => true,

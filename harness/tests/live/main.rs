@@ -57,6 +57,16 @@ pub fn fixture(
     }
 }
 
+/// Every name in the runtime's store.
+pub async fn names(rt: &dyn harness::runtime::Runtime) -> std::collections::BTreeSet<String> {
+    rt.list_images()
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|i| i.names)
+        .collect()
+}
+
 /// Processes whose command line mentions `needle` (other than this test process).
 pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.display().to_string();

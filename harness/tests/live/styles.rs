@@ -3,14 +3,12 @@
 //! style: the stored name, or a refusal. Divergences fail here; the reference-expand
 //! scenario reports the same comparison as findings.
 
-use std::collections::BTreeSet;
-
 use harness::config::RuntimeKind;
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::run::tag::model_stored;
-use harness::runtime::{LoadOutcome, Runtime, TagOutcome, start_instance};
+use harness::runtime::{LoadOutcome, TagOutcome, start_instance};
 
-use crate::{fixture, have};
+use crate::{fixture, have, names};
 
 /// Inputs covering every rule R4 names: domains with dots, ports and localhost, bare and
 /// two-component names, docker.io and its legacy index name, uppercase in names and tags,
@@ -32,15 +30,6 @@ const INPUTS: &[&str] = &[
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
     "foo@@bar",
 ];
-
-async fn names(rt: &dyn Runtime) -> BTreeSet<String> {
-    rt.list_images()
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|i| i.names)
-        .collect()
-}
 
 /// Tags a loaded image with every input on `runtime` and compares with the model of its style
 /// for the version the daemon reports.
