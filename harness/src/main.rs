@@ -1,13 +1,13 @@
 //! The `harness` binary: argument parsing and exit codes only; everything else is the library.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use harness::config::{self, Cell, Scenario};
-use harness::run::{self, Event, Fixtures, RunOptions, SnapshotMode};
+use harness::config;
+use harness::run::{self, Event, RunOptions, Session, SnapshotMode};
 
 /// A CI compatibility test harness for container images: runs scenarios against hermetic
 /// Docker and Podman instances and reports what each runtime did.
@@ -88,7 +88,7 @@ fn parse_style(s: &str) -> Result<harness::reference::Style, String> {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Scenario files; default: every scenarios/*.yaml.
+    /// Scenario files; default: every scenarios/*.yaml and *.yml.
     scenarios: Vec<PathBuf>,
     /// The matrix file.
     #[arg(long, default_value = "matrix.yaml")]
@@ -310,50 +310,34 @@ fn usage_error(e: &dyn std::fmt::Display) -> i32 {
 }
 
 fn run(args: RunArgs) -> i32 {
-    let scenario_paths = if args.scenarios.is_empty() {
-        match default_scenarios() {
-            Ok(p) => p,
-            Err(e) => return usage_error(&e),
-        }
-    } else {
-        args.scenarios.clone()
+    // Everything is validated before anything has a side effect.
+    let session = match Session::load(
+        &args.matrix,
+        &args.scenarios,
+        Path::new("scenarios"),
+        &args.cells,
+    ) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&run::error_chain(&e)),
     };
-    let matrix = match config::load_matrix(&args.matrix) {
-        Ok(m) => m,
-        Err(e) => return usage_error(&e),
-    };
-    let cells: Vec<Cell> = match matrix.select(&args.cells) {
-        Ok(c) => c.into_iter().cloned().collect(),
-        Err(e) => return usage_error(&e),
-    };
-    let mut scenarios: Vec<Scenario> = Vec::new();
-    for p in &scenario_paths {
-        match config::load_scenario(p) {
-            Ok(s) => scenarios.push(s),
-            Err(e) => return usage_error(&e),
-        }
+    for w in &session.warnings {
+        eprintln!("harness: warning: {w}");
     }
-
-    harness::runtime::install_signal_handlers();
-    for stale in harness::runtime::sweep_stale_roots() {
+    for stale in Session::begin() {
         eprintln!("harness: removed stale instance root {}", stale.display());
     }
-    let mut prepared = Vec::new();
-    for s in scenarios {
-        match Fixtures::craft(&s) {
-            Ok(f) => prepared.push((Arc::new(s), Arc::new(f))),
-            Err(e) => return usage_error(&run::error_chain(&e)),
-        }
-    }
+    let prepared = match session.craft() {
+        Ok(p) => p,
+        Err(e) => return usage_error(&run::error_chain(&e)),
+    };
     let opts = RunOptions {
         snapshots: args.snapshots,
         snapshot_dir: args.snapshot_dir.clone(),
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        ci: std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false"),
+        jobs: args.jobs.unwrap_or_else(run::session::default_jobs),
+        ci: run::in_ci(),
+        step_timeout: run::DEFAULT_STEP_TIMEOUT,
     };
-    let total = prepared.len() * cells.len();
+    let total = prepared.len() * session.cells.len();
     let color = color_allowed(&std::io::stderr());
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let on_event: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| match e {
@@ -368,11 +352,7 @@ fn run(args: RunArgs) -> i32 {
             );
         }
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let results = rt.block_on(run::run_all(&prepared, &cells, &opts, on_event));
+    let results = session.run(&prepared, &opts, on_event);
 
     let json = harness::report::to_json(&results);
     if let Some(path) = &args.json
@@ -391,22 +371,4 @@ fn run(args: RunArgs) -> i32 {
         }
     }
     harness::report::exit_code(&results)
-}
-
-/// `scenarios/*.yaml` in the current directory, sorted.
-fn default_scenarios() -> Result<Vec<PathBuf>, String> {
-    let dir = PathBuf::from("scenarios");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("no scenario given and cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    out.sort();
-    if out.is_empty() {
-        return Err(format!(
-            "no scenario given and no *.yaml in {}",
-            dir.display()
-        ));
-    }
-    Ok(out)
 }

@@ -1,16 +1,17 @@
 //! The nextest front door: one trial per scenario x matrix cell, named `<scenario>::<cell>`.
 //!
-//! Each trial starts its own hermetic daemon, runs the scenario through the same runner as
-//! `harness run`, asserts the outcome snapshot with insta (`snapshots/<scenario>__<cell>.snap`;
-//! review with `cargo insta review`), and fails unless the cell's status is `pass` or `known`.
+//! Each trial starts its own hermetic daemon, runs the scenario through the same session and
+//! runner as `harness run` (the same scenario discovery, validation and snapshot writer:
+//! `snapshots/<scenario>__<cell>.snap`, with a `.snap.new` to review with `cargo insta review`
+//! on a difference), and fails unless the cell's status is `pass` or `known`.
 //! A cell whose runtime is not installed is listed as ignored, with the reason as its kind,
 //! except under CI (`CI` set), where it runs and fails: CI must exercise every runtime.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use harness::config::{self, Cell, Scenario};
-use harness::run::{self, Fixtures, RunOptions, SnapshotMode, Status};
+use harness::config::{Cell, Scenario};
+use harness::run::{self, Fixtures, RunOptions, Session, SnapshotMode, Status};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn workspace() -> PathBuf {
@@ -18,10 +19,6 @@ fn workspace() -> PathBuf {
         .parent()
         .expect("crate is in the workspace")
         .to_path_buf()
-}
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
 /// Why `cell` cannot run here, if its runtime's binaries are missing.
@@ -43,19 +40,23 @@ fn missing_runtime(cell: &Cell) -> Option<String> {
 fn main() {
     let args = Arguments::from_args();
     let root = workspace();
-    let matrix = config::load_matrix(&root.join("matrix.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("scenarios"))
-        .expect("scenarios/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    paths.sort();
+    // The same loading and validation as `harness run`: a bad matrix, scenario or fixture spec
+    // fails here, before any trial starts anything.
+    let session = Session::load(&root.join("matrix.yaml"), &[], &root.join("scenarios"), &[])
+        .unwrap_or_else(|e| panic!("{}", run::error_chain(&e)));
+    for w in &session.warnings {
+        eprintln!("warning: {w}");
+    }
     let mut trials = Vec::new();
-    for path in paths {
-        let scenario = Arc::new(config::load_scenario(&path).unwrap_or_else(|e| panic!("{e}")));
-        for cell in &matrix.cells {
+    for scenario in &session.scenarios {
+        let scenario = Arc::new(scenario.clone());
+        for cell in &session.cells {
             let name = format!("{}::{}", scenario.name, cell.id);
-            let skip = if in_ci() { None } else { missing_runtime(cell) };
+            let skip = if run::in_ci() {
+                None
+            } else {
+                missing_runtime(cell)
+            };
             let (scenario, cell) = (scenario.clone(), cell.clone());
             let mut trial = Trial::test(name, move || run_trial(&scenario, &cell));
             if let Some(reason) = skip {
@@ -68,38 +69,30 @@ fn main() {
 }
 
 fn run_trial(scenario: &Scenario, cell: &Cell) -> Result<(), Failed> {
-    harness::runtime::install_signal_handlers();
+    Session::begin();
     let fixtures = Fixtures::craft(scenario).map_err(|e| run::error_chain(&e))?;
     let opts = RunOptions {
-        // insta checks the snapshot below; the runner must not write files of its own.
-        snapshots: SnapshotMode::Ignore,
+        // The one snapshot writer, as `harness run` uses it: compare, and on a difference
+        // write `.snap.new` for `cargo insta review`; never accept.
+        snapshots: SnapshotMode::Check,
         snapshot_dir: workspace().join("snapshots"),
         jobs: 1,
-        ci: in_ci(),
+        ci: run::in_ci(),
+        step_timeout: run::DEFAULT_STEP_TIMEOUT,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let result = rt.block_on(run::run_cell(scenario, &fixtures, cell, &opts));
-
-    if let Status::Error { message } | Status::Skip { reason: message } = &result.status {
-        return Err(format!("{} [{}]: {message}", result.name(), result.status.word()).into());
-    }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(workspace().join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    if let Some(runtime) = &result.runtime {
-        settings.set_info(&run::snapshot::SnapshotInfo {
-            runtime,
-            builder: &result.builder,
-        });
-    }
-    let name = run::snapshot::snapshot_name(&scenario.name, &cell.id);
-    settings.bind(|| insta::assert_snapshot!(name, result.snapshot_body));
     match &result.status {
         Status::Pass | Status::Known { .. } => Ok(()),
-        _ => Err(harness::report::details(std::slice::from_ref(&result)).into()),
+        _ => Err(format!(
+            "{} [{}]{}",
+            result.name(),
+            result.status.word(),
+            harness::report::details(std::slice::from_ref(&result))
+        )
+        .into()),
     }
 }

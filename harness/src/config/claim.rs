@@ -1,41 +1,53 @@
-//! [`Claim`]: the observable facts a step should produce (an [`Expectation`]) or does produce
-//! when a known upstream bug hits (a known issue), shared so both are checked the same way.
+//! Claims as written: the `expect:` items of a step and the claim part of a known issue, held
+//! as [`ClaimFields`] until the step kind that owns them reads them with a [`ClaimReader`].
 //!
-//! A claim must assert something, and must not contradict itself: `names` and `id_is` describe
-//! a loaded image, `error_contains` a failed call. Both rules are checked at load time so that a
-//! scenario cannot pass vacuously.
+//! Which claims exist depends on the step's kind (`names` describes a loaded image, `found` a
+//! tag step's lookups), and a known issue names its step by id, so the kind is known only after
+//! the steps are resolved. So the first pass keeps every key except `when` as a positioned
+//! YAML node, and the second pass hands them to the kind (`crate::steps`), which takes the keys
+//! it understands; any key left over is an error naming the key, its position and the claims
+//! the kind does accept. Adding a step kind therefore adds no field here.
 
-use std::collections::BTreeSet;
+use std::fmt;
 use std::path::Path;
 
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
 use super::error::{ConfigError, ConfigErrorKind};
 use super::selector::{RawSelector, Selector};
+use super::yaml::Node;
+use crate::steps;
 
 /// What a step should produce on the cells `when` selects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expectation {
     /// Which cells this applies to; empty = all.
     pub when: Selector,
-    pub claim: Claim,
+    /// What it claims, typed by the step's kind.
+    pub claim: steps::Claim,
+    /// Where it is written, for reports about it after loading.
+    #[serde(skip)]
+    pub site: Site,
 }
 
-/// The observable facts an expectation (or a known issue) asserts. At least one is set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Claim {
-    pub outcome: Option<Outcome>,
-    /// The exact set of names the image ends up with, sorted (compare sorted observed names).
-    pub names: Option<Vec<String>>,
-    /// Which digest the runtime reports as the image ID.
-    pub id_is: Option<IdRole>,
-    /// A substring of the runtime's error message; implies `outcome: error`.
-    pub error_contains: Option<String>,
-    /// Names a `tag` step's lookups must find the image by.
-    pub found: Option<Vec<String>>,
-    /// Names a `tag` step's lookups must not find the image by.
-    pub not_found: Option<Vec<String>>,
+/// Where an expectation or known issue is written: its position and field path, for problems
+/// found after the file loaded (a selector that selects no cell of the matrix).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Site {
+    pub position: Option<super::Position>,
+    /// `steps[0].expect[1]`, `known_issues[0]`.
+    pub field: String,
+}
+
+impl Site {
+    pub(crate) fn new(at: Location, field: impl Into<String>) -> Site {
+        Site {
+            position: super::Position::from_location(at),
+            field: field.into(),
+        }
+    }
 }
 
 /// Whether a step's runtime call succeeded.
@@ -56,142 +68,216 @@ pub enum IdRole {
     Index,
 }
 
-/// The claim fields as written, shared by expectations and known issues. Both repeat them as
-/// their own fields (see [`RawExpectation`]) and gather them here.
-#[derive(Debug, Default)]
-pub(crate) struct RawClaim {
-    pub(crate) outcome: Option<Outcome>,
-    pub(crate) names: Option<Vec<Spanned<String>>>,
-    pub(crate) id_is: Option<IdRole>,
-    pub(crate) error_contains: Option<Spanned<String>>,
-    pub(crate) found: Option<Vec<String>>,
-    pub(crate) not_found: Option<Vec<String>>,
-}
+/// The claim keys of one expectation or known issue, as written, in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClaimFields(pub(crate) Vec<(Spanned<String>, Spanned<Node>)>);
 
-impl RawClaim {
-    /// Checks the claim written at `at` / `field` and builds the [`Claim`].
-    pub(crate) fn resolve(
+impl ClaimFields {
+    /// Starts reading these fields for the claim at `at` / `field` (`steps[0].expect[1]`).
+    pub(crate) fn reader<'a>(
         self,
-        path: &Path,
+        path: &'a Path,
         at: Location,
-        field: &str,
-    ) -> Result<Claim, ConfigError> {
-        let err = |at: Location, field: String, kind| ConfigError::at(path, at, field, kind);
-        let Self {
-            outcome,
-            names,
-            id_is,
-            error_contains,
-            found,
-            not_found,
-        } = self;
-        if outcome.is_none()
-            && names.is_none()
-            && id_is.is_none()
-            && error_contains.is_none()
-            && found.is_none()
-            && not_found.is_none()
-        {
-            return Err(err(at, field.to_owned(), ConfigErrorKind::NothingClaimed));
+        field: &'a str,
+        kind: &'static str,
+    ) -> ClaimReader<'a> {
+        ClaimReader {
+            path,
+            at,
+            field,
+            kind,
+            fields: self.0,
         }
-        if outcome == Some(Outcome::Loaded) && error_contains.is_some() {
-            return Err(err(
-                at,
-                field.to_owned(),
-                ConfigErrorKind::Conflict("error_contains cannot be combined with outcome: loaded"),
-            ));
-        }
-        if outcome == Some(Outcome::Error) && (names.is_some() || id_is.is_some()) {
-            return Err(err(
-                at,
-                field.to_owned(),
-                ConfigErrorKind::Conflict(
-                    "names and id_is describe a loaded image and cannot be combined with outcome: error",
-                ),
-            ));
-        }
-        if let Some(text) = &error_contains
-            && text.value.is_empty()
-        {
-            return Err(err(
-                text.referenced,
-                format!("{field}.error_contains"),
-                ConfigErrorKind::Empty,
-            ));
-        }
-        let names = names
-            .map(|names| {
-                let mut seen = BTreeSet::new();
-                for (i, name) in names.iter().enumerate() {
-                    if !seen.insert(name.value.as_str()) {
-                        return Err(err(
-                            name.referenced,
-                            format!("{field}.names[{i}]"),
-                            ConfigErrorKind::Duplicate {
-                                what: "name",
-                                value: name.value.clone(),
-                            },
-                        ));
-                    }
-                }
-                Ok(seen.into_iter().map(str::to_owned).collect())
-            })
-            .transpose()?;
-        Ok(Claim {
-            outcome,
-            names,
-            id_is,
-            error_contains: error_contains.map(|e| e.value),
-            found,
-            not_found,
-        })
     }
 }
 
-/// One `expect:` item as written.
-///
-/// The claim fields are spelled out rather than `#[serde(flatten)]`ed from [`RawClaim`]:
-/// flattening loses serde-saphyr's positions and does not work with `deny_unknown_fields`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Reads a claim's fields on behalf of a step kind: [`ClaimReader::reject_others`] refuses the
+/// keys the kind does not claim, then each `take_*` removes one key and checks its shape.
+pub struct ClaimReader<'a> {
+    path: &'a Path,
+    at: Location,
+    field: &'a str,
+    kind: &'static str,
+    fields: Vec<(Spanned<String>, Spanned<Node>)>,
+}
+
+impl ClaimReader<'_> {
+    fn take(&mut self, key: &str) -> Option<Spanned<Node>> {
+        let i = self.fields.iter().position(|(k, _)| k.value == key)?;
+        Some(self.fields.remove(i).1)
+    }
+
+    /// An error about the sub-field `sub` of this claim (`names[2]`), or the claim itself
+    /// (`""`), at `at`.
+    pub fn error(&self, at: Location, sub: &str, kind: ConfigErrorKind) -> ConfigError {
+        let field = if sub.is_empty() {
+            self.field.to_owned()
+        } else {
+            format!("{}.{sub}", self.field)
+        };
+        ConfigError::at(self.path, at, field, kind)
+    }
+
+    /// An error about the claim as a whole.
+    pub fn error_here(&self, kind: ConfigErrorKind) -> ConfigError {
+        self.error(self.at, "", kind)
+    }
+
+    /// A string value.
+    pub fn take_string(&mut self, key: &str) -> Result<Option<Spanned<String>>, ConfigError> {
+        let Some(node) = self.take(key) else {
+            return Ok(None);
+        };
+        match node.value {
+            Node::Scalar(s) => Ok(Some(Spanned::new(s, node.referenced, node.defined))),
+            _ => Err(self.error(
+                node.referenced,
+                key,
+                ConfigErrorKind::WrongType {
+                    expected: "a string",
+                },
+            )),
+        }
+    }
+
+    /// A sequence of strings.
+    pub fn take_strings(&mut self, key: &str) -> Result<Option<Vec<Spanned<String>>>, ConfigError> {
+        let Some(node) = self.take(key) else {
+            return Ok(None);
+        };
+        let Node::Seq(items) = node.value else {
+            return Err(self.error(
+                node.referenced,
+                key,
+                ConfigErrorKind::WrongType {
+                    expected: "a sequence of strings",
+                },
+            ));
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item.value {
+                Node::Scalar(s) => Ok(Spanned::new(s, item.referenced, item.defined)),
+                _ => Err(self.error(
+                    item.referenced,
+                    &format!("{key}[{i}]"),
+                    ConfigErrorKind::WrongType {
+                        expected: "a string",
+                    },
+                )),
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// One of the unit variants of `T` (`id_is: config`), named as serde names them.
+    pub fn take_choice<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(text) = self.take_string(key)? else {
+            return Ok(None);
+        };
+        let de = de::value::StrDeserializer::<de::value::Error>::new(&text.value);
+        T::deserialize(de).map(Some).map_err(|e| {
+            // serde quotes the alternatives in backticks; serde-saphyr's own messages, which
+            // users see for every other field, list them plain.
+            let message = e.to_string();
+            let message = match message.split_once("expected one of ") {
+                Some((head, tail)) => format!("{head}expected one of {}", tail.replace('`', "")),
+                None => message,
+            };
+            self.error(text.referenced, key, ConfigErrorKind::Yaml(message))
+        })
+    }
+
+    /// Rejects the first key that is not in `accepted`: it is not a claim of this step kind.
+    /// Called before the kind reads its keys, so a misplaced claim is reported as such rather
+    /// than as a claim that checks nothing.
+    pub fn reject_others(&self, accepted: &'static [&'static str]) -> Result<(), ConfigError> {
+        match self
+            .fields
+            .iter()
+            .find(|(k, _)| !accepted.contains(&k.value.as_str()))
+        {
+            None => Ok(()),
+            Some((key, _)) => Err(self.error(
+                key.referenced,
+                &key.value,
+                ConfigErrorKind::NotAClaim {
+                    key: key.value.clone(),
+                    kind: self.kind,
+                    accepted,
+                },
+            )),
+        }
+    }
+}
+
+/// One `expect:` item as written: `when`, and the claim keys for the step kind to read.
+#[derive(Debug)]
 pub(crate) struct RawExpectation {
-    #[serde(default)]
-    when: Option<RawSelector>,
-    #[serde(default)]
-    outcome: Option<Outcome>,
-    #[serde(default)]
-    names: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    id_is: Option<IdRole>,
-    #[serde(default)]
-    error_contains: Option<Spanned<String>>,
-    #[serde(default)]
-    found: Option<Vec<String>>,
-    #[serde(default)]
-    not_found: Option<Vec<String>>,
+    pub(crate) when: Option<RawSelector>,
+    pub(crate) claims: ClaimFields,
 }
 
 impl RawExpectation {
-    /// Resolves the expectation at `field` (`steps[0].expect[1]`).
+    /// Resolves the expectation at `field` (`steps[0].expect[1]`) against the step's action.
     pub(crate) fn resolve(
         raw: Spanned<Self>,
         path: &Path,
         field: &str,
+        action: &steps::Action,
     ) -> Result<Expectation, ConfigError> {
         let (at, raw) = (raw.referenced, raw.value);
         let when = match raw.when {
             Some(when) => when.resolve(path, &format!("{field}.when"))?,
             None => Selector::default(),
         };
-        let claim = RawClaim {
-            outcome: raw.outcome,
-            names: raw.names,
-            id_is: raw.id_is,
-            error_contains: raw.error_contains,
-            found: raw.found,
-            not_found: raw.not_found,
+        let claim = action.resolve_claim(raw.claims, path, at, field)?;
+        Ok(Expectation {
+            when,
+            claim,
+            site: Site::new(at, field),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawExpectation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawExpectation;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an expectation (a mapping of `when` and claims)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut when = None;
+                let mut claims = ClaimFields::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    if key.value == "when" {
+                        when = Some(map.next_value()?);
+                    } else {
+                        claims.0.push((key, map.next_value()?));
+                    }
+                }
+                Ok(RawExpectation { when, claims })
+            }
         }
-        .resolve(path, at, field)?;
-        Ok(Expectation { when, claim })
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Checks that a claim with these keys set asserts something, naming what it could assert.
+pub fn require_something(
+    reader: &ClaimReader<'_>,
+    set: &[bool],
+    accepted: &'static [&'static str],
+) -> Result<(), ConfigError> {
+    if set.iter().any(|s| *s) {
+        Ok(())
+    } else {
+        Err(reader.error_here(ConfigErrorKind::NothingClaimed { accepted }))
     }
 }

@@ -120,12 +120,24 @@ pub enum ConfigErrorKind {
     MissingAction { expected: &'static [&'static str] },
     #[error("step has more than one action ({}); split it into one step per action", .found.join(", "))]
     MultipleActions { found: Vec<&'static str> },
-    #[error(
-        "checks nothing (set at least one of outcome, names, id_is, error_contains, found, not_found)"
-    )]
-    NothingClaimed,
+    #[error("checks nothing (set at least one of {})", .accepted.join(", "))]
+    NothingClaimed { accepted: &'static [&'static str] },
+    #[error("{key:?} is not a claim of a {kind} step (it claims: {})", .accepted.join(", "))]
+    NotAClaim {
+        key: String,
+        kind: &'static str,
+        accepted: &'static [&'static str],
+    },
+    #[error("expected {expected}")]
+    WrongType { expected: &'static str },
+    #[error("{0}")]
+    UnknownValue(Box<UnknownValue>),
+    #[error("selects no cell of {matrix} (cells: {})", list(cells))]
+    SelectsNoCell { matrix: String, cells: Vec<String> },
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("invalid fixture: {0}")]
+    Fixture(String),
     #[error("scenario has no steps")]
     NoSteps,
     #[error("must not be empty")]
@@ -151,6 +163,28 @@ pub enum ConfigErrorKind {
         filter: String,
         available: Vec<String>,
     },
+}
+
+/// A selector or matrix value no runtime accepts (boxed in [`ConfigErrorKind`] to keep
+/// errors small).
+#[derive(Debug)]
+pub struct UnknownValue {
+    /// `store` or `builder`.
+    pub what: &'static str,
+    pub value: String,
+    /// The runtime whose values it was checked against, if the context names one.
+    pub runtime: Option<&'static str>,
+    pub known: Vec<&'static str>,
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} {:?}", self.what, self.value)?;
+        if let Some(r) = self.runtime {
+            write!(f, " for {r}")?;
+        }
+        write!(f, " (known: {})", self.known.join(", "))
+    }
 }
 
 fn list(items: &[String]) -> String {

@@ -27,7 +27,7 @@ pub struct Matrix {
 }
 
 /// One runtime configuration a scenario runs on.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     /// `<runtime>-<version>-<store>[-<builder>]`, lowercased, with every character outside
     /// `[a-z0-9._-]` replaced by `-`. Unique within a matrix; used in snapshot names, CLI
@@ -153,11 +153,26 @@ fn cell(path: &Path, c: &Combination) -> Result<Cell, ConfigError> {
         ConfigError::at(path, runtime_value.at, runtime_value.field.as_str(), kind)
     })?;
     let version = required("version")?.text.clone();
-    let store = required("store")?.text.clone();
+    let store_value = required("store")?;
+    super::selector::check_store(
+        path,
+        store_value.field.as_str(),
+        Some(runtime),
+        &Spanned::new(store_value.text.clone(), store_value.at, store_value.at),
+    )?;
+    let store = store_value.text.clone();
     let builder = c
         .values
         .get("builder")
-        .map(|b| non_empty(path, b).map(|b| b.text.clone()))
+        .map(|b| {
+            let b = non_empty(path, b)?;
+            super::selector::check_builder(
+                path,
+                b.field.as_str(),
+                &Spanned::new(b.text.clone(), b.at, b.at),
+            )?;
+            Ok::<_, ConfigError>(b.text.clone())
+        })
         .transpose()?;
     let extra = c
         .values
@@ -358,8 +373,20 @@ include: [{ builder: classic, note: legacy }, { debug: true }]",
         r#"matrix.yaml:3:5: include[0]: cell has no "store" value (set it in axes or in this include entry)"#
     )]
     #[case::duplicate_id(
-        "axes: { runtime: [docker], version: [host], store: [vfs, VFS] }\n",
+        "axes: { runtime: [docker], version: [host, HOST], store: [vfs] }\n",
         r#"matrix.yaml:1:7: axes: duplicate cell id "docker-host-vfs" (also produced by axes at 1:7)"#
+    )]
+    #[case::unknown_store(
+        "axes: { runtime: [docker], version: [host], store: [vfs, VFS] }\n",
+        r#"matrix.yaml:1:58: axes.store[1]: unknown store "VFS" for docker (known: overlay2, fuse-overlayfs, btrfs, zfs, vfs, devicemapper, aufs, overlay, overlayfs, native, stargz)"#
+    )]
+    #[case::store_of_another_runtime(
+        "axes: { runtime: [containerd], version: [host], store: [overlay2] }\n",
+        r#"matrix.yaml:1:57: axes.store[0]: unknown store "overlay2" for containerd (known: overlayfs, native, btrfs, zfs, devmapper, aufs, blockfile, erofs, stargz)"#
+    )]
+    #[case::unknown_builder(
+        "axes: { runtime: [docker], version: [host], store: [vfs], builder: [buildkitt] }\n",
+        r#"matrix.yaml:1:69: axes.builder[0]: unknown builder "buildkitt" (known: buildkit, classic, buildah)"#
     )]
     #[case::duplicate_from_include(
         "axes: { runtime: [docker], version: [host], store: [vfs] }\ninclude:\n  - { runtime: docker, version: Host, store: vfs }\n",

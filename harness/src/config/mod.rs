@@ -24,12 +24,13 @@ mod selector;
 mod step;
 mod yaml;
 
-pub use claim::{Claim, Expectation, IdRole, Outcome};
+pub(crate) use claim::ClaimFields;
+pub use claim::{ClaimReader, Expectation, IdRole, Outcome, Site, require_something};
 pub use error::{ConfigError, ConfigErrorKind, Position};
 pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
 pub use selector::{Selector, VersionConstraint, VersionConstraintError};
-pub use step::{Step, StepAction, TagRef};
+pub use step::Step;
 
 /// Loads a standalone fixture spec (`harness craft SPEC.yaml`): the same language as a
 /// scenario's `fixtures:` entries, with errors that name file, line, column and field.

@@ -9,10 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
-use super::claim::{Claim, IdRole, Outcome, RawClaim};
+use super::claim::{ClaimFields, Site};
 use super::error::{ConfigError, ConfigErrorKind};
 use super::matrix::Cell;
 use super::selector::{RawSelector, Selector};
@@ -71,7 +74,11 @@ pub struct KnownIssue {
     /// The id of an existing step.
     pub step: String,
     pub when: Selector,
-    pub claim: Claim,
+    /// The wrong result it produces there, typed by the step's kind.
+    pub claim: crate::steps::Claim,
+    /// Where it is written, for reports about it after loading.
+    #[serde(skip)]
+    pub site: Site,
 }
 
 /// Reads and resolves a scenario file.
@@ -100,30 +107,51 @@ struct RawScenario {
     known_issues: Vec<Spanned<RawKnownIssue>>,
 }
 
-/// A known issue as written; the claim fields are spelled out for the reason given on
-/// `RawExpectation`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A known issue as written: its own keys, and the claim keys for its step's kind to read.
+#[derive(Debug)]
 struct RawKnownIssue {
     id: Spanned<String>,
     summary: String,
-    #[serde(default)]
     link: Option<String>,
     step: Spanned<String>,
-    #[serde(default)]
     when: Option<RawSelector>,
-    #[serde(default)]
-    outcome: Option<Outcome>,
-    #[serde(default)]
-    names: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    id_is: Option<IdRole>,
-    #[serde(default)]
-    error_contains: Option<Spanned<String>>,
-    #[serde(default)]
-    found: Option<Vec<String>>,
-    #[serde(default)]
-    not_found: Option<Vec<String>>,
+    claims: ClaimFields,
+}
+
+impl<'de> Deserialize<'de> for RawKnownIssue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawKnownIssue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a known issue (id, summary, link, step, when and claims)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut id, mut summary, mut link, mut step, mut when) =
+                    (None, None, None, None, None);
+                let mut claims = ClaimFields::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    match key.value.as_str() {
+                        "id" => id = Some(map.next_value()?),
+                        "summary" => summary = Some(map.next_value()?),
+                        "link" => link = map.next_value()?,
+                        "step" => step = Some(map.next_value()?),
+                        "when" => when = Some(map.next_value()?),
+                        _ => claims.0.push((key, map.next_value()?)),
+                    }
+                }
+                Ok(RawKnownIssue {
+                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+                    summary: summary.ok_or_else(|| de::Error::missing_field("summary"))?,
+                    link,
+                    step: step.ok_or_else(|| de::Error::missing_field("step"))?,
+                    when,
+                    claims,
+                })
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
 }
 
 /// The second pass: checks what the YAML means and builds the [`Scenario`].
@@ -145,12 +173,16 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
 
     let mut fixtures = BTreeMap::new();
     for (name, spec) in raw.fixtures.0 {
-        ident(
-            path,
-            &name,
-            &format!("fixtures.{}", name.value),
-            "fixture name",
-        )?;
+        let field = format!("fixtures.{}", name.value);
+        ident(path, &name, &field, "fixture name")?;
+        // Everything crafting would refuse is refused now, before a run starts anything.
+        crate::craft::validate(&spec).map_err(|e| {
+            err(
+                name.referenced,
+                &field,
+                ConfigErrorKind::Fixture(crate::run::error_chain(&e)),
+            )
+        })?;
         fixtures.insert(name.value, spec);
     }
 
@@ -184,7 +216,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
                 },
             ));
         }
-        if !steps.iter().any(|s| s.id == issue.step.value) {
+        let Some(step) = steps.iter().find(|s| s.id == issue.step.value) else {
             return Err(err(
                 issue.step.referenced,
                 &format!("{field}.step"),
@@ -193,23 +225,16 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
                     known: steps.iter().map(|s| s.id.clone()).collect(),
                 },
             ));
-        }
+        };
         let when = match issue.when {
             Some(when) => when.resolve(path, &format!("{field}.when"))?,
             None => Selector::default(),
         };
-        let claim = RawClaim {
-            outcome: issue.outcome,
-            names: issue.names,
-            id_is: issue.id_is,
-            error_contains: issue.error_contains,
-            found: issue.found,
-            not_found: issue.not_found,
-        }
-        .resolve(path, at, &field)?;
+        let claim = step.action.resolve_claim(issue.claims, path, at, &field)?;
         known_issues.push(KnownIssue {
             when,
             claim,
+            site: Site::new(at, field),
             id: issue.id.value,
             summary: issue.summary,
             link: issue.link,
@@ -260,7 +285,16 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::config::{Expectation, RuntimeKind, StepAction, VersionConstraint};
+    use crate::config::{Expectation, IdRole, Outcome, RuntimeKind, VersionConstraint};
+    use crate::steps::load::{LoadAction, LoadClaim};
+    use crate::steps::{Action, Claim};
+
+    fn load_claim(c: &Claim) -> &LoadClaim {
+        match c {
+            Claim::Load(c) => c,
+            other => panic!("not a load claim: {other:?}"),
+        }
+    }
 
     const GOOD: &str = r#"name: podman3
 summary: Podman 3.4 names BuildKit/Docker>=25 archives localhost/latest:latest
@@ -334,21 +368,26 @@ known_issues:
         assert_eq!(ids, ["load-hybrid", "load-tag-only"]);
         assert_eq!(
             s.steps[1].action,
-            StepAction::Load {
+            Action::Load(LoadAction {
                 fixture: "tag-only-oci".into()
-            }
+            })
         );
         assert_eq!(
             s.steps[0].expect,
             [Expectation {
                 when: Selector::default(),
-                claim: Claim {
+                claim: Claim::Load(LoadClaim {
                     outcome: None,
                     names: Some(vec!["dangerzone.rocks/dangerzone:latest".into()]),
                     id_is: Some(IdRole::Config),
                     error_contains: None,
-                    found: None,
-                    not_found: None,
+                }),
+                site: Site {
+                    position: Some(crate::config::Position {
+                        line: 20,
+                        column: 9
+                    }),
+                    field: "steps[0].expect[0]".into(),
                 },
             }]
         );
@@ -358,7 +397,10 @@ known_issues:
             when.version.as_ref().map(VersionConstraint::as_str),
             Some("<25")
         );
-        assert_eq!(s.steps[1].expect[1].claim.outcome, Some(Outcome::Error));
+        assert_eq!(
+            load_claim(&s.steps[1].expect[1].claim).outcome,
+            Some(Outcome::Error)
+        );
 
         let issue = &s.known_issues[0];
         assert_eq!(
@@ -366,7 +408,7 @@ known_issues:
             ("R1-podman-3.4", "load-hybrid")
         );
         assert_eq!(
-            issue.claim.names,
+            load_claim(&issue.claim).names,
             Some(vec!["localhost/latest:latest".into()])
         );
     }
@@ -404,7 +446,7 @@ known_issues:
         );
         let s = parse(&src).unwrap();
         assert_eq!(
-            s.steps[0].expect[0].claim.names,
+            load_claim(&s.steps[0].expect[0].claim).names,
             Some(vec!["a:latest".into(), "z:latest".into()])
         );
     }
@@ -488,7 +530,7 @@ known_issues:
     #[case::nothing_checked(
         "        outcome: error\n",
         "",
-        "27:9: steps[1].expect[1]: checks nothing (set at least one of outcome, names, id_is, error_contains, found, not_found)"
+        "27:9: steps[1].expect[1]: checks nothing (set at least one of outcome, names, id_is, error_contains)"
     )]
     #[case::names_with_error_outcome(
         "        id_is: config\n",

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, ConfigErrorKind, UnknownValue};
 use super::matrix::{Cell, RuntimeKind};
 
 /// Which cells something applies to. Every key that is set must match; an empty selector
@@ -48,6 +48,23 @@ impl Selector {
                 .is_none_or(|v| v.matches(observed_version))
     }
 
+    /// Whether this selector can match `cell` at all, before any instance reports its version:
+    /// runtime, store and builder must match; a version constraint is checked against the
+    /// cell's version only when the cell names one (`host` can be any version).
+    pub fn may_match(&self, cell: &Cell) -> bool {
+        self.runtime.is_none_or(|r| r == cell.runtime)
+            && self.store.as_ref().is_none_or(|s| *s == cell.store)
+            && self
+                .builder
+                .as_ref()
+                .is_none_or(|b| cell.builder.as_ref() == Some(b))
+            && self.version.as_ref().is_none_or(|v| {
+                cell.version == "host"
+                    || v.matches(&cell.version)
+                    || v.may_match_prefix(&cell.version)
+            })
+    }
+
     /// Whether this selector has no keys and so matches every cell.
     pub fn is_all(&self) -> bool {
         *self == Self::default()
@@ -60,8 +77,8 @@ impl Selector {
 pub(crate) struct RawSelector {
     runtime: Option<RuntimeKind>,
     version: Option<Spanned<String>>,
-    store: Option<String>,
-    builder: Option<String>,
+    store: Option<Spanned<String>>,
+    builder: Option<Spanned<String>>,
 }
 
 impl RawSelector {
@@ -79,13 +96,77 @@ impl RawSelector {
                 })
             })
             .transpose()?;
+        // A value no runtime accepts would make the selector match no cell, silently.
+        if let Some(store) = &self.store {
+            check_store(path, &format!("{field}.store"), self.runtime, store)?;
+        }
+        if let Some(builder) = &self.builder {
+            check_builder(path, &format!("{field}.builder"), builder)?;
+        }
         Ok(Selector {
             runtime: self.runtime,
             version,
-            store: self.store,
-            builder: self.builder,
+            store: self.store.map(|s| s.value),
+            builder: self.builder.map(|b| b.value),
         })
     }
+}
+
+/// Checks a `store` value against what `runtime` (or, with none, any runtime) accepts.
+pub(crate) fn check_store(
+    path: &std::path::Path,
+    field: &str,
+    runtime: Option<RuntimeKind>,
+    store: &Spanned<String>,
+) -> Result<(), ConfigError> {
+    use crate::runtime::accepts;
+    let (ok, known) = match runtime {
+        Some(r) => (
+            accepts::stores(r).contains(&store.value.as_str()),
+            accepts::stores(r).to_vec(),
+        ),
+        None => (
+            accepts::any_accepts_store(&store.value),
+            accepts::all_stores(),
+        ),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::at(
+        path,
+        store.referenced,
+        field,
+        ConfigErrorKind::UnknownValue(Box::new(UnknownValue {
+            what: "store",
+            value: store.value.clone(),
+            runtime: runtime.map(RuntimeKind::as_str),
+            known,
+        })),
+    ))
+}
+
+/// Checks a `builder` value against the builders the harness drives.
+pub(crate) fn check_builder(
+    path: &std::path::Path,
+    field: &str,
+    builder: &Spanned<String>,
+) -> Result<(), ConfigError> {
+    let known = crate::runtime::accepts::BUILDERS;
+    if known.contains(&builder.value.as_str()) {
+        return Ok(());
+    }
+    Err(ConfigError::at(
+        path,
+        builder.referenced,
+        field,
+        ConfigErrorKind::UnknownValue(Box::new(UnknownValue {
+            what: "builder",
+            value: builder.value.clone(),
+            runtime: None,
+            known: known.to_vec(),
+        })),
+    ))
 }
 
 /// A constraint on a reported runtime version: `*`, an exact version `4.3.1`, a prefix glob
@@ -148,6 +229,33 @@ impl VersionConstraint {
                     Op::Ge => ord != Ordering::Less,
                 }
             }),
+        })
+    }
+}
+
+impl VersionConstraint {
+    /// Whether some version starting with the components of `label` (`4.3` -> `4.3.*`) could
+    /// satisfy this constraint; used for cells that ask for a version by prefix. Conservative:
+    /// true unless every clause compares against the label's components alone and fails.
+    fn may_match_prefix(&self, label: &str) -> bool {
+        let Some(prefix) = leading_numbers(label) else {
+            return true;
+        };
+        self.clauses.iter().all(|clause| match clause {
+            Clause::Any => true,
+            Clause::Prefix(p) => {
+                let n = p.len().min(prefix.len());
+                p[..n] == prefix[..n]
+            }
+            Clause::Compare(op, wanted) => {
+                let n = wanted.len().min(prefix.len());
+                let ord = compare(&prefix[..n], &wanted[..n]);
+                match op {
+                    Op::Eq => ord == Ordering::Equal,
+                    Op::Lt | Op::Le => ord != Ordering::Greater,
+                    Op::Gt | Op::Ge => ord != Ordering::Less,
+                }
+            }
         })
     }
 }

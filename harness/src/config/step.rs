@@ -3,14 +3,16 @@
 //!
 //! A step is written as a mapping with exactly one action key (`load: hybrid`) beside `id` and
 //! `expect`, rather than as a tagged enum (`action: load`), because the action's argument reads
-//! best as that key's value. In `RawStep` every action is an optional field; resolution demands
-//! exactly one and builds the [`StepAction`] variant, so new actions (`import`, `tag`, `save`,
-//! `push`) are a field, a variant and a branch in `resolve_step`.
+//! best as that key's value. Which keys are actions, what their values look like and which
+//! claims an expectation may make all belong to the step kinds (`crate::steps`): this file only
+//! demands exactly one action and resolves the expectations against its kind.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 
 use super::claim::{Expectation, RawExpectation};
@@ -18,13 +20,14 @@ use super::error::{ConfigError, ConfigErrorKind};
 use super::matrix::Cell;
 use super::scenario::ident;
 use crate::craft::FixtureSpec;
+use crate::steps::{self, Action, RawAction, ResolveContext};
 
 /// One action on the runtime, and what it should produce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     /// Unique within the scenario; `[a-z0-9-]+`.
     pub id: String,
-    pub action: StepAction,
+    pub action: Action,
     /// Checked in order; each applies only to the cells its `when` selects.
     pub expect: Vec<Expectation>,
 }
@@ -42,71 +45,49 @@ impl Step {
     }
 }
 
-/// What a step does. Written as exactly one action key on the step (`load: hybrid`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepAction {
-    /// Load the named fixture's archive (`docker load`, libpod `images/load`, containerd
-    /// import).
-    Load { fixture: String },
-    /// Tag `image` with each reference in turn, observing what the store records and which
-    /// lookups find the image, then remove what the tag added before the next reference.
-    Tag { image: String, refs: Vec<TagRef> },
-}
-
-/// One reference of a `tag` step, and the names to look up while it is in place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TagRef {
-    /// The reference string, sent to the runtime as written (invalid ones included).
-    #[serde(rename = "ref")]
-    pub reference: String,
-    /// Names looked up after tagging; default: the reference itself.
-    pub lookup: Vec<String>,
-}
-
-impl StepAction {
-    /// Every action key a step may use, for error messages.
-    pub const KEYS: &'static [&'static str] = &["load", "tag"];
-
-    /// The action key, as written in YAML.
-    pub fn key(&self) -> &'static str {
-        match self {
-            Self::Load { .. } => "load",
-            Self::Tag { .. } => "tag",
-        }
-    }
-}
-
-/// A step as written. Each action is an optional key; resolution demands exactly one.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A step as written: its id, every action key present (resolution demands exactly one), and
+/// its expectations.
+#[derive(Debug)]
 pub(crate) struct RawStep {
-    id: Spanned<String>,
-    #[serde(default)]
-    load: Option<Spanned<String>>,
-    #[serde(default)]
-    tag: Option<Spanned<RawTag>>,
-    #[serde(default)]
+    id: Option<Spanned<String>>,
+    actions: Vec<RawAction>,
     expect: Vec<Spanned<RawExpectation>>,
 }
 
-/// `tag:` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTag {
-    /// The image to tag: a name it already has, or an ID.
-    image: Spanned<String>,
-    refs: Vec<Spanned<RawTagRef>>,
-}
-
-/// One `refs:` entry as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTagRef {
-    #[serde(rename = "ref")]
-    reference: String,
-    #[serde(default)]
-    lookup: Option<Vec<String>>,
+impl<'de> Deserialize<'de> for RawStep {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawStep;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a step (a mapping with id, one action and expect)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut step = RawStep {
+                    id: None,
+                    actions: Vec::new(),
+                    expect: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "id" => step.id = Some(map.next_value()?),
+                        "expect" => step.expect = map.next_value()?,
+                        other => match RawAction::next_value(other, &mut map) {
+                            Some(action) => step.actions.push(action?),
+                            None => {
+                                return Err(de::Error::unknown_field(other, steps::STEP_FIELDS));
+                            }
+                        },
+                    }
+                }
+                if step.id.is_none() {
+                    return Err(de::Error::missing_field("id"));
+                }
+                Ok(step)
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
 }
 
 /// Resolves the step at `field` (`steps[1]`), given the scenario's fixtures and the steps
@@ -120,78 +101,27 @@ pub(crate) fn resolve_step(
 ) -> Result<Step, ConfigError> {
     let err = |at: Location, field: &str, kind| ConfigError::at(path, at, field, kind);
     let at = step.referenced;
-    let step = step.value;
-    ident(path, &step.id, &format!("{field}.id"), "step id")?;
-    if earlier.iter().any(|s| s.id == step.id.value) {
+    let mut step = step.value;
+    let id = step.id.take().expect("the first pass demands an id");
+    ident(path, &id, &format!("{field}.id"), "step id")?;
+    if earlier.iter().any(|s| s.id == id.value) {
         return Err(err(
-            step.id.referenced,
+            id.referenced,
             &format!("{field}.id"),
             ConfigErrorKind::Duplicate {
                 what: "step id",
-                value: step.id.value,
+                value: id.value,
             },
         ));
     }
-
-    // One branch per action key; a new action adds a key to `RawStep`, a variant to
-    // `StepAction` and a branch here.
-    let mut actions = Vec::new();
-    if let Some(load) = step.load {
-        if !fixtures.contains_key(&load.value) {
-            return Err(err(
-                load.referenced,
-                &format!("{field}.load"),
-                ConfigErrorKind::UnknownFixture {
-                    name: load.value,
-                    known: fixtures.keys().cloned().collect(),
-                },
-            ));
-        }
-        actions.push(StepAction::Load {
-            fixture: load.value,
-        });
-    }
-    if let Some(tag) = step.tag {
-        let (at, tag) = (tag.referenced, tag.value);
-        if tag.image.value.is_empty() {
-            return Err(err(
-                tag.image.referenced,
-                &format!("{field}.tag.image"),
-                ConfigErrorKind::Empty,
-            ));
-        }
-        if tag.refs.is_empty() {
-            return Err(err(
-                at,
-                &format!("{field}.tag.refs"),
-                ConfigErrorKind::Empty,
-            ));
-        }
-        let refs = tag
-            .refs
-            .into_iter()
-            .map(|r| {
-                let r = r.value;
-                let lookup = r.lookup.unwrap_or_else(|| vec![r.reference.clone()]);
-                TagRef {
-                    reference: r.reference,
-                    lookup,
-                }
-            })
-            .collect();
-        actions.push(StepAction::Tag {
-            image: tag.image.value,
-            refs,
-        });
-    }
-    let action = match actions.len() {
-        1 => actions.remove(0),
+    let raw = match step.actions.len() {
+        1 => step.actions.remove(0),
         0 => {
             return Err(err(
                 at,
                 field,
                 ConfigErrorKind::MissingAction {
-                    expected: StepAction::KEYS,
+                    expected: steps::KEYS,
                 },
             ));
         }
@@ -200,20 +130,25 @@ pub(crate) fn resolve_step(
                 at,
                 field,
                 ConfigErrorKind::MultipleActions {
-                    found: actions.iter().map(StepAction::key).collect(),
+                    found: step.actions.iter().map(RawAction::key).collect(),
                 },
             ));
         }
     };
-
+    let cx = ResolveContext {
+        path,
+        field,
+        fixtures,
+    };
+    let action = raw.resolve(&cx)?;
     let expect = step
         .expect
         .into_iter()
         .enumerate()
-        .map(|(j, e)| RawExpectation::resolve(e, path, &format!("{field}.expect[{j}]")))
+        .map(|(j, e)| RawExpectation::resolve(e, path, &format!("{field}.expect[{j}]"), &action))
         .collect::<Result<_, ConfigError>>()?;
     Ok(Step {
-        id: step.id.value,
+        id: id.value,
         action,
         expect,
     })
@@ -222,6 +157,8 @@ pub(crate) fn resolve_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::load::LoadAction;
+    use crate::steps::tag::TagAction;
 
     fn resolve(yaml: &str, fixtures: &[&str]) -> Result<Step, ConfigError> {
         let raw: Spanned<RawStep> = serde_saphyr::from_str(yaml).unwrap();
@@ -245,9 +182,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             step.action,
-            StepAction::Load {
+            Action::Load(LoadAction {
                 fixture: "a".into()
-            }
+            })
         );
         assert_eq!(step.action.key(), "load");
         assert_eq!(step.expect.len(), 2);
@@ -257,17 +194,36 @@ mod tests {
     #[test]
     fn every_action_key_is_listed() {
         let actions = [
-            StepAction::Load {
+            Action::Load(LoadAction {
                 fixture: String::new(),
-            },
-            StepAction::Tag {
+            }),
+            Action::Tag(TagAction {
                 image: String::new(),
                 refs: Vec::new(),
-            },
+            }),
         ];
         for action in actions {
-            assert!(StepAction::KEYS.contains(&action.key()));
+            assert!(steps::KEYS.contains(&action.key()));
+            assert!(steps::STEP_FIELDS.contains(&action.key()));
         }
+    }
+
+    #[test]
+    fn a_claim_of_another_step_kind_is_refused_where_it_is_written() {
+        let err = resolve("id: a\nload: a\nexpect:\n  - found: [x]\n", &["a"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"s.yaml:4:5: steps[0].expect[0].found: "found" is not a claim of a load step (it claims: outcome, names, id_is, error_contains)"#
+        );
+        let err = resolve(
+            "id: t\ntag: { image: x, refs: [{ ref: y }] }\nexpect:\n  - outcome: loaded\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"s.yaml:4:5: steps[0].expect[0].outcome: "outcome" is not a claim of a tag step (it claims: found, not_found)"#
+        );
     }
 
     #[test]
@@ -277,16 +233,16 @@ mod tests {
             &[],
         )
         .unwrap();
-        let StepAction::Tag { image, refs } = &step.action else {
+        let Action::Tag(TagAction { image, refs }) = &step.action else {
             panic!("{:?}", step.action)
         };
         assert_eq!(image, "x:1");
         assert_eq!(refs[0].lookup, ["foo"]);
         assert_eq!(refs[1].lookup, ["a", "b"]);
-        assert_eq!(
-            step.expect[0].claim.found.as_deref(),
-            Some(&["a".to_string()][..])
-        );
+        let steps::Claim::Tag(claim) = &step.expect[0].claim else {
+            panic!("{:?}", step.expect[0].claim)
+        };
+        assert_eq!(claim.found.as_deref(), Some(&["a".to_string()][..]));
     }
 
     #[test]

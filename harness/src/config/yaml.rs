@@ -158,8 +158,10 @@ fn push_key(path: &mut String, key: &Node) {
     }
 }
 
-/// Any YAML node, with positions on every node and key; used only to locate errors.
-enum Node {
+/// Any YAML node, with positions on every node and key. Used to locate errors, and to hold a
+/// claim's value until the step kind that owns the claim reads it ([`super::claim::ClaimFields`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Node {
     Scalar(String),
     Seq(Vec<Spanned<Node>>),
     Map(Vec<(Spanned<Node>, Spanned<Node>)>),

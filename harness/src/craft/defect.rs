@@ -195,7 +195,9 @@ impl From<Target> for String {
 }
 
 /// The finding a defect provokes, named by the reader's finding code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DefectKind {
     BlobMissing,
@@ -263,7 +265,7 @@ impl DefectSpec {
 }
 
 /// A defect as it was applied: what the reader should find, where, and what was done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AppliedDefect {
     /// The finding it provokes.
     pub code: DefectKind,

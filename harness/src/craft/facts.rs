@@ -16,7 +16,7 @@ use crate::craft::{Compression, LayoutKind};
 use crate::oci::Digest;
 
 /// Facts about what was written.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CraftedArchive {
     pub layout: LayoutKind,
     /// The primary image's config: the single platform's, or the first platform not omitted
@@ -39,14 +39,14 @@ pub struct CraftedArchive {
 }
 
 /// A blob's digest and size in bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BlobFacts {
     pub digest: Digest,
     pub size: u64,
 }
 
 /// One layer as stored in the archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LayerFacts {
     /// The digest of the blob as stored.
     pub digest: Digest,
@@ -62,7 +62,7 @@ pub struct LayerFacts {
 }
 
 /// One platform's image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PlatformFacts {
     /// `os/arch[/variant]`.
     pub platform: String,
@@ -77,7 +77,7 @@ pub struct PlatformFacts {
 }
 
 /// The names an archive carries, as written (no reference normalization).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ArchiveNames {
     /// `manifest.json` `RepoTags` (empty in `oci-archive`, or for an unnamed image).
     pub repo_tags: Vec<String>,
@@ -92,7 +92,7 @@ pub struct ArchiveNames {
 }
 
 /// The name annotations of one `index.json` descriptor.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IndexEntryNames {
     pub image_name: Option<String>,
     pub ref_name: Option<String>,

@@ -76,3 +76,9 @@ pub use facts::{
 };
 pub use spec::{Compression, FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
 pub use write::{write_archive, write_archive_to_path};
+
+/// Checks everything about `spec` that writing it would check, without writing anything, so a
+/// scenario's fixtures can be refused before a run starts any daemon.
+pub fn validate(spec: &FixtureSpec) -> Result<(), CraftError> {
+    plan::Plan::resolve(spec).map(|_| ())
+}

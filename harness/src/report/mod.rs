@@ -1,13 +1,10 @@
 //! Reports: the terminal table, failure details, the JSON results document, exit codes.
 //!
-//! Reporters only read [`CellResult`]s; they never reach into the runner.
+//! Reporters only read [`CellResult`]s (the owned types of [`crate::results`]); they never
+//! reach into the runner.
 
-use serde::Serialize;
-
-use crate::run::{CellResult, SnapshotCheck, Status};
-
-/// Version of the JSON results document; bumped on any incompatible change.
-pub const RESULTS_SCHEMA: u32 = 1;
+use crate::results::{CellResult, ResultsDoc, SnapshotCheck, Status};
+pub use crate::results::{RESULTS_SCHEMA, Summary};
 
 /// Exit codes (DESIGN.md): 0 nothing failed; 1 a `fail` or `fixed`; 2 bad usage or
 /// configuration (decided by the front door before running); 3 infrastructure error and
@@ -25,73 +22,9 @@ pub fn exit_code(results: &[CellResult]) -> i32 {
     }
 }
 
-/// The JSON results document.
-#[derive(Serialize)]
-pub struct ResultsDoc<'a> {
-    pub schema: u32,
-    pub harness_version: &'a str,
-    pub summary: Summary,
-    pub results: &'a [CellResult],
-}
-
-/// Counts per status.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    pub total: usize,
-    pub pass: usize,
-    pub fail: usize,
-    pub known: usize,
-    pub fixed: usize,
-    pub skip: usize,
-    pub error: usize,
-}
-
-impl Summary {
-    pub fn of(results: &[CellResult]) -> Summary {
-        let mut s = Summary {
-            total: results.len(),
-            ..Summary::default()
-        };
-        for r in results {
-            match r.status {
-                Status::Pass => s.pass += 1,
-                Status::Fail { .. } => s.fail += 1,
-                Status::Known { .. } => s.known += 1,
-                Status::Fixed { .. } => s.fixed += 1,
-                Status::Skip { .. } => s.skip += 1,
-                Status::Error { .. } => s.error += 1,
-            }
-        }
-        s
-    }
-
-    /// `4 cells: 3 pass, 1 known`, listing only non-zero counts.
-    pub fn line(&self) -> String {
-        let parts: Vec<String> = [
-            ("pass", self.pass),
-            ("fail", self.fail),
-            ("known", self.known),
-            ("fixed", self.fixed),
-            ("skip", self.skip),
-            ("error", self.error),
-        ]
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(w, n)| format!("{n} {w}"))
-        .collect();
-        format!("{} cells: {}", self.total, parts.join(", "))
-    }
-}
-
 /// The results document as pretty JSON.
 pub fn to_json(results: &[CellResult]) -> String {
-    let doc = ResultsDoc {
-        schema: RESULTS_SCHEMA,
-        harness_version: env!("CARGO_PKG_VERSION"),
-        summary: Summary::of(results),
-        results,
-    };
-    serde_json::to_string_pretty(&doc).expect("results serialize")
+    ResultsDoc::new(results.to_vec()).to_json()
 }
 
 /// Colours a status word for a terminal, or leaves it plain.
@@ -164,15 +97,26 @@ pub fn details(results: &[CellResult]) -> String {
         let lines: Vec<String> = match &r.status {
             Status::Pass => continue,
             Status::Fail { reasons } => reasons.clone(),
-            Status::Known { issues } => {
-                vec![format!("known issue reproduced: {}", issues.join(", "))]
+            Status::Known { issues, explained } => {
+                let mut lines = vec![format!("known issue reproduced: {}", issues.join(", "))];
+                lines.extend(explained.iter().map(|e| format!("explained: {e}")));
+                lines
             }
             Status::Fixed { issues } => vec![format!(
                 "known issue no longer reproduces (update its declaration): {}",
                 issues.join(", ")
             )],
             Status::Skip { reason } => vec![reason.clone()],
-            Status::Error { message } => vec![message.clone()],
+            Status::Error {
+                error_kind,
+                message,
+            } => vec![format!(
+                "{}: {message}",
+                serde_json::to_value(error_kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )],
         };
         out.push_str(&format!("\n{} [{}]\n", r.name(), r.status.word()));
         for l in lines {

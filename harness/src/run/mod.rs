@@ -1,30 +1,30 @@
 //! The runner: scenario x cell -> start an instance, run the steps, observe, decide.
 //!
-//! This is the only module that knows both scenarios and runtimes. It hands front doors a
-//! [`CellResult`] per scenario x cell and reports progress through [`Event`]s; it never prints.
-//! A runtime refusing something is an observation; only the harness or a daemon breaking makes
-//! a cell `error`.
+//! With the step kinds ([`crate::steps`]) this is the only module that knows both scenarios and
+//! runtimes. It hands front doors a [`CellResult`] per scenario x cell and reports progress
+//! through [`Event`]s; it never prints. A runtime refusing something is an observation; only the
+//! harness or a daemon breaking makes a cell `error`, with an [`ErrorKind`] saying what broke.
+//! Every step runs under a timeout, and a cell whose task panics becomes an `error` of its own
+//! while the other cells finish. [`session`] is the one entry point both front doors use.
 
-pub mod observe;
-pub mod prediction;
+pub mod session;
 pub mod snapshot;
-pub mod tag;
 pub mod verdict;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use crate::config::{Cell, Scenario};
+pub use crate::results::{CellResult, ErrorKind, SnapshotCheck, Status};
+use crate::runtime::{self, Instance, ProviderError};
+pub use crate::steps::Fixtures;
+use crate::steps::{Observation, Redactor, StepContext, StepError};
+pub use session::{Session, SessionError};
+pub use snapshot::SnapshotMode;
 
-use crate::config::{Cell, Scenario, StepAction};
-use crate::craft::{CraftError, CraftedArchive};
-use crate::runtime::{self, Instance, ProviderError, RuntimeError, RuntimeInfo};
-use observe::{DigestBook, Redactor, StepObservation};
-pub use snapshot::{SnapshotCheck, SnapshotMode};
-pub use verdict::Status;
-use verdict::{Claim, KnownIssueCheck};
+/// How long one step may take by default before the cell is an `error` (ten minutes: loads of
+/// large archives stream for a while).
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Options for a run.
 #[derive(Debug, Clone)]
@@ -32,96 +32,18 @@ pub struct RunOptions {
     /// How snapshots are treated.
     pub snapshots: SnapshotMode,
     /// Where snapshot files live.
-    pub snapshot_dir: PathBuf,
+    pub snapshot_dir: std::path::PathBuf,
     /// Cells run at once.
     pub jobs: usize,
     /// Running under CI (`CI` set): a missing runtime is an error there, not a skip.
     pub ci: bool,
+    /// How long one step may take; default [`DEFAULT_STEP_TIMEOUT`].
+    pub step_timeout: Duration,
 }
 
-/// The fixtures of one scenario, crafted once into a private temp dir and shared by its cells.
-pub struct Fixtures {
-    /// Registered for teardown, so a signal removes it too (a `TempDir` would survive `exit`).
-    _dir: runtime::teardown::InstanceRoot,
-    archives: BTreeMap<String, (PathBuf, CraftedArchive)>,
-    book: DigestBook,
-}
-
-/// Failure to craft a scenario's fixtures.
-#[derive(Debug, thiserror::Error)]
-pub enum FixtureError {
-    #[error("failed to create a temp dir for fixtures")]
-    TempDir(#[source] std::io::Error),
-    #[error("failed to craft fixture {name:?} of {}", scenario.display())]
-    Craft {
-        scenario: PathBuf,
-        name: String,
-        #[source]
-        source: CraftError,
-    },
-}
-
-impl Fixtures {
-    /// Crafts every fixture of `scenario`.
-    pub fn craft(scenario: &Scenario) -> Result<Fixtures, FixtureError> {
-        let dir = runtime::teardown::InstanceRoot::create_named("fixtures-")
-            .map_err(FixtureError::TempDir)?;
-        let mut archives = BTreeMap::new();
-        let mut book = DigestBook::default();
-        for (name, spec) in &scenario.fixtures {
-            let path = dir.path().join(format!("{name}.tar"));
-            let facts = crate::craft::write_archive_to_path(spec, &path).map_err(|source| {
-                FixtureError::Craft {
-                    scenario: scenario.source.clone(),
-                    name: name.clone(),
-                    source,
-                }
-            })?;
-            book.add(name, &facts);
-            archives.insert(name.clone(), (path, facts));
-        }
-        Ok(Fixtures {
-            _dir: dir,
-            archives,
-            book,
-        })
-    }
-
-    /// The archive path of fixture `name`.
-    fn path(&self, name: &str) -> &Path {
-        &self.archives[name].0
-    }
-}
-
-/// The result of one scenario on one cell.
-#[derive(Debug, Clone, Serialize)]
-pub struct CellResult {
-    pub scenario: String,
-    pub cell: Cell,
-    /// What the cell actually ran against; `None` when no instance started.
-    pub runtime: Option<RuntimeInfo>,
-    /// How the scenario's images were made: the cell's builder, or `craft` for archives the
-    /// harness wrote itself.
-    pub builder: String,
-    /// The crafted fixtures' facts (digests, layers, names), which resolve the symbols
-    /// (`config(hybrid)`) used in `steps`.
-    pub fixtures: BTreeMap<String, CraftedArchive>,
-    #[serde(flatten)]
-    pub status: Status,
-    pub steps: Vec<StepObservation>,
-    #[serde(flatten)]
-    pub snapshot: SnapshotCheck,
-    /// The rendered snapshot body (what the snapshot file holds after its header).
-    #[serde(skip)]
-    pub snapshot_body: String,
-    pub duration_ms: u64,
-}
-
-impl CellResult {
-    /// `<scenario>::<cell>`, the name used by nextest and in reports.
-    pub fn name(&self) -> String {
-        format!("{}::{}", self.scenario, self.cell.id)
-    }
+/// Whether `CI` is set to something other than empty or `false`, as CI services do.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
 /// Progress events for front doors.
@@ -151,7 +73,9 @@ pub async fn run_all(
                 limit.clone(),
                 on_event.clone(),
             );
-            tasks.push(tokio::spawn(async move {
+            let blank = blank_result(&scenario, &fixtures, &cell);
+            let report = on_event.clone();
+            let task = tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("semaphore never closes");
                 on_event(Event::CellStarted {
                     scenario: scenario.name.clone(),
@@ -160,20 +84,55 @@ pub async fn run_all(
                 let result = run_cell(&scenario, &fixtures, &cell, &opts).await;
                 on_event(Event::CellFinished(Box::new(result.clone())));
                 result
-            }));
+            });
+            tasks.push((blank, task, report));
         }
     }
     let mut results = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        results.push(t.await.expect("a cell task panicked"));
+    for (blank, task, on_event) in tasks {
+        results.push(match task.await {
+            Ok(result) => result,
+            // A panic is a harness bug in one cell; the instance it owned was torn down by its
+            // drop guard while unwinding. The other cells still finish.
+            Err(e) => {
+                let why = panic_message(e);
+                let result = CellResult {
+                    status: Status::error(ErrorKind::Panic, format!("the cell panicked: {why}")),
+                    ..blank
+                };
+                on_event(Event::CellFinished(Box::new(result.clone())));
+                result
+            }
+        });
     }
     results
 }
 
-/// Why a cell stopped early.
-enum Abort {
-    Skip(String),
-    Error(String),
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A result with nothing observed yet.
+fn blank_result(scenario: &Scenario, fixtures: &Fixtures, cell: &Cell) -> CellResult {
+    CellResult {
+        scenario: scenario.name.clone(),
+        cell: cell.clone(),
+        runtime: None,
+        builder: cell.builder.clone().unwrap_or_else(|| "craft".to_string()),
+        fixtures: fixtures.all_facts(),
+        status: Status::Pass,
+        steps: Vec::new(),
+        snapshot: SnapshotCheck::Skipped,
+        snapshot_body: String::new(),
+        duration_ms: 0,
+    }
 }
 
 /// Runs one scenario on one cell, always returning a result (never an `Err`).
@@ -184,42 +143,50 @@ pub async fn run_cell(
     opts: &RunOptions,
 ) -> CellResult {
     let started = Instant::now();
-    let mut result = CellResult {
-        scenario: scenario.name.clone(),
-        cell: cell.clone(),
-        runtime: None,
-        builder: cell.builder.clone().unwrap_or_else(|| "craft".to_string()),
-        fixtures: fixtures
-            .archives
-            .iter()
-            .map(|(name, (_, facts))| (name.clone(), facts.clone()))
-            .collect(),
-        status: Status::Pass,
-        steps: Vec::new(),
-        snapshot: SnapshotCheck::Skipped,
-        snapshot_body: String::new(),
-        duration_ms: 0,
-    };
-    let instance = match start(cell, opts).await {
-        Ok(i) => i,
-        Err(Abort::Skip(reason)) => return finish(result, Status::Skip { reason }, started),
-        Err(Abort::Error(message)) => return finish(result, Status::Error { message }, started),
-    };
+    match start(cell, opts).await {
+        Ok(instance) => run_on(scenario, fixtures, cell, instance, opts, started).await,
+        Err(status) => finish(blank_result(scenario, fixtures, cell), status, started),
+    }
+}
+
+/// Runs one scenario on an instance that is already running, and tears it down. The runner's
+/// logic apart from starting instances: tests drive it with a replaying fake runtime.
+pub async fn run_on_instance(
+    scenario: &Scenario,
+    fixtures: &Fixtures,
+    cell: &Cell,
+    instance: Instance,
+    opts: &RunOptions,
+) -> CellResult {
+    run_on(scenario, fixtures, cell, instance, opts, Instant::now()).await
+}
+
+async fn run_on(
+    scenario: &Scenario,
+    fixtures: &Fixtures,
+    cell: &Cell,
+    instance: Instance,
+    opts: &RunOptions,
+    started: Instant,
+) -> CellResult {
+    let mut result = blank_result(scenario, fixtures, cell);
     result.runtime = Some(instance.info.clone());
-    let outcome = run_steps(scenario, cell, fixtures, &instance, &mut result.steps).await;
-    let teardown = instance.shutdown();
-    if let Err(message) = outcome {
-        return finish(result, Status::Error { message }, started);
+    let outcome = run_steps(scenario, cell, fixtures, &instance, opts, &mut result.steps).await;
+    let teardown = tokio::task::spawn_blocking(move || instance.shutdown())
+        .await
+        .expect("teardown does not panic");
+    if let Err(status) = outcome {
+        return finish(result, status, started);
     }
     if !teardown.problems.is_empty() {
         let message = format!(
             "teardown left something behind: {}",
             teardown.problems.join("; ")
         );
-        return finish(result, Status::Error { message }, started);
+        return finish(result, Status::error(ErrorKind::Teardown, message), started);
     }
     let info = result.runtime.clone().expect("set above");
-    let (failures, known) = evaluate(scenario, cell, &info, &result.steps);
+    let (failures, known) = verdict::evaluate(scenario, cell, &info.version, &result.steps);
     let doc = snapshot::SnapshotDoc {
         scenario: &scenario.name,
         cell: &cell.id,
@@ -243,7 +210,7 @@ pub async fn run_cell(
                 "failed to check snapshot {name} in {}: {e}",
                 opts.snapshot_dir.display()
             );
-            return finish(result, Status::Error { message }, started);
+            return finish(result, Status::error(ErrorKind::Snapshot, message), started);
         }
     };
     let snapshot_problem = match &result.snapshot {
@@ -268,24 +235,26 @@ fn finish(mut result: CellResult, status: Status, started: Instant) -> CellResul
 }
 
 /// Starts the cell's instance, turning "this cell cannot run here" into a skip.
-async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Abort> {
+async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Status> {
     let instance = match runtime::start_instance(cell.runtime.as_str(), &cell.store).await {
         Ok(i) => i,
         Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => {
-            return Err(Abort::Skip(format!(
-                "{binary} is not installed here (set {env} or install it)"
-            )));
+            return Err(Status::Skip {
+                reason: format!("{binary} is not installed here (set {env} or install it)"),
+            });
         }
-        Err(e) => return Err(Abort::Error(error_chain(&e))),
+        Err(e) => return Err(Status::error(ErrorKind::Start, error_chain(&e))),
     };
     if cell.version != "host" && !version_matches(&cell.version, &instance.info.version) {
         let found = instance.info.version.clone();
-        let _ = instance.shutdown();
-        return Err(Abort::Skip(format!(
-            "cell wants {} {} but this machine has {found}",
-            cell.runtime.as_str(),
-            cell.version
-        )));
+        let _ = tokio::task::spawn_blocking(move || instance.shutdown()).await;
+        return Err(Status::Skip {
+            reason: format!(
+                "cell wants {} {} but this machine has {found}",
+                cell.runtime.as_str(),
+                cell.version
+            ),
+        });
     }
     Ok(instance)
 }
@@ -298,138 +267,66 @@ fn version_matches(wanted: &str, actual: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(['.', '+', '-', '~']))
 }
 
-/// Runs the steps in order, recording an observation per step.
+/// Runs the steps in order, recording an observation per step; `Err` is the cell's `error`
+/// status.
 async fn run_steps(
     scenario: &Scenario,
     cell: &Cell,
     fixtures: &Fixtures,
     instance: &Instance,
-    steps: &mut Vec<StepObservation>,
-) -> Result<(), String> {
-    let rt = instance.runtime.as_ref();
+    opts: &RunOptions,
+    steps: &mut Vec<Observation>,
+) -> Result<(), Status> {
     let redact = Redactor {
         root: instance.root_path(),
-        book: &fixtures.book,
+        book: fixtures.book(),
+    };
+    let cx = StepContext {
+        runtime: instance.runtime.as_ref(),
+        kind: cell.runtime,
+        info: &instance.info,
+        fixtures,
+        redact: &redact,
     };
     let daemon_names = ["dockerd", "containerd", "podman"];
-    let broke = |e: RuntimeError| -> String {
-        let mut msg = error_chain(&e);
+    let broke = |kind: ErrorKind, mut msg: String| -> Status {
+        let mut kind = kind;
         if let Some((daemon, tail)) = instance.dead_daemon(&daemon_names) {
+            kind = ErrorKind::DaemonDied;
             msg.push_str(&format!("\n{daemon} died; last log lines:\n{tail}"));
         }
-        msg
+        Status::error(kind, msg)
     };
     for step in &scenario.steps {
-        match &step.action {
-            StepAction::Load { fixture } => {
-                let before = rt.list_images().await.map_err(broke)?;
-                let outcome =
-                    tokio::time::timeout(STEP_TIMEOUT, rt.load_image(fixtures.path(fixture)))
-                        .await
-                        .map_err(|_| {
-                            format!("{}: load did not finish within {STEP_TIMEOUT:?}", step.id)
-                        })?
-                        .map_err(broke)?;
-                let after = rt.list_images().await.map_err(broke)?;
-                let mut images = Vec::new();
-                for changed in observe::changed_images(&before, &after) {
-                    // Inspect for the fields a list does not carry (Podman's Digest).
-                    let record = rt.inspect_image(&changed.id).await.map_err(broke)?;
-                    images.push(record.unwrap_or_else(|| changed.clone()));
-                }
-                let mut obs = observe::observe_load(&step.id, fixture, &outcome, &images, &redact);
-                let family = prediction::family_of(
-                    cell.runtime,
-                    &instance.info.store,
-                    &instance.info.version,
-                );
-                let naming = prediction::naming_of(&fixtures.archives[fixture].1);
-                obs.findings
-                    .extend(prediction::check_load(family, &naming, &obs));
-                steps.push(obs);
+        let ran = tokio::time::timeout(opts.step_timeout, step.action.run(&step.id, &cx)).await;
+        match ran {
+            Ok(Ok(obs)) => steps.push(obs),
+            Ok(Err(StepError::Runtime(e))) => {
+                return Err(broke(
+                    ErrorKind::Runtime,
+                    format!("{}: {}", step.id, error_chain(&e)),
+                ));
             }
-            StepAction::Tag { image, refs } => {
-                let (tags, findings) = tag::run_tag(
-                    rt,
-                    cell.runtime,
-                    &instance.info.version,
-                    image,
-                    refs,
-                    &redact,
-                )
-                .await?;
-                steps.push(StepObservation {
-                    id: step.id.clone(),
-                    action: format!("tag {image}"),
-                    outcome: "done".into(),
-                    messages: Vec::new(),
-                    error: None,
-                    images: None,
-                    tags,
-                    findings,
-                });
+            Ok(Err(StepError::Precondition(why))) => {
+                return Err(broke(
+                    ErrorKind::Precondition,
+                    format!("{}: {why}", step.id),
+                ));
+            }
+            Err(_) => {
+                return Err(broke(
+                    ErrorKind::StepTimeout,
+                    format!(
+                        "{}: {} did not finish within {:?}",
+                        step.id,
+                        step.action.describe(),
+                        opts.step_timeout
+                    ),
+                ));
             }
         }
     }
     Ok(())
-}
-
-/// How long one step may take before the cell is an `error`.
-const STEP_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Checks each applicable expectation and known issue against the observations.
-fn evaluate(
-    scenario: &Scenario,
-    cell: &Cell,
-    info: &RuntimeInfo,
-    steps: &[StepObservation],
-) -> (Vec<(String, String)>, Vec<KnownIssueCheck>) {
-    let mut failures = Vec::new();
-    for (step, obs) in scenario.steps.iter().zip(steps) {
-        for exp in step
-            .expect
-            .iter()
-            .filter(|e| e.when.matches(cell, &info.version))
-        {
-            for why in verdict::contradictions(&claim_of(&exp.claim), obs) {
-                failures.push((step.id.clone(), why));
-            }
-        }
-    }
-    let known = scenario
-        .known_issues
-        .iter()
-        .filter(|k| k.when.matches(cell, &info.version))
-        .filter_map(|k| {
-            let obs = steps.iter().find(|o| o.id == k.step)?;
-            let reproduced = verdict::contradictions(&claim_of(&k.claim), obs).is_empty();
-            Some(KnownIssueCheck {
-                id: k.id.clone(),
-                step: k.step.clone(),
-                reproduced,
-            })
-        })
-        .collect();
-    (failures, known)
-}
-
-fn claim_of(c: &crate::config::Claim) -> Claim<'_> {
-    use crate::config::{IdRole, Outcome};
-    Claim {
-        outcome: c.outcome.map(|o| match o {
-            Outcome::Loaded => "loaded",
-            Outcome::Error => "error",
-        }),
-        names: c.names.as_deref(),
-        id_is: c.id_is.map(|r| match r {
-            IdRole::Config => observe::DigestRole::Config,
-            IdRole::Manifest => observe::DigestRole::Manifest,
-            IdRole::Index => observe::DigestRole::Index,
-        }),
-        error_contains: c.error_contains.as_deref(),
-        found: c.found.as_deref(),
-        not_found: c.not_found.as_deref(),
-    }
 }
 
 /// An error and its sources, joined with `: `.

@@ -1,25 +1,26 @@
 //! Outcome snapshots: one reviewed file per scenario x cell, in insta's `.snap` format.
 //!
-//! The nextest front door asserts snapshots with insta itself (so `cargo insta review` works);
-//! `harness run` checks the same files without insta, which is meant for tests: it reads the
-//! stored content after insta's `---` header and compares it with the rendered observation,
-//! writing a `.snap.new` beside it on a mismatch, which `cargo insta review` also picks up.
-//! Runtime versions go into the header's `info`, which insta does not compare, so a version
-//! bump alone never fails a snapshot.
+//! This is the one snapshot writer, used by both front doors (`harness run` and the nextest
+//! target), so both write the same header. It reads the stored content after insta's `---`
+//! header and compares it with the rendered observation, writing a `.snap.new` beside it on a
+//! mismatch, which `cargo insta review` picks up. Runtime versions go into the header's `info`,
+//! which is not compared, so a version bump alone never fails a snapshot; and `update` leaves a
+//! file whose content is unchanged alone, so a version bump alone never rewrites one either.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
-use super::observe::StepObservation;
+use crate::results::SnapshotCheck;
 use crate::runtime::RuntimeInfo;
+use crate::steps::Observation;
 
 /// The content of one snapshot, rendered as YAML.
 #[derive(Debug, Clone, Serialize)]
 pub struct SnapshotDoc<'a> {
     pub scenario: &'a str,
     pub cell: &'a str,
-    pub steps: &'a [StepObservation],
+    pub steps: &'a [Observation],
 }
 
 /// The snapshot header's `info`: what the cell ran against. insta does not compare it, so a
@@ -59,32 +60,6 @@ pub enum SnapshotMode {
     Ignore,
 }
 
-/// The result of checking one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "snapshot", rename_all = "kebab-case")]
-pub enum SnapshotCheck {
-    /// Stored and observed agree.
-    Matched,
-    /// They differ; `diff` is a unified diff stored -> observed; `.snap.new` was written.
-    Mismatch { diff: String, new_file: PathBuf },
-    /// There is no stored snapshot; `.snap.new` was written for review.
-    Missing { new_file: PathBuf },
-    /// The stored snapshot was (re)written.
-    Updated { file: PathBuf },
-    /// Snapshots were not checked.
-    Skipped,
-}
-
-impl SnapshotCheck {
-    /// Whether the check lets the cell pass.
-    pub fn holds(&self) -> bool {
-        matches!(
-            self,
-            SnapshotCheck::Matched | SnapshotCheck::Updated { .. } | SnapshotCheck::Skipped
-        )
-    }
-}
-
 /// Reads the content part of an insta `.snap` file (after the `---` header).
 pub fn read_snap_content(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("---\n")?;
@@ -114,9 +89,14 @@ pub fn check(
     match mode {
         SnapshotMode::Ignore => Ok(SnapshotCheck::Skipped),
         SnapshotMode::Update => {
+            let _ = std::fs::remove_file(&new_file);
+            if let Ok(stored) = std::fs::read_to_string(&file)
+                && read_snap_content(&stored) == Some(body)
+            {
+                return Ok(SnapshotCheck::Matched);
+            }
             std::fs::create_dir_all(dir)?;
             write_snap(&file, body, info)?;
-            let _ = std::fs::remove_file(&new_file);
             Ok(SnapshotCheck::Updated { file })
         }
         SnapshotMode::Check => {
@@ -178,8 +158,38 @@ mod tests {
         assert!(matches!(r, SnapshotCheck::Missing { .. }));
         assert!(!r.holds());
         assert!(d.join("s__c.snap.new").exists());
-        check(d, "s__c", "a: 1", &info(), SnapshotMode::Update).unwrap();
+        assert!(matches!(
+            check(d, "s__c", "a: 1", &info(), SnapshotMode::Update).unwrap(),
+            SnapshotCheck::Updated { .. }
+        ));
         assert!(!d.join("s__c.snap.new").exists());
+        // An unchanged body is not rewritten, even when the header's info would differ.
+        let before = std::fs::metadata(d.join("s__c.snap"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let other = RuntimeInfo {
+            version: "9.9.9".into(),
+            ..runtime.clone()
+        };
+        let other_info = SnapshotInfo {
+            runtime: &other,
+            builder: "craft",
+        };
+        assert_eq!(
+            check(d, "s__c", "a: 1", &other_info, SnapshotMode::Update).unwrap(),
+            SnapshotCheck::Matched
+        );
+        let after = std::fs::metadata(d.join("s__c.snap"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after);
+        assert!(
+            !std::fs::read_to_string(d.join("s__c.snap"))
+                .unwrap()
+                .contains("9.9.9")
+        );
         assert_eq!(
             check(d, "s__c", "a: 1", &info(), SnapshotMode::Check).unwrap(),
             SnapshotCheck::Matched

@@ -1,147 +1,26 @@
 //! Verdicts: expectations, known issues and the snapshot check folded into one [`Status`].
 //!
 //! Precedence follows DESIGN.md: a harness or daemon failure is `error`, never `fail`; a
-//! declared known issue that reproduces turns the expectation failures it explains into
-//! `known`; one that no longer reproduces is `fixed` (time to update the declaration); a
-//! snapshot mismatch is always `fail`.
+//! declared known issue that reproduces explains the expectation failures its own claim covers
+//! (and only those: a known issue that claims `outcome: loaded` does not excuse wrong names);
+//! every other failure stays `fail`; a known issue that no longer reproduces is `fixed` (time to
+//! update the declaration); a snapshot mismatch is always `fail`.
+//!
+//! Which failures a claim covers is the step kind's rule ([`crate::steps::StepKind::explains`]):
+//! by default the claim keys it sets; a load known issue claiming a refusal also covers the
+//! facts of a loaded image.
 
-use serde::Serialize;
+use crate::config::{Cell, Scenario};
+use crate::results::Status;
+use crate::steps::{Claim, Contradiction, Observation};
 
-use super::observe::{DigestRole, StepObservation};
-
-/// The status of one scenario x cell.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail { reasons: Vec<String> },
-    Known { issues: Vec<String> },
-    Fixed { issues: Vec<String> },
-    Skip { reason: String },
-    Error { message: String },
-}
-
-impl Status {
-    /// The one-word name used in tables and JSON.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail { .. } => "fail",
-            Status::Known { .. } => "known",
-            Status::Fixed { .. } => "fixed",
-            Status::Skip { .. } => "skip",
-            Status::Error { .. } => "error",
-        }
-    }
-
-    /// Whether this status makes a run fail (exit code 1).
-    pub fn is_failure(&self) -> bool {
-        match self {
-            Status::Fail { .. } | Status::Fixed { .. } => true,
-            Status::Pass | Status::Known { .. } | Status::Skip { .. } | Status::Error { .. } => {
-                false
-            }
-        }
-    }
-}
-
-/// What an expectation or a known issue claims about one step.
-#[derive(Debug, Clone, Default)]
-pub struct Claim<'a> {
-    pub outcome: Option<&'a str>,
-    pub names: Option<&'a [String]>,
-    pub id_is: Option<DigestRole>,
-    pub error_contains: Option<&'a str>,
-    pub found: Option<&'a [String]>,
-    pub not_found: Option<&'a [String]>,
-}
-
-/// The ways `obs` contradicts `claim`, as sentences; empty when the claim holds.
-pub fn contradictions(claim: &Claim<'_>, obs: &StepObservation) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(want) = claim.outcome
-        && want != obs.outcome
-    {
-        let why = obs
-            .error
-            .as_ref()
-            .map(|e| format!(": {}", e.message))
-            .unwrap_or_default();
-        out.push(format!(
-            "{}: expected outcome {want}, got {}{why}",
-            obs.id, obs.outcome
-        ));
-    }
-    if let Some(want) = claim.names {
-        let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
-        want.sort_unstable();
-        let mut got: Vec<&str> = obs
-            .images
-            .iter()
-            .flatten()
-            .flat_map(|i| i.names.iter().map(String::as_str))
-            .collect();
-        got.sort_unstable();
-        if want != got {
-            out.push(format!("{}: expected names {want:?}, got {got:?}", obs.id));
-        }
-    }
-    if let Some(want) = claim.id_is {
-        let images = obs.images.as_deref().unwrap_or_default();
-        if images.is_empty() {
-            out.push(format!(
-                "{}: expected the ID to be the {} digest, but no image resulted",
-                obs.id,
-                want.as_str()
-            ));
-        }
-        for image in images.iter().filter(|i| i.id_is != Some(want)) {
-            let got = image
-                .id_is
-                .map(DigestRole::as_str)
-                .unwrap_or("no known digest");
-            out.push(format!(
-                "{}: expected the ID to be the {} digest, got {} ({})",
-                obs.id,
-                want.as_str(),
-                got,
-                image.id
-            ));
-        }
-    }
-    if let Some(want) = claim.error_contains {
-        match &obs.error {
-            Some(e) if e.message.contains(want) => {}
-            Some(e) => out.push(format!(
-                "{}: expected an error containing {want:?}, got {:?}",
-                obs.id, e.message
-            )),
-            None => out.push(format!(
-                "{}: expected an error containing {want:?}, but it succeeded",
-                obs.id
-            )),
-        }
-    }
-    let lookups: Vec<_> = obs.tags.iter().flat_map(|t| t.lookups.iter()).collect();
-    for (names, want_found) in [(claim.found, true), (claim.not_found, false)] {
-        for name in names.unwrap_or_default() {
-            let seen: Vec<bool> = lookups
-                .iter()
-                .filter(|l| &l.name == name)
-                .map(|l| l.found)
-                .collect();
-            if seen.is_empty() {
-                out.push(format!("{}: {name:?} was never looked up", obs.id));
-            } else if seen.iter().any(|f| *f != want_found) {
-                let verb = if want_found { "find" } else { "not find" };
-                out.push(format!(
-                    "{}: a lookup of {name:?} was expected to {verb} the image",
-                    obs.id
-                ));
-            }
-        }
-    }
-    out
+/// One expectation that does not hold on a cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The step it is about.
+    pub step: String,
+    /// What does not hold, which decides whether a known issue explains it.
+    pub contradiction: Contradiction,
 }
 
 /// A known issue that applies to the cell, with whether it reproduced.
@@ -150,21 +29,77 @@ pub struct KnownIssueCheck {
     pub id: String,
     pub step: String,
     pub reproduced: bool,
+    /// What it claims, which decides which failures it explains.
+    pub claim: Claim,
 }
 
-/// Folds expectation failures (each tagged with its step id), applicable known issues and the
-/// snapshot result into a status.
+/// Checks each expectation and known issue that applies to `cell` (whose runtime reported
+/// `version`) against the observations. A step the driver did not offer (skipped) is checked
+/// by nothing.
+pub fn evaluate(
+    scenario: &Scenario,
+    cell: &Cell,
+    version: &str,
+    steps: &[Observation],
+) -> (Vec<Failure>, Vec<KnownIssueCheck>) {
+    let observed = |id: &str| {
+        steps
+            .iter()
+            .find(|o| o.id() == id)
+            .filter(|o| !matches!(o, Observation::Skipped(_)))
+    };
+    let mut failures = Vec::new();
+    for step in &scenario.steps {
+        let Some(obs) = observed(&step.id) else {
+            continue;
+        };
+        for exp in step.expectations_for(cell, version) {
+            for contradiction in exp.claim.contradictions(obs) {
+                failures.push(Failure {
+                    step: step.id.clone(),
+                    contradiction,
+                });
+            }
+        }
+    }
+    let known = scenario
+        .known_issues
+        .iter()
+        .filter(|k| k.when.matches(cell, version))
+        .filter_map(|k| {
+            let obs = observed(&k.step)?;
+            Some(KnownIssueCheck {
+                id: k.id.clone(),
+                step: k.step.clone(),
+                reproduced: k.claim.contradictions(obs).is_empty(),
+                claim: k.claim.clone(),
+            })
+        })
+        .collect();
+    (failures, known)
+}
+
+/// Folds expectation failures, applicable known issues and the snapshot result into a status.
 pub fn decide(
-    failures: Vec<(String, String)>,
+    failures: Vec<Failure>,
     known: &[KnownIssueCheck],
     snapshot_problem: Option<String>,
 ) -> Status {
     let reproduced: Vec<&KnownIssueCheck> = known.iter().filter(|k| k.reproduced).collect();
-    let mut reasons: Vec<String> = failures
-        .into_iter()
-        .filter(|(step, _)| !reproduced.iter().any(|k| &k.step == step))
-        .map(|(_, why)| why)
-        .collect();
+    let mut reasons = Vec::new();
+    let mut explained = Vec::new();
+    for f in failures {
+        match reproduced
+            .iter()
+            .find(|k| k.step == f.step && k.claim.explains(&f.contradiction))
+        {
+            Some(k) => explained.push(format!(
+                "{} (explained by {})",
+                f.contradiction.message, k.id
+            )),
+            None => reasons.push(f.contradiction.message),
+        }
+    }
     reasons.extend(snapshot_problem);
     if !reasons.is_empty() {
         return Status::Fail { reasons };
@@ -180,6 +115,7 @@ pub fn decide(
     if !reproduced.is_empty() {
         return Status::Known {
             issues: reproduced.iter().map(|k| k.id.clone()).collect(),
+            explained,
         };
     }
     Status::Pass
@@ -188,86 +124,108 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::observe::ImageObservation;
+    use crate::config::{Outcome, parse_scenario};
+    use crate::steps::load::{LoadClaim, LoadObservation};
+    use crate::steps::{ImageObservation, Observation};
 
-    fn obs(outcome: &str, names: &[&str], id_is: Option<DigestRole>) -> StepObservation {
-        StepObservation {
-            id: "s".into(),
-            action: "load f".into(),
-            outcome: outcome.into(),
+    fn loaded(names: &[&str]) -> Observation {
+        Observation::Load(LoadObservation {
+            id: "load-a".into(),
+            action: "load a".into(),
+            outcome: Outcome::Loaded,
             messages: vec![],
             error: None,
-            tags: vec![],
+            images: vec![ImageObservation {
+                names: names.iter().map(|s| s.to_string()).collect(),
+                id: "config(a)".into(),
+                id_is: None,
+                digest: None,
+                repo_digests: vec![],
+            }],
             findings: vec![],
-            images: if names.is_empty() {
-                Some(vec![])
-            } else {
-                Some(vec![ImageObservation {
-                    names: names.iter().map(|s| s.to_string()).collect(),
-                    id: "config(f)".into(),
-                    id_is,
-                    digest: None,
-                    repo_digests: vec![],
-                }])
-            },
+        })
+    }
+
+    fn scenario(known: &str) -> Scenario {
+        let src = format!(
+            "name: s\nsummary: s\nfixtures:\n  a: {{ layout: oci-archive, layers: [{{ files: [{{ path: x, content: x }}] }}] }}\nsteps:\n  - id: load-a\n    load: a\n    expect:\n      - names: [this-is-wrong:1]\nknown_issues:\n  - id: K\n    summary: k\n    step: load-a\n{known}"
+        );
+        parse_scenario(&src, std::path::Path::new("s.yaml")).unwrap()
+    }
+
+    fn cell() -> Cell {
+        Cell {
+            id: "podman-host-vfs".into(),
+            runtime: crate::config::RuntimeKind::Podman,
+            version: "host".into(),
+            store: "vfs".into(),
+            builder: None,
+            extra: Default::default(),
+        }
+    }
+
+    // Issue 7, bug 1: a reproduced known issue that claims only `outcome: loaded` made the
+    // whole step `known`, hiding that the names were wrong.
+    #[test]
+    fn a_known_issue_explains_only_what_it_claims() {
+        let s = scenario("    outcome: loaded\n");
+        let obs = [loaded(&["x:1"])];
+        let (failures, known) = evaluate(&s, &cell(), "4.3.1", &obs);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(known[0].reproduced);
+        match decide(failures, &known, None) {
+            Status::Fail { reasons } => {
+                assert_eq!(reasons.len(), 1);
+                assert!(reasons[0].contains("this-is-wrong:1"), "{reasons:?}");
+            }
+            other => panic!("expected fail, got {other:?}"),
         }
     }
 
     #[test]
-    fn claims_hold_or_name_what_differs() {
-        let names = vec!["b:1".to_string(), "a:1".to_string()];
-        let claim = Claim {
-            outcome: Some("loaded"),
-            names: Some(&names),
-            id_is: Some(DigestRole::Config),
-            ..Default::default()
-        };
-        assert!(
-            contradictions(
-                &claim,
-                &obs("loaded", &["a:1", "b:1"], Some(DigestRole::Config))
-            )
-            .is_empty()
-        );
-        let bad = contradictions(
-            &claim,
-            &obs(
-                "loaded",
-                &["localhost/latest:latest"],
-                Some(DigestRole::Manifest),
-            ),
-        );
-        assert_eq!(bad.len(), 2, "{bad:?}");
-        assert!(bad[0].contains("localhost/latest:latest"));
-        assert!(bad[1].contains("manifest"));
-        let err = contradictions(
-            &Claim {
-                error_contains: Some("nope"),
-                ..Default::default()
-            },
-            &obs("loaded", &[], None),
-        );
-        assert_eq!(err.len(), 1);
+    fn a_known_issue_claiming_the_wrong_names_explains_the_names_failure() {
+        let s = scenario("    names: [x:1]\n");
+        let obs = [loaded(&["x:1"])];
+        let (failures, known) = evaluate(&s, &cell(), "4.3.1", &obs);
+        match decide(failures, &known, None) {
+            Status::Known { issues, explained } => {
+                assert_eq!(issues, ["K"]);
+                assert_eq!(explained.len(), 1);
+                assert!(
+                    explained[0].contains("this-is-wrong:1") && explained[0].contains("by K"),
+                    "{explained:?}"
+                );
+            }
+            other => panic!("expected known, got {other:?}"),
+        }
     }
 
     #[test]
     fn precedence_of_statuses() {
-        let f = || vec![("s".to_string(), "s: broke".to_string())];
+        let f = || {
+            vec![Failure {
+                step: "s".into(),
+                contradiction: Contradiction {
+                    claim: "names",
+                    subject: None,
+                    message: "s: broke".into(),
+                },
+            }]
+        };
         let known = |reproduced| {
             vec![KnownIssueCheck {
                 id: "K".into(),
                 step: "s".into(),
                 reproduced,
+                claim: Claim::Load(LoadClaim {
+                    names: Some(vec![]),
+                    ..Default::default()
+                }),
             }]
         };
         assert_eq!(decide(vec![], &[], None), Status::Pass);
         assert_eq!(decide(f(), &[], None).word(), "fail");
-        assert_eq!(
-            decide(f(), &known(true), None),
-            Status::Known {
-                issues: vec!["K".into()]
-            }
-        );
+        assert_eq!(decide(f(), &known(true), None).word(), "known");
         assert_eq!(
             decide(vec![], &known(false), None),
             Status::Fixed {
@@ -279,11 +237,6 @@ mod tests {
             "fail"
         );
         assert!(Status::Fixed { issues: vec![] }.is_failure());
-        assert!(
-            !Status::Error {
-                message: String::new()
-            }
-            .is_failure()
-        );
+        assert!(!Status::error(crate::results::ErrorKind::Panic, "").is_failure());
     }
 }

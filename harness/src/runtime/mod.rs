@@ -8,6 +8,7 @@
 //! exactly what the harness observes. [`RuntimeError`] is reserved for the harness or the
 //! daemon breaking (connection refused, a daemon that died, a reply that does not parse).
 
+pub mod accepts;
 pub mod containerd;
 pub mod docker;
 mod libpod;
@@ -20,7 +21,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use provider::{Instance, ProviderError, start_instance};
 pub use teardown::{TeardownReport, install_signal_handlers, sweep_stale_roots};
@@ -29,7 +30,7 @@ pub use teardown::{TeardownReport, install_signal_handlers, sweep_stale_roots};
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a runtime instance actually is, recorded with every result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeInfo {
     /// `docker` or `podman`.
     pub runtime: String,

@@ -5,8 +5,8 @@
 use harness::config::RuntimeKind;
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::oci::archive::read_path;
-use harness::run::prediction::family_of;
 use harness::runtime::{LoadOutcome, start_instance};
+use harness::steps::load::prediction::family_of;
 use harness::verify::predict::{ArchiveNaming, predict_one};
 
 use crate::{fixture, have, names};

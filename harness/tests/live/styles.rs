@@ -5,8 +5,8 @@
 
 use harness::config::RuntimeKind;
 use harness::craft::{LayoutKind, write_archive_to_path};
-use harness::run::tag::model_stored;
 use harness::runtime::{LoadOutcome, TagOutcome, start_instance};
+use harness::steps::tag::model_stored;
 
 use crate::{fixture, have, names};
 

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use super::observe::{Finding, StepObservation};
+use super::LoadObservation;
+use crate::config::Outcome;
 use crate::config::RuntimeKind;
 use crate::craft::CraftedArchive;
+use crate::steps::observe::Finding;
 use crate::verify::predict::{ArchiveNaming, Family, IndexNames, predict_one};
 
 /// The loader family of a runtime, by what it reports: Docker's containerd image store
@@ -56,19 +58,18 @@ pub fn naming_of(facts: &CraftedArchive) -> ArchiveNaming {
 pub fn check_load(
     family: Family,
     naming: &ArchiveNaming,
-    obs: &StepObservation,
+    obs: &LoadObservation,
 ) -> Option<Finding> {
     let predicted = predict_one(family, naming);
     let observed: BTreeSet<&str> = obs
         .images
         .iter()
-        .flatten()
         .flat_map(|i| i.names.iter().map(String::as_str))
         .collect();
     let expected: BTreeSet<&str> = predicted.names.iter().map(String::as_str).collect();
-    let agrees = match (predicted.outcome, obs.outcome.as_str()) {
-        ("error", "error") => true,
-        ("loads", "loaded") => observed == expected,
+    let agrees = match (predicted.outcome, obs.outcome) {
+        ("error", Outcome::Error) => true,
+        ("loads", Outcome::Loaded) => observed == expected,
         _ => false,
     };
     (!agrees).then(|| Finding {
@@ -80,7 +81,7 @@ pub fn check_load(
             predicted.outcome,
             predicted.names,
             predicted.rule,
-            obs.outcome,
+            super::outcome_word(obs.outcome),
             observed
         ),
     })

@@ -1,17 +1,17 @@
-//! What a step observed, in a form that is stable across runs: digests the harness can explain
+//! The parts of observations shared by step kinds, in a form that is stable across runs: digests the harness can explain
 //! are shown symbolically (`config(hybrid)`), and volatile text (instance paths, temp names) is
 //! redacted, so the snapshot of an observation shows which digest an ID *is*.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::craft::CraftedArchive;
-use crate::runtime::{ApiRejection, ImageRecord, LoadOutcome};
+use crate::runtime::{ApiRejection, ImageRecord};
 
 /// Which blob of a fixture a digest (or an image ID) equals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DigestRole {
     Config,
@@ -83,7 +83,7 @@ impl DigestBook {
 }
 
 /// One image that a step produced or changed, as observed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageObservation {
     /// Names (RepoTags), sorted.
     pub names: Vec<String>,
@@ -92,7 +92,7 @@ pub struct ImageObservation {
     /// Which digest of the loaded fixture the ID equals, if any.
     pub id_is: Option<DigestRole>,
     /// Podman's Digest, symbolic where known.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// RepoDigests, symbolic where known.
     pub repo_digests: Vec<String>,
@@ -100,7 +100,7 @@ pub struct ImageObservation {
 
 /// Something the harness noticed that no runtime reported as an error: a runtime doing other
 /// than the harness's own model of it predicts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable code: `reference-model-divergence`, `load-prediction-divergence`.
     pub code: String,
@@ -108,36 +108,13 @@ pub struct Finding {
 }
 
 /// A runtime's refusal, redacted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorObservation {
     pub status: Option<u16>,
     /// Our classification, where the step classifies refusals (tag steps).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
     pub message: String,
-}
-
-/// What one step observed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StepObservation {
-    pub id: String,
-    /// The action and its argument, e.g. `load hybrid`.
-    pub action: String,
-    /// `loaded` or `error`.
-    pub outcome: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub messages: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorObservation>,
-    /// Images that appeared or whose names changed (load steps).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub images: Option<Vec<ImageObservation>>,
-    /// One entry per reference (tag steps).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<super::tag::TagObservation>,
-    /// Divergences from the harness's own models.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<Finding>,
 }
 
 /// Removes values that change from run to run and say nothing about behaviour.
@@ -188,49 +165,6 @@ pub fn changed_images<'a>(
             }
         })
         .collect()
-}
-
-/// Builds the step observation for a load.
-pub fn observe_load(
-    id: &str,
-    fixture: &str,
-    outcome: &LoadOutcome,
-    images: &[ImageRecord],
-    redact: &Redactor<'_>,
-) -> StepObservation {
-    let book = redact.book;
-    let (outcome_word, messages, error) = match outcome {
-        LoadOutcome::Loaded { messages } => (
-            "loaded",
-            messages.iter().map(|m| redact.text(m)).collect(),
-            None,
-        ),
-        LoadOutcome::Error(r) => ("error", Vec::new(), Some(redact.rejection(r))),
-    };
-    let mut images: Vec<ImageObservation> = images
-        .iter()
-        .map(|i| ImageObservation {
-            names: i.names.clone(),
-            id: book.symbol(&i.id),
-            id_is: book
-                .lookup(&i.id)
-                .filter(|(_, f)| *f == fixture)
-                .map(|(r, _)| r),
-            digest: i.digest.as_deref().map(|d| book.symbol(d)),
-            repo_digests: i.repo_digests.iter().map(|d| redact.text(d)).collect(),
-        })
-        .collect();
-    images.sort_by(|a, b| (&a.names, &a.id).cmp(&(&b.names, &b.id)));
-    StepObservation {
-        id: id.to_string(),
-        action: format!("load {fixture}"),
-        outcome: outcome_word.to_string(),
-        messages,
-        error,
-        images: Some(images),
-        tags: Vec::new(),
-        findings: Vec::new(),
-    }
 }
 
 #[cfg(test)]

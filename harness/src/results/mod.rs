@@ -1,0 +1,263 @@
+//! The results of a run as a versioned document of owned types that serialize *and*
+//! deserialize: [`ResultsDoc`] holds one [`CellResult`] per scenario x cell.
+//!
+//! A report job reads shards' JSON files back into these types to merge them and render JUnit
+//! or HTML, so nothing here borrows from the runner or is serialize-only. The JSON shape is the
+//! one documented in the README (and pinned by a committed example in
+//! `harness/tests/data/results/`); [`RESULTS_SCHEMA`] is bumped on any incompatible change,
+//! while added fields are compatible.
+//!
+//! `status` and `snapshot` are flattened internally tagged enums (`"status": "fail",
+//! "reasons": [...]`); their variant fields are disjoint from each other and from the result's
+//! own fields, which a test checks, so reading back never confuses them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Cell;
+use crate::craft::CraftedArchive;
+use crate::runtime::RuntimeInfo;
+use crate::steps::Observation;
+
+/// Version of the JSON results document; bumped on any incompatible change.
+pub const RESULTS_SCHEMA: u32 = 1;
+
+/// The results of one scenario on one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub scenario: String,
+    pub cell: Cell,
+    /// What the cell actually ran against; `None` when no instance started.
+    pub runtime: Option<RuntimeInfo>,
+    /// How the scenario's images were made: the cell's builder, or `craft` for archives the
+    /// harness wrote itself.
+    pub builder: String,
+    /// The crafted fixtures' facts (digests, layers, names), which resolve the symbols
+    /// (`config(hybrid)`) used in `steps`.
+    pub fixtures: BTreeMap<String, CraftedArchive>,
+    #[serde(flatten)]
+    pub status: Status,
+    /// One observation per step that ran, in order.
+    pub steps: Vec<Observation>,
+    #[serde(flatten)]
+    pub snapshot: SnapshotCheck,
+    /// The rendered snapshot body (what the snapshot file holds after its header). Not part of
+    /// the document: the snapshot file is.
+    #[serde(skip)]
+    pub snapshot_body: String,
+    pub duration_ms: u64,
+}
+
+impl CellResult {
+    /// `<scenario>::<cell>`, the name used by nextest and in reports.
+    pub fn name(&self) -> String {
+        format!("{}::{}", self.scenario, self.cell.id)
+    }
+}
+
+/// The status of one scenario x cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail {
+        reasons: Vec<String>,
+    },
+    /// Declared known issues reproduced; `explained` lists the expectation failures they
+    /// account for (each names its step).
+    Known {
+        issues: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        explained: Vec<String>,
+    },
+    Fixed {
+        issues: Vec<String>,
+    },
+    Skip {
+        reason: String,
+    },
+    Error {
+        /// What broke, as a stable class.
+        error_kind: ErrorKind,
+        message: String,
+    },
+}
+
+/// What kind of thing broke when a cell is `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The instance could not be started (or its runtime is missing under CI).
+    Start,
+    /// A daemon of the instance died while the steps ran.
+    DaemonDied,
+    /// A step did not finish within its timeout.
+    StepTimeout,
+    /// The harness or the daemon broke during a step (connection lost, bad reply).
+    Runtime,
+    /// A step's preconditions did not hold, or undoing its effect failed.
+    Precondition,
+    /// Teardown left something behind (a process, a mount, a directory).
+    Teardown,
+    /// The snapshot file could not be read or written.
+    Snapshot,
+    /// The cell's task panicked: a harness bug.
+    Panic,
+}
+
+impl Status {
+    /// The one-word name used in tables and JSON.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail { .. } => "fail",
+            Status::Known { .. } => "known",
+            Status::Fixed { .. } => "fixed",
+            Status::Skip { .. } => "skip",
+            Status::Error { .. } => "error",
+        }
+    }
+
+    /// Whether this status makes a run fail (exit code 1).
+    pub fn is_failure(&self) -> bool {
+        match self {
+            Status::Fail { .. } | Status::Fixed { .. } => true,
+            Status::Pass | Status::Known { .. } | Status::Skip { .. } | Status::Error { .. } => {
+                false
+            }
+        }
+    }
+
+    /// An `error` of `kind`.
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Status {
+        Status::Error {
+            error_kind: kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of checking one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "snapshot", rename_all = "kebab-case")]
+pub enum SnapshotCheck {
+    /// Stored and observed agree.
+    Matched,
+    /// They differ; `diff` is a unified diff stored -> observed; `.snap.new` was written.
+    Mismatch { diff: String, new_file: PathBuf },
+    /// There is no stored snapshot; `.snap.new` was written for review.
+    Missing { new_file: PathBuf },
+    /// The stored snapshot was (re)written.
+    Updated { file: PathBuf },
+    /// Snapshots were not checked.
+    Skipped,
+}
+
+impl SnapshotCheck {
+    /// Whether the check lets the cell pass.
+    pub fn holds(&self) -> bool {
+        matches!(
+            self,
+            SnapshotCheck::Matched | SnapshotCheck::Updated { .. } | SnapshotCheck::Skipped
+        )
+    }
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub total: usize,
+    pub pass: usize,
+    pub fail: usize,
+    pub known: usize,
+    pub fixed: usize,
+    pub skip: usize,
+    pub error: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CellResult]) -> Summary {
+        let mut s = Summary {
+            total: results.len(),
+            ..Summary::default()
+        };
+        for r in results {
+            match r.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail { .. } => s.fail += 1,
+                Status::Known { .. } => s.known += 1,
+                Status::Fixed { .. } => s.fixed += 1,
+                Status::Skip { .. } => s.skip += 1,
+                Status::Error { .. } => s.error += 1,
+            }
+        }
+        s
+    }
+
+    /// `4 cells: 3 pass, 1 known`, listing only non-zero counts.
+    pub fn line(&self) -> String {
+        let parts: Vec<String> = [
+            ("pass", self.pass),
+            ("fail", self.fail),
+            ("known", self.known),
+            ("fixed", self.fixed),
+            ("skip", self.skip),
+            ("error", self.error),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(w, n)| format!("{n} {w}"))
+        .collect();
+        format!("{} cells: {}", self.total, parts.join(", "))
+    }
+}
+
+/// The JSON results document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsDoc {
+    pub schema: u32,
+    pub harness_version: String,
+    pub summary: Summary,
+    pub results: Vec<CellResult>,
+}
+
+/// Why a results document cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not a harness results document")]
+    Json(#[from] serde_json::Error),
+    #[error("results schema {found} is not supported (this harness reads schema {RESULTS_SCHEMA})")]
+    Schema { found: u32 },
+}
+
+impl ResultsDoc {
+    /// The document for `results`, made by this build of the harness.
+    pub fn new(results: Vec<CellResult>) -> ResultsDoc {
+        ResultsDoc {
+            schema: RESULTS_SCHEMA,
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+            summary: Summary::of(&results),
+            results,
+        }
+    }
+
+    /// Pretty JSON, as `--format json` and `--json FILE` write it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results serialize")
+    }
+
+    /// Reads a document written by [`ResultsDoc::to_json`], refusing other schema versions.
+    pub fn from_json(text: &str) -> Result<ResultsDoc, ReadError> {
+        #[derive(Deserialize)]
+        struct Version {
+            schema: u32,
+        }
+        let found = serde_json::from_str::<Version>(text)?.schema;
+        if found != RESULTS_SCHEMA {
+            return Err(ReadError::Schema { found });
+        }
+        Ok(serde_json::from_str(text)?)
+    }
+}

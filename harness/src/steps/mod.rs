@@ -1,0 +1,312 @@
+//! Step kinds: each kind of step (`load`, `tag`, ...) is one module behind [`StepKind`], which
+//! owns everything about it: its YAML form, its resolved action, its typed claims, how it runs
+//! against a runtime, its typed observation and how a claim is checked against it.
+//!
+//! A step kind is the one unit that spans the scenario file and the runtime call, on purpose:
+//! the alternative (a field in the config layer, an arm in the runner, optional fields in a
+//! shared observation, a flat claim valid for every kind) is what made `found:` on a load step
+//! load fine and fail at run time. The config layer hands each step's action key and claim keys
+//! to the kind (claims are read by the kind through [`ClaimReader`], so unknown claims of a kind
+//! are load-time errors with a position), and the runner calls [`Action::run`].
+//!
+//! [`step_kinds!`] at the bottom is the registry: adding a kind is one new module implementing
+//! [`StepKind`] plus one line there, which generates the [`Action`], [`Claim`] and
+//! [`Observation`] enums and their dispatch.
+
+pub mod fixtures;
+pub mod load;
+pub mod observe;
+pub mod tag;
+
+use std::fmt::Debug;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::{Location, Spanned};
+
+use crate::config::{ClaimReader, ConfigError, RuntimeKind};
+use crate::craft::FixtureSpec;
+use crate::runtime::{BoxFuture, Runtime, RuntimeError, RuntimeInfo};
+pub use fixtures::Fixtures;
+pub use observe::{DigestBook, DigestRole, ErrorObservation, Finding, ImageObservation, Redactor};
+
+/// What resolving a step's action may look at.
+pub struct ResolveContext<'a> {
+    /// The scenario file, for errors.
+    pub path: &'a Path,
+    /// The step's field path (`steps[1]`).
+    pub field: &'a str,
+    /// The scenario's fixtures by name.
+    pub fixtures: &'a std::collections::BTreeMap<String, FixtureSpec>,
+}
+
+impl ResolveContext<'_> {
+    /// An error about `sub` of this step's action (`load`, `tag.refs`).
+    pub fn error(
+        &self,
+        at: Location,
+        sub: &str,
+        kind: crate::config::ConfigErrorKind,
+    ) -> ConfigError {
+        ConfigError::at(self.path, at, format!("{}.{sub}", self.field), kind)
+    }
+}
+
+/// What running a step may use: the instance's driver and facts, the scenario's fixtures, and
+/// the redactor that makes observations stable.
+pub struct StepContext<'a> {
+    pub runtime: &'a dyn Runtime,
+    pub kind: RuntimeKind,
+    pub info: &'a RuntimeInfo,
+    pub fixtures: &'a Fixtures,
+    pub redact: &'a Redactor<'a>,
+}
+
+/// Why a step could not produce an observation. A runtime *refusing* something is never one of
+/// these: that is an observation.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The harness or the daemon broke (connection lost, a reply that does not parse).
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The step's preconditions do not hold on this instance (the image to tag is not there),
+    /// or undoing its effect failed, which would pollute later steps.
+    #[error("{0}")]
+    Precondition(String),
+}
+
+/// One way an observation contradicts a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contradiction {
+    /// The claim key it is about (`names`, `outcome`, `found`), which with `subject` decides
+    /// whether a known issue explains it.
+    pub claim: &'static str,
+    /// What within the claim it is about, where a claim lists several things (the name whose
+    /// lookups a tag step's `found` is about).
+    pub subject: Option<String>,
+    /// A sentence, starting with the step id.
+    pub message: String,
+}
+
+/// One kind of step. Implementors are unit types; the associated types carry the data.
+pub trait StepKind: 'static {
+    /// The YAML key of the action (`load`).
+    const KEY: &'static str;
+    /// The claim keys this kind understands, in the order documented.
+    const CLAIMS: &'static [&'static str];
+    /// The action's value as written (`load: hybrid` -> `String`).
+    type Raw: DeserializeOwned;
+    /// The resolved action, valid by construction.
+    type Action: Clone + Debug + PartialEq + Eq + Serialize;
+    /// What an expectation or a known issue can claim about this kind's observation.
+    type Claim: Clone + Debug + PartialEq + Eq + Serialize;
+    /// What running it observed; serializes to the snapshot and the JSON results, and reads
+    /// back from them.
+    type Observation: Clone + Debug + PartialEq + Eq + Serialize + DeserializeOwned;
+
+    /// Checks the raw action against the scenario (fixtures exist, lists are not empty).
+    fn resolve(
+        raw: Spanned<Self::Raw>,
+        cx: &ResolveContext<'_>,
+    ) -> Result<Self::Action, ConfigError>;
+    /// Reads this kind's claim keys (the caller has already refused keys not in `CLAIMS`).
+    fn resolve_claim(claims: &mut ClaimReader<'_>) -> Result<Self::Claim, ConfigError>;
+    /// `load hybrid`: the action in words, for observations and reports.
+    fn describe(action: &Self::Action) -> String;
+    /// Runs the action through the runtime's API.
+    fn run<'a>(
+        id: &'a str,
+        action: &'a Self::Action,
+        cx: &'a StepContext<'a>,
+    ) -> BoxFuture<'a, Result<Self::Observation, StepError>>;
+    /// The ways `obs` contradicts `claim`; empty when the claim holds.
+    fn contradictions(claim: &Self::Claim, obs: &Self::Observation) -> Vec<Contradiction>;
+    /// Whether a known issue claiming `known` (and reproducing) explains the contradiction
+    /// `c`. By default it explains only contradictions of the claim keys it sets itself.
+    fn explains(known: &Self::Claim, c: &Contradiction) -> bool {
+        Self::asserted(known).contains(&c.claim)
+    }
+    /// The claim keys `claim` sets.
+    fn asserted(claim: &Self::Claim) -> Vec<&'static str>;
+    /// The step id an observation belongs to.
+    fn id(obs: &Self::Observation) -> &str;
+    /// Findings of the harness's own models on this observation.
+    fn findings(obs: &Self::Observation) -> &[Finding];
+}
+
+/// A step whose action the instance's driver does not offer: recorded, not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedStep {
+    pub id: String,
+    pub action: String,
+    /// Why it did not run (the driver's word for what it does not offer).
+    pub skipped: String,
+}
+
+/// The registry. One line per kind: `Variant(module::Kind)`.
+macro_rules! step_kinds {
+    ($($variant:ident($kind:ty)),* $(,)?) => {
+        /// A resolved step action, one variant per step kind.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Action {
+            $($variant(<$kind as StepKind>::Action),)*
+        }
+
+        /// A claim, typed by the kind of the step it is about.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        #[serde(untagged)]
+        pub enum Claim {
+            $($variant(<$kind as StepKind>::Claim),)*
+        }
+
+        /// What one step observed, typed by its kind. Untagged, so the snapshot and JSON
+        /// shape of each kind is its own observation's (each kind's `outcome` values differ,
+        /// which is what tells them apart when read back).
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(untagged)]
+        pub enum Observation {
+            $($variant(<$kind as StepKind>::Observation),)*
+            /// The driver does not offer the action.
+            Skipped(SkippedStep),
+        }
+
+        /// A step's action as written, before resolution.
+        #[derive(Debug)]
+        pub(crate) enum RawAction {
+            $($variant(Spanned<<$kind as StepKind>::Raw>),)*
+        }
+
+        /// Every action key, in registry order.
+        pub const KEYS: &[&str] = &[$(<$kind as StepKind>::KEY),*];
+
+        /// Every key a step mapping may have, for "unknown field" errors.
+        pub(crate) const STEP_FIELDS: &[&str] = &["id", $(<$kind as StepKind>::KEY,)* "expect"];
+
+        impl RawAction {
+            /// Reads the value of action key `key` from a step mapping; `None` if `key` is not
+            /// an action key.
+            pub(crate) fn next_value<'de, A: serde::de::MapAccess<'de>>(
+                key: &str,
+                map: &mut A,
+            ) -> Option<Result<RawAction, A::Error>> {
+                match key {
+                    $(k if k == <$kind as StepKind>::KEY => {
+                        Some(map.next_value().map(RawAction::$variant))
+                    })*
+                    _ => None,
+                }
+            }
+
+            /// The action key, as written.
+            pub(crate) fn key(&self) -> &'static str {
+                match self {
+                    $(RawAction::$variant(_) => <$kind as StepKind>::KEY,)*
+                }
+            }
+
+            pub(crate) fn resolve(self, cx: &ResolveContext<'_>) -> Result<Action, ConfigError> {
+                match self {
+                    $(RawAction::$variant(raw) => {
+                        <$kind as StepKind>::resolve(raw, cx).map(Action::$variant)
+                    })*
+                }
+            }
+        }
+
+        impl Action {
+            /// The action key, as written in YAML.
+            pub fn key(&self) -> &'static str {
+                match self {
+                    $(Action::$variant(_) => <$kind as StepKind>::KEY,)*
+                }
+            }
+
+            /// The action in words (`load hybrid`).
+            pub fn describe(&self) -> String {
+                match self {
+                    $(Action::$variant(a) => <$kind as StepKind>::describe(a),)*
+                }
+            }
+
+            /// Reads the claim keys of an expectation or known issue about a step with this
+            /// action.
+            pub(crate) fn resolve_claim(
+                &self,
+                claims: crate::config::ClaimFields,
+                path: &Path,
+                at: Location,
+                field: &str,
+            ) -> Result<Claim, ConfigError> {
+                match self {
+                    $(Action::$variant(_) => {
+                        let mut reader = claims.reader(path, at, field, <$kind as StepKind>::KEY);
+                        reader.reject_others(<$kind as StepKind>::CLAIMS)?;
+                        <$kind as StepKind>::resolve_claim(&mut reader).map(Claim::$variant)
+                    })*
+                }
+            }
+
+            /// Runs the action.
+            pub async fn run(&self, id: &str, cx: &StepContext<'_>) -> Result<Observation, StepError> {
+                match self {
+                    $(Action::$variant(a) => {
+                        <$kind as StepKind>::run(id, a, cx).await.map(Observation::$variant)
+                    })*
+                }
+            }
+        }
+
+        impl Claim {
+            /// The ways `obs` contradicts this claim. A claim about another kind of step than
+            /// the one observed cannot come from a resolved scenario; it is reported as a
+            /// contradiction rather than ignored.
+            pub fn contradictions(&self, obs: &Observation) -> Vec<Contradiction> {
+                match (self, obs) {
+                    $((Claim::$variant(c), Observation::$variant(o)) => {
+                        <$kind as StepKind>::contradictions(c, o)
+                    })*
+                    (_, Observation::Skipped(_)) => Vec::new(),
+                    #[allow(unreachable_patterns)]
+                    _ => vec![Contradiction {
+                        claim: "kind",
+                        subject: None,
+                        message: format!("{}: the claim is about another kind of step", obs.id()),
+                    }],
+                }
+            }
+
+            /// Whether this claim, made by a reproduced known issue, explains the
+            /// contradiction `c` (of a claim about the same step).
+            pub fn explains(&self, c: &Contradiction) -> bool {
+                match self {
+                    $(Claim::$variant(k) => <$kind as StepKind>::explains(k, c),)*
+                }
+            }
+        }
+
+        impl Observation {
+            /// The id of the step observed.
+            pub fn id(&self) -> &str {
+                match self {
+                    $(Observation::$variant(o) => <$kind as StepKind>::id(o),)*
+                    Observation::Skipped(s) => &s.id,
+                }
+            }
+
+            /// The harness's own findings on it.
+            pub fn findings(&self) -> &[Finding] {
+                match self {
+                    $(Observation::$variant(o) => <$kind as StepKind>::findings(o),)*
+                    Observation::Skipped(_) => &[],
+                }
+            }
+        }
+    };
+}
+
+step_kinds! {
+    Load(load::Load),
+    Tag(tag::Tag),
+}
