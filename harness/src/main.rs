@@ -171,46 +171,18 @@ fn cells(args: CellsArgs) -> i32 {
 }
 
 fn inspect(args: InspectArgs) -> i32 {
-    use harness::verify::Severity;
-    use harness::verify::predict::{ArchiveNaming, predict};
-    let report = match harness::oci::archive::read_path(&args.archive) {
-        Ok(r) => r,
+    let inspection = match harness::verify::inspect_path(&args.archive) {
+        Ok(i) => i,
         Err(e) => {
             eprintln!("harness: {}", run::error_chain(&e));
             return 2;
         }
     };
-    let predictions = predict(&ArchiveNaming::of_report(&report));
     match args.format {
-        Format::Json => {
-            let mut doc = serde_json::to_value(&report).expect("report serializes");
-            doc["predictions"] = serde_json::to_value(&predictions).expect("predictions serialize");
-            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
-        }
-        Format::Table => {
-            print!("{}", harness::verify::render_text(&report));
-            println!("\npredicted load names:");
-            for p in &predictions {
-                let names = if p.names.is_empty() {
-                    "(untagged)".to_string()
-                } else {
-                    p.names.join(", ")
-                };
-                let what = if p.outcome == "error" {
-                    "error".to_string()
-                } else {
-                    names
-                };
-                println!("  {:<18} {what}  [{}]", p.family.as_str(), p.rule);
-            }
-        }
+        Format::Json => println!("{}", inspection.to_json()),
+        Format::Table => print!("{}", harness::verify::render_text(&inspection)),
     }
-    i32::from(
-        report
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Error),
-    )
+    i32::from(inspection.has_errors())
 }
 
 fn craft(args: CraftArgs) -> i32 {

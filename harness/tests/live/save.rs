@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::oci::archive::{LayoutKind, read_path};
+use harness::oci::archive::LayoutKind;
 use harness::runtime::{SaveFormat, start_instance};
-use harness::verify::Severity;
+use harness::verify::{Severity, inspect_path};
 
 use crate::have;
 
@@ -55,9 +55,10 @@ fn skopeo_config_digest(transport: &str, path: &Path) -> String {
 /// Reads a real archive with harness's reader: the layout class must be `want`, nothing may be
 /// an error, and the one image's config digest must be the one skopeo and the runtime report.
 fn inspect_real(path: &Path, want: LayoutKind, config: &str) {
-    let report = read_path(path).unwrap();
+    let inspection = inspect_path(path).unwrap();
+    let report = &inspection.report;
     assert_eq!(report.layout, want, "{}", path.display());
-    let errors: Vec<_> = report
+    let errors: Vec<_> = inspection
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
