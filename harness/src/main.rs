@@ -18,13 +18,35 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 infrastructure error and nothing failed.";
+/// The exit-code table of every subcommand (`harness --help`). Each subcommand's `--help`
+/// repeats its own row. Bad command-line arguments exit 2 everywhere (clap's usage error).
+const EXIT_CODES: &str = "\
+Exit codes:
+  run      0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or
+           configuration; 3 an infrastructure error (or the --json file could not
+           be written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM,
+           SIGHUP; Ctrl-C: 130), after tearing every instance down
+  cells    0 listed; 2 bad usage or a bad matrix
+  inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
+           be read
+  craft    0 written; 2 bad usage, a bad spec, or the archive cannot be written
+  ref      0 every reference can be stored by the style; 1 at least one cannot;
+           2 bad usage";
+
+const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+
+const CELLS_EXIT_CODES: &str = "Exit codes: 0 listed; 2 bad usage or a bad matrix.";
+
+const CRAFT_EXIT_CODES: &str =
+    "Exit codes: 0 written; 2 bad usage, a bad spec, or the archive cannot be written.";
 
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios on every matrix cell (each cell gets its own hermetic daemon).
+    #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// List the cells of a matrix (for a CI plan job).
+    #[command(after_help = CELLS_EXIT_CODES)]
     Cells(CellsArgs),
     /// Read an image archive (tar, compressed tar or OCI layout directory) in one streaming
     /// pass, check it with the oracles, and predict the names each runtime family would give
@@ -33,6 +55,7 @@ enum Command {
     Inspect(InspectArgs),
     /// Write an image archive from a fixture spec, byte-exact and deterministic (the same
     /// language as scenario `fixtures:`); prints what was written.
+    #[command(after_help = CRAFT_EXIT_CODES)]
     Craft(CraftArgs),
     /// Explain image references: how distribution/reference parses each one, and what a
     /// runtime of the given style stores when an image is tagged with it.
