@@ -10,7 +10,7 @@ use harness::oci::archive::LayoutKind;
 use harness::runtime::{SaveFormat, start_instance};
 use harness::verify::{Severity, inspect_path};
 
-use crate::have;
+use crate::LiveTest;
 
 /// A build context: a Dockerfile copying busybox into an empty image.
 pub fn busybox_context(dir: &Path) -> PathBuf {
@@ -145,32 +145,38 @@ fn build_save_check(
     });
 }
 
-#[test]
 fn docker_builds_from_scratch_and_saves_a_docker_archive_skopeo_reads() {
-    if have(&["dockerd", "containerd", "skopeo"]) {
-        // Docker 20.10 writes the <= 24 layout: manifest.json and <v1id>/layer.tar, no index.json.
-        let formats = [(SaveFormat::DockerArchive, "docker-archive")];
-        build_save_check("docker", "vfs", &formats, |_, path, config| {
-            inspect_real(path, LayoutKind::DockerArchive, config);
-            skopeo_copies(path, config);
-        });
-    }
+    // Docker 20.10 writes the <= 24 layout: manifest.json and <v1id>/layer.tar, no index.json.
+    let formats = [(SaveFormat::DockerArchive, "docker-archive")];
+    build_save_check("docker", "vfs", &formats, |_, path, config| {
+        inspect_real(path, LayoutKind::DockerArchive, config);
+        skopeo_copies(path, config);
+    });
 }
 
-#[test]
 fn podman_builds_from_scratch_and_saves_both_formats_skopeo_reads() {
-    if have(&["podman", "skopeo"]) {
-        let formats = [
-            (SaveFormat::DockerArchive, "docker-archive"),
-            (SaveFormat::OciArchive, "oci-archive"),
-        ];
-        build_save_check("podman", "vfs", &formats, |transport, path, config| {
-            let want = if transport == "oci-archive" {
-                LayoutKind::OciArchive
-            } else {
-                LayoutKind::DockerArchive
-            };
-            inspect_real(path, want, config)
-        });
-    }
+    let formats = [
+        (SaveFormat::DockerArchive, "docker-archive"),
+        (SaveFormat::OciArchive, "oci-archive"),
+    ];
+    build_save_check("podman", "vfs", &formats, |transport, path, config| {
+        let want = if transport == "oci-archive" {
+            LayoutKind::OciArchive
+        } else {
+            LayoutKind::DockerArchive
+        };
+        inspect_real(path, want, config)
+    });
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        docker_builds_from_scratch_and_saves_a_docker_archive_skopeo_reads,
+        &["dockerd", "containerd", "skopeo"]
+    ),
+    live_test!(
+        podman_builds_from_scratch_and_saves_both_formats_skopeo_reads,
+        &["podman", "skopeo"]
+    ),
+];
