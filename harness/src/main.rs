@@ -405,3 +405,34 @@ fn default_scenarios() -> Result<Vec<PathBuf>, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every subcommand has a row in the `--help` exit-code table and its own line in its
+    /// `--help`, so a new subcommand cannot ship without documented exit codes.
+    #[test]
+    fn every_subcommand_documents_its_exit_codes() {
+        let cli = Cli::command();
+        let mut names = Vec::new();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            names.push(name.to_string());
+            assert!(
+                EXIT_CODES
+                    .lines()
+                    .any(|l| l.starts_with(&format!("  {name:<8} 0 "))),
+                "no row for {name} in:\n{EXIT_CODES}"
+            );
+            let own = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(own.starts_with("Exit codes: 0 "), "{name}: {own:?}");
+        }
+        assert_eq!(names, ["run", "cells", "inspect", "craft", "ref"]);
+    }
+}
