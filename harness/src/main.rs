@@ -18,13 +18,35 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 infrastructure error and nothing failed.";
+/// The exit-code table of every subcommand (`harness --help`). Each subcommand's `--help`
+/// repeats its own row. Bad command-line arguments exit 2 everywhere (clap's usage error).
+const EXIT_CODES: &str = "\
+Exit codes:
+  run      0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or
+           configuration; 3 an infrastructure error (or the --json file could not
+           be written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM,
+           SIGHUP; Ctrl-C: 130), after tearing every instance down
+  cells    0 listed; 2 bad usage or a bad matrix
+  inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
+           be read
+  craft    0 written; 2 bad usage, a bad spec, or the archive cannot be written
+  ref      0 every reference can be stored by the style; 1 at least one cannot;
+           2 bad usage";
+
+const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+
+const CELLS_EXIT_CODES: &str = "Exit codes: 0 listed; 2 bad usage or a bad matrix.";
+
+const CRAFT_EXIT_CODES: &str =
+    "Exit codes: 0 written; 2 bad usage, a bad spec, or the archive cannot be written.";
 
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios on every matrix cell (each cell gets its own hermetic daemon).
+    #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// List the cells of a matrix (for a CI plan job).
+    #[command(after_help = CELLS_EXIT_CODES)]
     Cells(CellsArgs),
     /// Read an image archive (tar, compressed tar or OCI layout directory) in one streaming
     /// pass, check it with the oracles, and predict the names each runtime family would give
@@ -33,6 +55,7 @@ enum Command {
     Inspect(InspectArgs),
     /// Write an image archive from a fixture spec, byte-exact and deterministic (the same
     /// language as scenario `fixtures:`); prints what was written.
+    #[command(after_help = CRAFT_EXIT_CODES)]
     Craft(CraftArgs),
     /// Explain image references: how distribution/reference parses each one, and what a
     /// runtime of the given style stores when an image is tagged with it.
@@ -171,46 +194,18 @@ fn cells(args: CellsArgs) -> i32 {
 }
 
 fn inspect(args: InspectArgs) -> i32 {
-    use harness::verify::Severity;
-    use harness::verify::predict::{ArchiveNaming, predict};
-    let report = match harness::oci::archive::read_path(&args.archive) {
-        Ok(r) => r,
+    let inspection = match harness::verify::inspect_path(&args.archive) {
+        Ok(i) => i,
         Err(e) => {
             eprintln!("harness: {}", run::error_chain(&e));
             return 2;
         }
     };
-    let predictions = predict(&ArchiveNaming::of_report(&report));
     match args.format {
-        Format::Json => {
-            let mut doc = serde_json::to_value(&report).expect("report serializes");
-            doc["predictions"] = serde_json::to_value(&predictions).expect("predictions serialize");
-            println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
-        }
-        Format::Table => {
-            print!("{}", harness::verify::render_text(&report));
-            println!("\npredicted load names:");
-            for p in &predictions {
-                let names = if p.names.is_empty() {
-                    "(untagged)".to_string()
-                } else {
-                    p.names.join(", ")
-                };
-                let what = if p.outcome == "error" {
-                    "error".to_string()
-                } else {
-                    names
-                };
-                println!("  {:<18} {what}  [{}]", p.family.as_str(), p.rule);
-            }
-        }
+        Format::Json => println!("{}", inspection.to_json()),
+        Format::Table => print!("{}", harness::verify::render_text(&inspection)),
     }
-    i32::from(
-        report
-            .findings
-            .iter()
-            .any(|f| f.severity == Severity::Error),
-    )
+    i32::from(inspection.has_errors())
 }
 
 fn craft(args: CraftArgs) -> i32 {
@@ -371,4 +366,35 @@ fn run(args: RunArgs) -> i32 {
         }
     }
     harness::report::exit_code(&results)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every subcommand has a row in the `--help` exit-code table and its own line in its
+    /// `--help`, so a new subcommand cannot ship without documented exit codes.
+    #[test]
+    fn every_subcommand_documents_its_exit_codes() {
+        let cli = Cli::command();
+        let mut names = Vec::new();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            names.push(name.to_string());
+            assert!(
+                EXIT_CODES
+                    .lines()
+                    .any(|l| l.starts_with(&format!("  {name:<8} 0 "))),
+                "no row for {name} in:\n{EXIT_CODES}"
+            );
+            let own = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(own.starts_with("Exit codes: 0 "), "{name}: {own:?}");
+        }
+        assert_eq!(names, ["run", "cells", "inspect", "craft", "ref"]);
+    }
 }

@@ -4,19 +4,20 @@
 
 use harness::config::parse_scenario;
 use harness::craft::{CraftedArchive, FixtureSpec, write_archive};
-use harness::oci::archive::{ArchiveReport, Compression, read_archive};
-use harness::verify::Severity;
+use harness::oci::archive::Compression;
+use harness::verify::{Inspection, Severity, inspect_archive};
 
 /// Parses one fixture spec from YAML through the scenario loader's own spec type.
 fn spec(yaml: &str) -> FixtureSpec {
     serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
-fn craft_and_read(spec: &FixtureSpec) -> (CraftedArchive, ArchiveReport) {
+/// Crafts `spec` in memory and inspects the bytes: the reader's facts and the oracles' findings.
+fn craft_and_read(spec: &FixtureSpec) -> (CraftedArchive, Inspection) {
     let mut bytes = Vec::new();
     let facts = write_archive(spec, &mut bytes).unwrap();
-    let report = read_archive(bytes.as_slice()).unwrap();
-    (facts, report)
+    let inspection = inspect_archive(bytes.as_slice()).unwrap();
+    (facts, inspection)
 }
 
 const ROUND_TRIPS: &[(&str, &str)] = &[
@@ -49,14 +50,15 @@ const ROUND_TRIPS: &[(&str, &str)] = &[
 #[test]
 fn every_layout_reads_back_as_crafted() {
     for (layout, yaml) in ROUND_TRIPS {
-        let (facts, report) = craft_and_read(&spec(yaml));
+        let (facts, inspection) = craft_and_read(&spec(yaml));
+        let report = &inspection.report;
         let label = format!("{layout}: {yaml}");
         assert_eq!(
             serde_json::to_value(report.layout).unwrap(),
             *layout,
             "{label}"
         );
-        let errors: Vec<_> = report
+        let errors: Vec<_> = inspection
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
@@ -124,7 +126,7 @@ fn every_layout_reads_back_as_crafted() {
             }
         }
         let omitted = facts.platforms.iter().filter(|p| !p.present).count();
-        let missing = report
+        let missing = inspection
             .findings
             .iter()
             .filter(|f| f.code.as_str() == "blob-missing")
@@ -218,4 +220,96 @@ fn scenario_fixtures_and_craft_specs_are_one_language() {
     .unwrap();
     let (facts, _) = craft_and_read(&s.fixtures["f"]);
     assert!(facts.index.is_some());
+}
+
+/// `harness inspect` prints exactly the committed examples for the crafted specs in
+/// `tests/data/inspect/` (`<name>.yaml` -> `<name>.json` for `--format json`, `<name>.txt`
+/// for the table), byte for byte, and exits 1 exactly when a finding is an error. The
+/// examples were written by the binary before the inspect document became a library type, so
+/// this proves the document kept its bytes and field order; the library's
+/// `Inspection::to_json` must print the same.
+///
+/// When a deliberate change alters the output (a new prediction rule, a new finding), rewrite
+/// the examples with `HARNESS_UPDATE_INSPECT_EXAMPLES=1 cargo nextest run -E
+/// 'test(inspect_prints_the_committed_examples)'` and review `git diff harness/tests/data/`.
+#[test]
+fn inspect_prints_the_committed_examples() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/inspect");
+    let bin = env!("CARGO_BIN_EXE_harness");
+    let update = std::env::var_os("HARNESS_UPDATE_INSPECT_EXAMPLES").is_some();
+    let dir = tempfile::tempdir().unwrap();
+    let mut specs: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    specs.sort();
+    assert!(specs.len() >= 4, "examples in {}", data.display());
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    for spec in specs {
+        let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
+        let archive = dir.path().join(format!("{name}.tar"));
+        let crafted = run(&[
+            "craft".as_ref(),
+            spec.as_os_str(),
+            "-o".as_ref(),
+            archive.as_os_str(),
+        ]);
+        assert!(crafted.status.success(), "{name}: craft failed");
+        let json = run(&[
+            "inspect".as_ref(),
+            archive.as_os_str(),
+            "--format=json".as_ref(),
+        ]);
+        let table = run(&["inspect".as_ref(), archive.as_os_str()]);
+        let (json_file, text_file) = (
+            data.join(format!("{name}.json")),
+            data.join(format!("{name}.txt")),
+        );
+        if update {
+            std::fs::write(&json_file, &json.stdout).unwrap();
+            std::fs::write(&text_file, &table.stdout).unwrap();
+        }
+        let want_json = std::fs::read_to_string(&json_file).unwrap();
+        let want_text = std::fs::read_to_string(&text_file).unwrap();
+        let got_json = String::from_utf8(json.stdout.clone()).unwrap();
+        assert!(
+            got_json == want_json,
+            "{name}: --format json differs from {}:\n{}",
+            json_file.display(),
+            similar::TextDiff::from_lines(&want_json, &got_json).unified_diff()
+        );
+        let got_text = String::from_utf8(table.stdout.clone()).unwrap();
+        assert!(
+            got_text == want_text,
+            "{name}: the table differs from {}:\n{}",
+            text_file.display(),
+            similar::TextDiff::from_lines(&want_text, &got_text).unified_diff()
+        );
+
+        let library = harness::verify::inspect_path(&archive).unwrap();
+        assert_eq!(format!("{}\n", library.to_json()), want_json, "{name}");
+        assert_eq!(harness::verify::render_text(&library), want_text, "{name}");
+        let doc: serde_json::Value = serde_json::from_str(&want_json).unwrap();
+        let errors = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["severity"] == "error");
+        for out in [&json, &table] {
+            assert_eq!(
+                out.status.code(),
+                Some(i32::from(errors)),
+                "{name}: exit code"
+            );
+        }
+    }
 }

@@ -107,15 +107,24 @@ fn layout(r: &ArchiveReport, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use serde_json::{Value, json};
 
     use super::*;
     use crate::oci::archive::testutil::{
-        ArchiveBuilder, TarEntry, TestImage, TestLayer, compress, containerd_hybrid, docker_v24,
-        layer_tar, names, oci_archive, raw_tar,
+        ArchiveBuilder, TarEntry, TestImage, TestLayer, compress, containerd_hybrid, crafted,
+        docker_v24, layer_tar, names, nested_indexes, oci_archive, podman_docker_archive, raw_tar,
+        self_referencing_index,
     };
     use crate::oci::archive::{Compression, read_archive};
     use crate::oci::media_type;
+    use crate::verify::testutil::codes;
+
+    /// The findings on a tar.
+    fn findings(tar: &[u8]) -> Vec<Finding> {
+        check(&read_archive(tar).unwrap())
+    }
 
     fn full_names() -> Value {
         names("example.test/app:1", "example.test/app:1")
@@ -496,14 +505,13 @@ mod tests {
     #[test]
     fn every_finding_code_is_provoked() {
         for (name, build, code, severity) in CASES {
-            let r = read_archive(build().as_slice()).unwrap();
+            let found = findings(&build());
             assert!(
-                r.findings
+                found
                     .iter()
                     .any(|f| f.code == *code && f.severity == *severity),
-                "{name}: want {code} ({}), got {:#?}",
+                "{name}: want {code} ({}), got {found:#?}",
                 severity.as_str(),
-                r.findings
             );
         }
         for code in Code::ALL {
@@ -511,44 +519,115 @@ mod tests {
         }
     }
 
-    /// Clean archives of every layout: no errors, and only the warnings that describe the
-    /// producer (R1's tag-only ref.name, R5's LayerSources).
+    /// Clean archives of every layout and of every producer the reader's tests model: no
+    /// errors, and only the warnings that describe the producer (R1's tag-only ref.name, R5's
+    /// LayerSources, the platforms containerd never pulled).
     #[test]
     fn clean_archives_have_no_findings_but_their_producers_traits() {
         let image = TestImage::one_layer();
-        let cases: [(&str, ArchiveBuilder, &[Code]); 4] = [
-            ("oci-archive with full names", oci(&image), &[]),
-            ("docker 24", docker_v24(&image, "app:1"), &[]),
+        let cases: [(&str, Vec<u8>, &[Code]); 9] = [
+            ("oci-archive with full names", oci(&image).tar(), &[]),
+            ("docker 24", docker_v24(&image, "app:1").tar(), &[]),
+            (
+                "podman docker-archive, symlinked layer",
+                podman_docker_archive(&image).0.tar(),
+                &[],
+            ),
+            (
+                "nested indexes without media types",
+                nested_indexes(&image).0.tar(),
+                &[],
+            ),
             (
                 "oci-archive, tag-only ref.name",
-                oci_archive(&image, names("a.test/x:1", "1")),
+                oci_archive(&image, names("a.test/x:1", "1")).tar(),
                 &[Code::RefNameTagOnly],
             ),
             (
                 "containerd hybrid",
-                containerd_hybrid().0,
+                containerd_hybrid().0.tar(),
                 &[Code::BlobMissing, Code::RefNameTagOnly],
             ),
+            (
+                "crafted oci-archive",
+                crafted("oci-archive").0,
+                &[Code::RefNameTagOnly],
+            ),
+            (
+                "crafted docker-oci-hybrid",
+                crafted("docker-oci-hybrid").0,
+                &[Code::RefNameTagOnly, Code::LayerSourcesUncompressed],
+            ),
+            (
+                "crafted containerd-hybrid",
+                crafted("containerd-hybrid").0,
+                &[Code::RefNameTagOnly],
+            ),
         ];
-        for (name, a, want) in cases {
-            let r = a.read();
-            let got: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
-            assert_eq!(got, want, "{name}: {:#?}", r.findings);
+        for (name, tar, want) in cases {
+            let found = findings(&tar);
+            let got: Vec<Code> = found.iter().map(|f| f.code).collect();
+            assert_eq!(got, want, "{name}: {found:#?}");
             assert!(
-                r.findings.iter().all(|f| f.severity != Severity::Error),
+                found.iter().all(|f| f.severity != Severity::Error),
                 "{name}"
             );
         }
     }
 
+    /// Each layer compression under its own media type is clean; bzip2 and xz have none, and
+    /// under the tar media type (what R2's importers wrote) they are a mismatch.
+    #[test]
+    fn layer_compressions_against_their_media_types() {
+        let table = [
+            (Compression::Gzip, media_type::OCI_LAYER_GZIP, false),
+            (
+                Compression::Zstd,
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+                false,
+            ),
+            (Compression::Bzip2, media_type::OCI_LAYER_TAR, true),
+            (Compression::Xz, media_type::OCI_LAYER_TAR, true),
+        ];
+        for (c, mt, mismatch) in table {
+            let layer = TestLayer::new(&[("etc/hello", "hello\n"), ("etc/x", "x")], c, mt);
+            let image = TestImage::new(vec![layer], "linux", "amd64");
+            let found = findings(&oci_archive(&image, json!({})).tar());
+            let want: BTreeSet<_> = if mismatch {
+                [("media-type-compression-mismatch", Severity::Error)].into()
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(codes(&found), want, "{c}: {found:#?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_archive_is_an_unrecognized_layout() {
+        assert_eq!(
+            codes(&findings(b"")),
+            [("unrecognized-layout", Severity::Error)].into()
+        );
+    }
+
+    /// An index stored under a name its bytes do not hash to, listing itself.
+    #[test]
+    fn a_self_referencing_index_is_a_digest_mismatch() {
+        let found = findings(&self_referencing_index().tar());
+        assert!(
+            found.iter().any(|f| f.code == Code::DigestMismatch),
+            "{found:#?}"
+        );
+    }
+
     #[test]
     fn findings_are_sorted_most_severe_first() {
-        let r = read_archive((CASES[1].1)().as_slice()).unwrap();
+        let r = findings(&(CASES[1].1)());
         let mut a = oci(&TestImage::one_layer());
         a.file("../evil", "x").replace("index.json", "{");
-        let r2 = a.read();
+        let r2 = findings(&a.tar());
         for r in [r, r2] {
-            let keys: Vec<_> = r.findings.iter().map(|f| (f.severity, f.code)).collect();
+            let keys: Vec<_> = r.iter().map(|f| (f.severity, f.code)).collect();
             let mut sorted = keys.clone();
             sorted.sort();
             assert_eq!(keys, sorted);

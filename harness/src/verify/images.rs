@@ -394,8 +394,9 @@ mod tests {
         TestImage, TestLayer, containerd_hybrid, docker_v24, names, oci_archive,
     };
     use crate::oci::media_type;
+    use crate::verify::Inspection;
 
-    fn findings(r: &ArchiveReport, code: Code) -> Vec<&Finding> {
+    fn findings(r: &Inspection, code: Code) -> Vec<&Finding> {
         r.findings.iter().filter(|f| f.code == code).collect()
     }
 
@@ -405,7 +406,9 @@ mod tests {
         let layer = TestLayer::new(&[("a", "b")], Compression::Zstd, media::OCI_LAYER_ZSTD);
         let config = json!({"os": "linux", "architecture": "amd64",
             "rootfs": {"type": "layers", "diff_ids": [layer.digest().to_string()]}});
-        let r = oci_archive(&TestImage::with_config(vec![layer], &config), json!({})).read();
+        let r = Inspection::of(
+            oci_archive(&TestImage::with_config(vec![layer], &config), json!({})).read(),
+        );
         let [f] = findings(&r, Code::DiffidMismatch)[..] else {
             panic!("{:#?}", r.findings)
         };
@@ -423,7 +426,7 @@ mod tests {
         .edit_json("manifest.json", |v| {
             v[0]["RepoTags"] = json!(["alpine:latest"])
         });
-        let r = a.read();
+        let r = Inspection::of(a.read());
         assert_eq!(
             findings(&r, Code::ManifestJsonIndexDisagree),
             Vec::<&Finding>::new()
@@ -442,13 +445,13 @@ mod tests {
             "Layers": [format!("blobs/sha256/{}", other.layers[0].digest().hex())],
         });
         a.edit_json("manifest.json", |v| v.as_array_mut().unwrap().push(item));
-        let r = a.read();
+        let r = Inspection::of(a.read());
         let subjects: Vec<&str> = findings(&r, Code::ManifestJsonIndexDisagree)
             .iter()
             .map(|f| f.subject.as_str())
             .collect();
         assert_eq!(subjects, ["manifest.json[1]"], "{:#?}", r.findings);
-        assert_eq!(r.images.len(), 2);
+        assert_eq!(r.report.images.len(), 2);
     }
 
     #[test]
@@ -456,7 +459,7 @@ mod tests {
         let (mut a, f) = containerd_hybrid();
         let layer = format!("blobs/sha256/{}", f.amd64.layers[0].digest().hex());
         a.edit_json("manifest.json", |v| v[0]["Layers"] = json!([layer, layer]));
-        let r = a.read();
+        let r = Inspection::of(a.read());
         let subjects: Vec<&str> = findings(&r, Code::LayerCountMismatch)
             .iter()
             .map(|f| f.subject.as_str())
@@ -474,7 +477,7 @@ mod tests {
             &format!("blobs/sha256/{}", image.config_digest().hex()),
             "{not json",
         );
-        let r = a.read();
+        let r = Inspection::of(a.read());
         let codes: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
         let want = [Code::DigestMismatch, Code::SizeMismatch, Code::InvalidJson];
         assert_eq!(codes, want, "{:#?}", r.findings);
@@ -490,7 +493,7 @@ mod tests {
         let image = TestImage::new(vec![layer], "windows", "amd64");
         let mut a = oci_archive(&image, names("a.test/x:1", "a.test/x:1"));
         a.remove(&format!("blobs/sha256/{}", image.layers[0].digest().hex()));
-        let r = a.read();
+        let r = Inspection::of(a.read());
         let [f] = findings(&r, Code::BlobMissing)[..] else {
             panic!("{:#?}", r.findings)
         };
@@ -510,12 +513,14 @@ mod tests {
         );
         let l = &image.layers[0];
         let source = json!({"mediaType": media_type::OCI_LAYER_TAR, "size": 1, "digest": l.digest().to_string()});
-        let r = docker_v24(&image, "app:1")
-            .edit_json("manifest.json", |v| {
-                v[0]["LayerSources"] = json!({l.diff_id().to_string(): source})
-            })
-            .read();
-        let layer = &r.images[0].manifests[0].layers[0];
+        let r = Inspection::of(
+            docker_v24(&image, "app:1")
+                .edit_json("manifest.json", |v| {
+                    v[0]["LayerSources"] = json!({l.diff_id().to_string(): source})
+                })
+                .read(),
+        );
+        let layer = &r.report.images[0].manifests[0].layers[0];
         assert_eq!(layer.media_type.as_deref(), Some(media_type::OCI_LAYER_TAR));
         assert_eq!(findings(&r, Code::MediaTypeCompressionMismatch).len(), 1);
     }

@@ -1,12 +1,13 @@
 //! Oracles: checks on image archives that are stricter than any runtime, each producing
-//! [`Finding`]s with a stable code.
+//! [`Finding`]s with a stable code; and the load-name predictions ([`predict`]).
 //!
 //! [`check`] runs over an [`ArchiveReport`](crate::oci::archive::ArchiveReport), which already
 //! holds both what the archive claims (descriptors, DiffIDs, `manifest.json`) and what its
 //! bytes are (digests, sizes, compression by magic, the decompressed digest, the layer tar
-//! walk), so no oracle reads the archive again. [`read_archive`](crate::oci::archive::read_archive)
-//! calls it, so every report carries its findings. [`render_text`] is the text form of a
-//! report.
+//! walk), so no oracle reads the archive again. The reader judges nothing and knows nothing
+//! of this module; [`inspect_path`] reads an archive and adds the findings and predictions,
+//! giving the [`Inspection`] that `harness inspect` prints ([`Inspection::to_json`], or
+//! [`render_text`] for the table form).
 //!
 //! # Finding codes
 //!
@@ -44,10 +45,14 @@
 mod check;
 mod finding;
 mod images;
+mod inspect;
 mod members;
 pub mod predict;
 mod render;
+#[cfg(test)]
+mod testutil;
 
 pub use check::check;
 pub use finding::{Finding, FindingCode, Severity};
+pub use inspect::{Inspection, inspect_archive, inspect_path};
 pub use render::render_text;

@@ -1,13 +1,16 @@
-//! [`render_text`]: the `harness inspect --format text` summary of an [`ArchiveReport`].
+//! [`render_text`]: the `harness inspect --format table` summary of an [`Inspection`].
 
 use std::fmt::Write;
 
 use crate::oci::Digest;
-use crate::oci::archive::{ArchiveReport, ImageReport, LayerReport, ManifestReport};
+use crate::oci::archive::{ImageReport, LayerReport, ManifestReport};
+use crate::verify::Inspection;
+use crate::verify::predict::Prediction;
 
 /// A readable summary: layout, images (names per source, digests, platforms, a layers
-/// table) and findings with their severity.
-pub fn render_text(r: &ArchiveReport) -> String {
+/// table), findings with their severity, and the predicted load names per runtime family.
+pub fn render_text(inspection: &Inspection) -> String {
+    let r = &inspection.report;
     let mut s = String::new();
     let tar = r
         .tar_size
@@ -31,11 +34,12 @@ pub fn render_text(r: &ArchiveReport) -> String {
     if r.images.is_empty() {
         let _ = writeln!(s, "no images");
     }
-    if r.findings.is_empty() {
+    let findings = &inspection.findings;
+    if findings.is_empty() {
         let _ = writeln!(s, "findings: none");
     } else {
-        let _ = writeln!(s, "findings: {}", r.findings.len());
-        for f in &r.findings {
+        let _ = writeln!(s, "findings: {}", findings.len());
+        for f in findings {
             let _ = writeln!(
                 s,
                 "  {:<7}  {}  {}: {}",
@@ -46,7 +50,24 @@ pub fn render_text(r: &ArchiveReport) -> String {
             );
         }
     }
+    let _ = writeln!(s, "\npredicted load names:");
+    for p in &inspection.predictions {
+        prediction_row(&mut s, p);
+    }
     s
+}
+
+/// `  <family>  <names>  [<rule>]`; `error` instead of names when the load is predicted to
+/// fail, `(untagged)` when it loads without a name.
+fn prediction_row(s: &mut String, p: &Prediction) {
+    let what = if p.outcome == "error" {
+        "error".to_string()
+    } else if p.names.is_empty() {
+        "(untagged)".to_string()
+    } else {
+        p.names.join(", ")
+    };
+    let _ = writeln!(s, "  {:<18} {what}  [{}]", p.family.as_str(), p.rule);
 }
 
 fn image_text(s: &mut String, n: usize, image: &ImageReport) {
@@ -152,9 +173,9 @@ mod tests {
     use crate::oci::archive::testutil::containerd_hybrid;
 
     #[test]
-    fn text_shows_layout_names_platforms_layers_and_findings() {
+    fn text_shows_layout_names_platforms_layers_findings_and_predictions() {
         let (a, f) = containerd_hybrid();
-        let text = render_text(&a.read());
+        let text = render_text(&Inspection::of(a.read()));
         let index = crate::oci::Digest::sha256(&f.index);
         for want in [
             "layout: containerd-hybrid (tar, compression none, ",
@@ -179,6 +200,8 @@ mod tests {
             "findings: 2",
             "  warning  blob-missing  manifest sha256:",
             "  warning  ref-name-tag-only  index.json manifests[0]: ",
+            "\npredicted load names:\n  docker-classic     example.test/app:1  [manifest.json RepoTags]\n",
+            "  podman-3.4         localhost/1:latest  [",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }

@@ -9,7 +9,7 @@ use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::runtime::provider::find_binary;
 use harness::runtime::{Instance, LoadOutcome, TagOutcome, start_instance};
 
-use crate::{fixture, have};
+use crate::{LiveTest, fixture};
 
 /// gRPC status codes the daemon answers with.
 const INVALID_ARGUMENT: u16 = 3;
@@ -47,11 +47,7 @@ fn shut_down(instance: Instance) {
     assert!(!root.exists(), "{} must be removed", root.display());
 }
 
-#[test]
 fn containerd_overlayfs_loads_lists_inspects_and_tags() {
-    if !have(&["containerd"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("hybrid.tar");
     let name = "example.test/ctd:v1";
@@ -183,11 +179,7 @@ fn containerd_overlayfs_loads_lists_inspects_and_tags() {
     });
 }
 
-#[test]
 fn containerd_names_images_like_client_import() {
-    if !have(&["containerd"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     // A pure OCI archive whose only name is the tag in org.opencontainers.image.ref.name.
     let tag_only = dir.path().join("tag-only.tar");
@@ -249,11 +241,7 @@ fn patch_file(path: &Path, from: &[u8], to: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-#[test]
 fn containerd_refusals_are_outcomes_not_errors() {
-    if !have(&["containerd"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.tar");
     std::fs::write(&junk, b"this is not a tar archive").unwrap();
@@ -312,11 +300,7 @@ fn containerd_refusals_are_outcomes_not_errors() {
     });
 }
 
-#[test]
 fn containerd_refuses_a_snapshotter_that_is_not_loaded() {
-    if !have(&["containerd"]) {
-        return;
-    }
     rt().block_on(async {
         // No such plugin, and a plugin containerd skips on this file system.
         for (store, want) in [
@@ -331,3 +315,17 @@ fn containerd_refuses_a_snapshotter_that_is_not_loaded() {
         }
     });
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        containerd_overlayfs_loads_lists_inspects_and_tags,
+        &["containerd"]
+    ),
+    live_test!(containerd_names_images_like_client_import, &["containerd"]),
+    live_test!(containerd_refusals_are_outcomes_not_errors, &["containerd"]),
+    live_test!(
+        containerd_refuses_a_snapshotter_that_is_not_loaded,
+        &["containerd"]
+    ),
+];

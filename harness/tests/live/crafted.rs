@@ -9,7 +9,7 @@ use harness::runtime::{LoadOutcome, start_instance};
 use harness::steps::load::prediction::family_of;
 use harness::verify::predict::{ArchiveNaming, predict_one};
 
-use crate::{fixture, have, names};
+use crate::{LiveTest, fixture, names};
 
 const LAYOUTS: [(LayoutKind, &str); 4] = [
     (LayoutKind::DockerArchive, "docker-archive"),
@@ -64,23 +64,27 @@ fn load_every_layout(runtime: RuntimeKind, store: &str) {
     });
 }
 
-#[test]
 fn docker_loads_crafted_archives_as_predicted() {
-    if have(&["dockerd", "containerd"]) {
-        load_every_layout(RuntimeKind::Docker, "vfs");
-    }
+    load_every_layout(RuntimeKind::Docker, "vfs");
 }
 
-#[test]
 fn podman_loads_crafted_archives_as_predicted() {
-    if have(&["podman"]) {
-        load_every_layout(RuntimeKind::Podman, "vfs");
-    }
+    load_every_layout(RuntimeKind::Podman, "vfs");
 }
 
-#[test]
 fn containerd_loads_crafted_archives_as_predicted() {
-    if have(&["containerd"]) {
-        load_every_layout(RuntimeKind::Containerd, "native");
-    }
+    load_every_layout(RuntimeKind::Containerd, "native");
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        docker_loads_crafted_archives_as_predicted,
+        &["dockerd", "containerd"]
+    ),
+    live_test!(podman_loads_crafted_archives_as_predicted, &["podman"]),
+    live_test!(
+        containerd_loads_crafted_archives_as_predicted,
+        &["containerd"]
+    ),
+];

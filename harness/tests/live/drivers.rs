@@ -3,7 +3,7 @@
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::runtime::{LoadOutcome, start_instance};
 
-use crate::{fixture, have};
+use crate::{LiveTest, fixture};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -64,25 +64,15 @@ fn load_hybrid_and_inspect(runtime: &str, store: &str) {
     });
 }
 
-#[test]
 fn docker_overlay2_loads_and_inspects() {
-    if have(&["dockerd", "containerd"]) {
-        load_hybrid_and_inspect("docker", "overlay2");
-    }
+    load_hybrid_and_inspect("docker", "overlay2");
 }
 
-#[test]
 fn podman_overlay_loads_and_inspects() {
-    if have(&["podman"]) {
-        load_hybrid_and_inspect("podman", "overlay");
-    }
+    load_hybrid_and_inspect("podman", "overlay");
 }
 
-#[test]
 fn docker_refusal_is_an_outcome_not_an_error() {
-    if !have(&["dockerd", "containerd"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("junk.tar");
     std::fs::write(&archive, b"this is not a tar archive").unwrap();
@@ -100,3 +90,16 @@ fn docker_refusal_is_an_outcome_not_an_error() {
         assert!(instance.shutdown().problems.is_empty());
     });
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        docker_overlay2_loads_and_inspects,
+        &["dockerd", "containerd"]
+    ),
+    live_test!(podman_overlay_loads_and_inspects, &["podman"]),
+    live_test!(
+        docker_refusal_is_an_outcome_not_an_error,
+        &["dockerd", "containerd"]
+    ),
+];

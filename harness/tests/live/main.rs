@@ -1,9 +1,39 @@
 //! Integration tests against real daemons: one test binary, one module per concern, each test
 //! with its own hermetic instance and temp dirs.
 //!
-//! These need root and the runtimes' binaries. Outside CI a test whose binaries are missing
-//! returns early and says why on stderr; under CI (`CI` set) it fails instead, because CI must
-//! exercise every runtime.
+//! These need root and the runtimes' binaries. This binary is a libtest-mimic harness
+//! (`harness = false`), like `tests/scenarios.rs`, so that a test that cannot run here says so:
+//! outside CI, a test whose binaries are missing is listed as ignored, with the reason as its
+//! kind (`[skipped: podman not installed] teardown::...`), and nextest counts it as skipped
+//! rather than passed. Under CI (`CI` set) it runs and fails instead, because CI must exercise
+//! every runtime.
+//!
+//! Each module lists its tests in a `TESTS` table with the binaries each needs
+//! ([`live_test!`]); a new module adds one line to [`MODULES`]. A plain `#[test]` function
+//! would never run in this binary, so `every_live_test_is_registered` fails on any.
+
+use std::path::Path;
+
+use harness::craft::{FileSpec, FixtureSpec, LayerSpec, LayoutKind};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// One live test: a function named as libtest named it, and the binaries it needs on `PATH`.
+pub struct LiveTest {
+    pub name: &'static str,
+    pub needs: &'static [&'static str],
+    pub run: fn(),
+}
+
+/// `live_test!(function, &["binary", ...])`: a [`LiveTest`] named after its function.
+macro_rules! live_test {
+    ($test:ident, $needs:expr) => {
+        $crate::LiveTest {
+            name: stringify!($test),
+            needs: $needs,
+            run: $test,
+        }
+    };
+}
 
 mod containerd;
 mod crafted;
@@ -12,27 +42,96 @@ mod save;
 mod styles;
 mod teardown;
 
-use std::path::Path;
+/// Every module's tests; trials are named `<module>::<function>`, as libtest named them.
+const MODULES: &[(&str, &[LiveTest])] = &[
+    ("containerd", containerd::TESTS),
+    ("crafted", crafted::TESTS),
+    ("drivers", drivers::TESTS),
+    ("save", save::TESTS),
+    ("styles", styles::TESTS),
+    ("teardown", teardown::TESTS),
+];
 
-use harness::craft::{FileSpec, FixtureSpec, LayerSpec, LayoutKind};
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
 
-/// `true` if `binaries` are all installed; outside CI prints why a test is skipped otherwise.
-pub fn have(binaries: &[&str]) -> bool {
-    let missing: Vec<&str> = binaries
+/// The binaries of `needs` that are not installed here.
+fn missing(needs: &[&str]) -> Vec<String> {
+    needs
         .iter()
-        .copied()
         .filter(|b| harness::runtime::provider::find_binary(b, "HARNESS_UNUSED_ENV").is_err())
-        .collect();
-    if missing.is_empty() {
-        return true;
+        .map(|b| b.to_string())
+        .collect()
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let ci = in_ci();
+    let mut trials = vec![Trial::test(
+        "every_live_test_is_registered",
+        every_live_test_is_registered,
+    )];
+    for (module, tests) in MODULES {
+        for test in *tests {
+            let name = format!("{module}::{}", test.name);
+            let missing = missing(test.needs);
+            let reason = format!("skipped: {} not installed", missing.join(", "));
+            let (run, needs) = (test.run, test.needs);
+            let mut trial = Trial::test(name, move || {
+                let missing = self::missing(needs);
+                if !missing.is_empty() {
+                    // Under CI, or when an ignored trial is run on purpose (`--run-ignored`).
+                    return Err(format!(
+                        "{missing:?} not installed{} (scripts/install-deps installs them)",
+                        if in_ci() {
+                            ", and CI must have them"
+                        } else {
+                            ""
+                        }
+                    )
+                    .into());
+                }
+                run();
+                Ok(())
+            });
+            if !missing.is_empty() && !ci {
+                trial = trial.with_ignored_flag(true).with_kind(reason);
+            }
+            trials.push(trial);
+        }
     }
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    assert!(
-        !ci,
-        "CI must have {missing:?} installed (scripts/install-deps installs them)"
-    );
-    eprintln!("skipped: {missing:?} not installed here (scripts/install-deps installs them)");
-    false
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// No live module holds a `#[test]` function: this binary has no libtest harness, so one
+/// would compile and never run. Register it in the module's `TESTS` instead.
+fn every_live_test_is_registered() -> Result<(), Failed> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/live");
+    let mut stray = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let tests = source
+            .lines()
+            .filter(|l| l.trim_start().starts_with("#[test]"))
+            .count();
+        if tests > 0 {
+            stray.push(format!("{}: {tests}", path.display()));
+        }
+    }
+    if stray.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "#[test] functions never run in this harness = false binary; list them in the \
+             module's TESTS with live_test! and the module in MODULES: {stray:?}"
+        )
+        .into())
+    }
 }
 
 /// A one-layer fixture spec.

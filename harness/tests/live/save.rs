@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::oci::archive::{LayoutKind, read_path};
+use harness::oci::archive::LayoutKind;
 use harness::runtime::{SaveFormat, start_instance};
-use harness::verify::Severity;
+use harness::verify::{Severity, inspect_path};
 
-use crate::have;
+use crate::LiveTest;
 
 /// A build context: a Dockerfile copying busybox into an empty image.
 pub fn busybox_context(dir: &Path) -> PathBuf {
@@ -55,9 +55,10 @@ fn skopeo_config_digest(transport: &str, path: &Path) -> String {
 /// Reads a real archive with harness's reader: the layout class must be `want`, nothing may be
 /// an error, and the one image's config digest must be the one skopeo and the runtime report.
 fn inspect_real(path: &Path, want: LayoutKind, config: &str) {
-    let report = read_path(path).unwrap();
+    let inspection = inspect_path(path).unwrap();
+    let report = &inspection.report;
     assert_eq!(report.layout, want, "{}", path.display());
-    let errors: Vec<_> = report
+    let errors: Vec<_> = inspection
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -144,32 +145,38 @@ fn build_save_check(
     });
 }
 
-#[test]
 fn docker_builds_from_scratch_and_saves_a_docker_archive_skopeo_reads() {
-    if have(&["dockerd", "containerd", "skopeo"]) {
-        // Docker 20.10 writes the <= 24 layout: manifest.json and <v1id>/layer.tar, no index.json.
-        let formats = [(SaveFormat::DockerArchive, "docker-archive")];
-        build_save_check("docker", "vfs", &formats, |_, path, config| {
-            inspect_real(path, LayoutKind::DockerArchive, config);
-            skopeo_copies(path, config);
-        });
-    }
+    // Docker 20.10 writes the <= 24 layout: manifest.json and <v1id>/layer.tar, no index.json.
+    let formats = [(SaveFormat::DockerArchive, "docker-archive")];
+    build_save_check("docker", "vfs", &formats, |_, path, config| {
+        inspect_real(path, LayoutKind::DockerArchive, config);
+        skopeo_copies(path, config);
+    });
 }
 
-#[test]
 fn podman_builds_from_scratch_and_saves_both_formats_skopeo_reads() {
-    if have(&["podman", "skopeo"]) {
-        let formats = [
-            (SaveFormat::DockerArchive, "docker-archive"),
-            (SaveFormat::OciArchive, "oci-archive"),
-        ];
-        build_save_check("podman", "vfs", &formats, |transport, path, config| {
-            let want = if transport == "oci-archive" {
-                LayoutKind::OciArchive
-            } else {
-                LayoutKind::DockerArchive
-            };
-            inspect_real(path, want, config)
-        });
-    }
+    let formats = [
+        (SaveFormat::DockerArchive, "docker-archive"),
+        (SaveFormat::OciArchive, "oci-archive"),
+    ];
+    build_save_check("podman", "vfs", &formats, |transport, path, config| {
+        let want = if transport == "oci-archive" {
+            LayoutKind::OciArchive
+        } else {
+            LayoutKind::DockerArchive
+        };
+        inspect_real(path, want, config)
+    });
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        docker_builds_from_scratch_and_saves_a_docker_archive_skopeo_reads,
+        &["dockerd", "containerd", "skopeo"]
+    ),
+    live_test!(
+        podman_builds_from_scratch_and_saves_both_formats_skopeo_reads,
+        &["podman", "skopeo"]
+    ),
+];

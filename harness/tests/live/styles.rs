@@ -8,7 +8,7 @@ use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::runtime::{LoadOutcome, TagOutcome, start_instance};
 use harness::steps::tag::model_stored;
 
-use crate::{fixture, have, names};
+use crate::{LiveTest, fixture, names};
 
 /// Inputs covering every rule R4 names: domains with dots, ports and localhost, bare and
 /// two-component names, docker.io and its legacy index name, uppercase in names and tags,
@@ -95,23 +95,27 @@ fn check_style(runtime: RuntimeKind, store: &str) {
     });
 }
 
-#[test]
 fn podman_stores_what_the_podman_style_predicts() {
-    if have(&["podman"]) {
-        check_style(RuntimeKind::Podman, "vfs");
-    }
+    check_style(RuntimeKind::Podman, "vfs");
 }
 
-#[test]
 fn docker_stores_what_the_docker_style_predicts() {
-    if have(&["dockerd", "containerd"]) {
-        check_style(RuntimeKind::Docker, "vfs");
-    }
+    check_style(RuntimeKind::Docker, "vfs");
 }
 
-#[test]
 fn containerd_stores_what_the_containerd_style_predicts() {
-    if have(&["containerd"]) {
-        check_style(RuntimeKind::Containerd, "overlayfs");
-    }
+    check_style(RuntimeKind::Containerd, "overlayfs");
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(podman_stores_what_the_podman_style_predicts, &["podman"]),
+    live_test!(
+        docker_stores_what_the_docker_style_predicts,
+        &["dockerd", "containerd"]
+    ),
+    live_test!(
+        containerd_stores_what_the_containerd_style_predicts,
+        &["containerd"]
+    ),
+];

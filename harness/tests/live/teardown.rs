@@ -8,7 +8,7 @@ use harness::runtime::start_instance;
 use harness::runtime::teardown::mounts_under;
 use nix::sys::signal::Signal;
 
-use crate::{have, processes_mentioning};
+use crate::{LiveTest, processes_mentioning};
 
 /// Asserts that nothing under `tmp` survives: no processes mention it, nothing is mounted
 /// below it, and it holds no instance root.
@@ -60,11 +60,7 @@ fn harness_cmd(project: &Path, tmp: &Path) -> Command {
     cmd
 }
 
-#[test]
 fn a_finished_run_leaves_nothing_behind() {
-    if !have(&["podman"]) {
-        return;
-    }
     let project = tempfile::tempdir().unwrap();
     let tmp = short_tmp();
     write_project(project.path(), "podman", "overlay");
@@ -123,25 +119,15 @@ fn interrupt_mid_run(runtime: &str, store: &str, socket: &str, signal: Signal) {
     assert_clean(tmp.path());
 }
 
-#[test]
 fn ctrl_c_during_a_podman_run_leaves_nothing_behind() {
-    if have(&["podman"]) {
-        interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGINT);
-    }
+    interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGINT);
 }
 
-#[test]
 fn ctrl_c_during_a_docker_run_leaves_nothing_behind() {
-    if have(&["dockerd", "containerd"]) {
-        interrupt_mid_run("docker", "overlay2", "docker.sock", Signal::SIGINT);
-    }
+    interrupt_mid_run("docker", "overlay2", "docker.sock", Signal::SIGINT);
 }
 
-#[test]
 fn a_crashed_daemon_is_an_error_and_is_still_cleaned_up() {
-    if !have(&["dockerd", "containerd"]) {
-        return;
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -173,18 +159,11 @@ fn a_crashed_daemon_is_an_error_and_is_still_cleaned_up() {
     });
 }
 
-#[test]
 fn sigterm_during_a_podman_run_leaves_nothing_behind() {
-    if have(&["podman"]) {
-        interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGTERM);
-    }
+    interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGTERM);
 }
 
-#[test]
 fn a_panic_with_a_live_instance_still_tears_it_down() {
-    if !have(&["podman"]) {
-        return;
-    }
     let (tx, rx) = std::sync::mpsc::channel();
     let joined = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -210,11 +189,7 @@ fn a_panic_with_a_live_instance_still_tears_it_down() {
     assert!(processes_mentioning(&root).is_empty());
 }
 
-#[test]
 fn roots_of_a_killed_harness_are_swept_on_the_next_run() {
-    if !have(&["podman"]) {
-        return;
-    }
     let tmp = short_tmp();
     // A root as a SIGKILLed harness leaves it: owner gone, a mount still in place.
     let stale = tmp.path().join("harness-stale01");
@@ -249,3 +224,32 @@ fn roots_of_a_killed_harness_are_swept_on_the_next_run() {
     std::fs::remove_dir_all(&live).unwrap();
     assert_clean(tmp.path());
 }
+
+/// This module's tests and the binaries each needs (see `LiveTest`).
+pub const TESTS: &[LiveTest] = &[
+    live_test!(a_finished_run_leaves_nothing_behind, &["podman"]),
+    live_test!(
+        ctrl_c_during_a_podman_run_leaves_nothing_behind,
+        &["podman"]
+    ),
+    live_test!(
+        ctrl_c_during_a_docker_run_leaves_nothing_behind,
+        &["dockerd", "containerd"]
+    ),
+    live_test!(
+        a_crashed_daemon_is_an_error_and_is_still_cleaned_up,
+        &["dockerd", "containerd"]
+    ),
+    live_test!(
+        sigterm_during_a_podman_run_leaves_nothing_behind,
+        &["podman"]
+    ),
+    live_test!(
+        a_panic_with_a_live_instance_still_tears_it_down,
+        &["podman"]
+    ),
+    live_test!(
+        roots_of_a_killed_harness_are_swept_on_the_next_run,
+        &["podman"]
+    ),
+];

@@ -20,8 +20,8 @@
 //! stream ends, `build.rs` decides the layout class from which metadata files exist, follows
 //! `index.json` and `manifest.json` through the recorded members, and joins every claim (a
 //! descriptor's digest, size and media type; a config's DiffIDs) to the facts measured from
-//! the bytes. The oracles in [`crate::verify`] then compare the two; their findings are part
-//! of the report.
+//! the bytes. The report states facts and judges none of them: comparing claims with facts
+//! is the oracles' job, outside this module, so the reader depends on nothing that judges it.
 //!
 //! The rules follow the readers users run: moby `image/tarexport/load.go` (`Load`, `safePath`,
 //! the layer count check), containerd `core/images/archive/importer.go` (`ImportIndex`:

@@ -5,7 +5,11 @@
 //! *mean* ([`ImageReport`]: each image with its names from every source, its manifests, config
 //! and layers, each joined to the member that stores it). Every claim a descriptor makes
 //! (digest, size, media type, diff_id) sits next to the facts measured from the bytes
-//! ([`StoredBlob`]), so the oracles in [`crate::verify`] compare the two without re-reading.
+//! ([`StoredBlob`]), so an oracle can compare the two without re-reading the archive.
+//!
+//! The report holds facts only, no verdicts: whether a claim and a fact disagree badly
+//! enough to matter is the oracles' call, and they live downstream of this module (the
+//! `harness inspect` document is this report plus their findings and predictions).
 //!
 //! Field names are a stable interface (snake_case, as serialized); an absent value is `null`,
 //! never a missing key, so consumers can tell "not written" from "not looked at".
@@ -16,7 +20,6 @@ use serde::Serialize;
 
 use crate::oci::Digest;
 use crate::oci::archive::Compression;
-use crate::verify::Finding;
 
 /// Everything [`read_archive`](super::read_archive) learnt about one archive.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,8 +57,6 @@ pub struct ArchiveReport {
     pub duplicate_members: Vec<String>,
     /// Archive members whose path or link target escapes the archive root.
     pub unsafe_members: Vec<UnsafeEntry>,
-    /// What the oracles found, most severe first ([`crate::verify::check`]).
-    pub findings: Vec<Finding>,
 }
 
 /// Where the archive came from.

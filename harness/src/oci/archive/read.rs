@@ -12,7 +12,8 @@ use crate::oci::archive::scan::Scan;
 use crate::oci::archive::{ArchiveReport, Compression, InputKind, MemberKind};
 
 /// Input that cannot be read at all (`harness inspect` exits 2). Problems with single members
-/// are findings in the report, not errors. Messages read well after "failed to".
+/// are facts in the report (a JSON error, a failed decompression, a truncated layer walk), not
+/// errors. Messages read well after "failed to".
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The file or directory could not be opened or listed.
@@ -40,7 +41,7 @@ pub enum ReadError {
 
 /// Reads an image archive in one pass: a tar, or a tar compressed as a whole with gzip,
 /// bzip2, xz or zstd (detected from its first bytes). Memory stays bounded whatever the
-/// archive's size; the report includes the oracles' findings.
+/// archive's size.
 pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
     let mut input = Counting::new(reader);
     let read_error = |compression, after: Option<&String>, source| ReadError::Read {
@@ -96,7 +97,7 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
         size: input.count,
         tar_size: Some(tar_size),
     };
-    Ok(checked(build(scan, facts)))
+    Ok(build(scan, facts))
 }
 
 /// Reads an archive file, or an OCI layout directory (each file read once, in name order).
@@ -119,12 +120,7 @@ pub fn read_path(path: &Path) -> Result<ArchiveReport, ReadError> {
         size,
         tar_size: None,
     };
-    Ok(checked(build(scan, facts)))
-}
-
-fn checked(mut report: ArchiveReport) -> ArchiveReport {
-    report.findings = crate::verify::check(&report);
-    report
+    Ok(build(scan, facts))
 }
 
 /// Adds every file and symlink under `dir` to `scan`, as paths relative to the root.
@@ -179,19 +175,16 @@ impl<R: Read> Read for Counting<R> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use serde_json::json;
     use sha2::{Digest as _, Sha256};
 
     use super::*;
     use crate::oci::archive::LayoutKind;
     use crate::oci::archive::testutil::{
-        ArchiveBuilder, TarEntry, TestImage, TestLayer, codes, compress, crafted, names,
-        oci_archive, raw_tar, stored,
+        ArchiveBuilder, TarEntry, TestImage, TestLayer, compress, crafted, names, oci_archive,
+        shuffles, stored,
     };
     use crate::oci::{Digest, media_type};
-    use crate::verify::Severity;
 
     #[test]
     fn whole_archive_compression_is_transparent() {
@@ -211,24 +204,23 @@ mod tests {
                 (stored.len() as u64, Some(plain.len() as u64))
             );
             assert_eq!(r.images, want.images, "{c}");
-            assert_eq!(r.findings, want.findings, "{c}");
+            assert_eq!(r.members, want.members, "{c}");
         }
     }
 
     #[test]
     fn every_layer_compression_is_detected_and_decompressed() {
         let table = [
-            (Compression::Gzip, media_type::OCI_LAYER_GZIP, false),
+            (Compression::Gzip, media_type::OCI_LAYER_GZIP),
             (
                 Compression::Zstd,
                 "application/vnd.oci.image.layer.v1.tar+zstd",
-                false,
             ),
             // No media type exists for these: a tar media type is what R2's importers wrote.
-            (Compression::Bzip2, media_type::OCI_LAYER_TAR, true),
-            (Compression::Xz, media_type::OCI_LAYER_TAR, true),
+            (Compression::Bzip2, media_type::OCI_LAYER_TAR),
+            (Compression::Xz, media_type::OCI_LAYER_TAR),
         ];
-        for (c, mt, mismatch) in table {
+        for (c, mt) in table {
             let layer = TestLayer::new(&[("etc/hello", "hello\n"), ("etc/x", "x")], c, mt);
             let image = TestImage::new(vec![layer.clone()], "linux", "amd64");
             let r = oci_archive(&image, json!({})).read();
@@ -248,12 +240,9 @@ mod tests {
                 2,
                 "{c}: walked inside"
             );
-            let want: BTreeSet<_> = if mismatch {
-                [("media-type-compression-mismatch", Severity::Error)].into()
-            } else {
-                BTreeSet::new()
-            };
-            assert_eq!(codes(&r), want, "{c}: {:#?}", r.findings);
+            // The claim stays next to the fact; the oracles compare them.
+            assert_eq!(l.media_type.as_deref(), Some(mt), "{c}");
+            assert_eq!(member.decode_error, None, "{c}");
         }
     }
 
@@ -261,32 +250,11 @@ mod tests {
     fn member_order_does_not_matter() {
         let (bytes, _) = crafted("docker-oci-hybrid");
         let want = read_archive(bytes.as_slice()).unwrap();
-        let mut entries: Vec<(String, TarEntry)> = Vec::new();
-        let mut archive = tar::Archive::new(bytes.as_slice());
-        for e in archive.entries().unwrap() {
-            let mut e = e.unwrap();
-            let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            let entry = if e.header().entry_type().is_dir() {
-                TarEntry::Dir
-            } else {
-                TarEntry::File(data)
-            };
-            entries.push((path, entry));
-        }
-        let n = entries.len();
-        for order in [
-            (0..n).rev().collect::<Vec<_>>(),
-            (0..n).map(|i| (i * 7 + 3) % n).collect(),
-        ] {
-            let shuffled: Vec<(String, TarEntry)> =
-                order.iter().map(|&i| entries[i].clone()).collect();
-            assert_eq!(shuffled.len(), n);
-            let r = read_archive(raw_tar(&shuffled).as_slice()).unwrap();
+        for shuffled in shuffles(&bytes) {
+            let r = read_archive(shuffled.as_slice()).unwrap();
             assert_eq!(r.layout, want.layout);
             assert_eq!(r.images, want.images);
-            assert_eq!(r.findings, want.findings);
+            assert_eq!(r.members.len(), want.members.len());
         }
     }
 
@@ -309,7 +277,8 @@ mod tests {
             (InputKind::Directory, LayoutKind::OciLayoutDir)
         );
         assert_eq!(from_dir.images, from_tar.images);
-        assert_eq!(from_dir.findings, from_tar.findings);
+        assert_eq!(from_dir.duplicate_members, from_tar.duplicate_members);
+        assert_eq!(from_dir.unsafe_members, from_tar.unsafe_members);
         assert_eq!(from_dir.tar_size, None);
 
         let file = dir.path().join("archive.tar");
@@ -322,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_input_is_an_error_and_empty_input_a_finding() {
+    fn unreadable_input_is_an_error_and_empty_input_a_report() {
         let mut garbage = vec![b'x'; 2048];
         garbage[..9].copy_from_slice(b"not a tar");
         let err = read_archive(garbage.as_slice()).unwrap_err();
@@ -353,10 +322,7 @@ mod tests {
 
         let empty = read_archive(&b""[..]).unwrap();
         assert_eq!(empty.layout, LayoutKind::Unknown);
-        assert_eq!(
-            codes(&empty),
-            [("unrecognized-layout", Severity::Error)].into()
-        );
+        assert_eq!((empty.members.len(), empty.images.len()), (0, 0));
 
         let err = read_path(Path::new("/nonexistent/archive.tar")).unwrap_err();
         assert_eq!(err.to_string(), "open /nonexistent/archive.tar");
@@ -459,7 +425,11 @@ mod tests {
         let member = r.member("layer.tar").unwrap();
         assert!(!member.buffered, "the layer's bytes were not kept");
         assert_eq!(member.tar.as_ref().unwrap().entries, 1);
-        assert_eq!(r.findings, []);
+        assert_eq!(l.diff_id.as_ref(), Some(&diff_id), "the config's claim");
+        assert_eq!(
+            (member.decode_error.as_ref(), member.json_error.as_ref()),
+            (None, None)
+        );
         let json = serde_json::to_string(&r).unwrap();
         assert!(
             json.len() < 16 << 10,

@@ -2,7 +2,6 @@
 //! in every compression, and small images in each layout. Independent of `craft`, so the
 //! reader is tested against inputs its sibling writer cannot produce.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -10,15 +9,6 @@ use serde_json::{Value, json};
 use crate::craft::{CraftedArchive, FixtureSpec, write_archive};
 use crate::oci::archive::{ArchiveReport, Compression, StoredBlob, read_archive};
 use crate::oci::{Digest, media_type};
-use crate::verify::Severity;
-
-/// The (code, severity) pairs of a report's findings.
-pub(crate) fn codes(r: &ArchiveReport) -> BTreeSet<(&'static str, Severity)> {
-    r.findings
-        .iter()
-        .map(|f| (f.code.as_str(), f.severity))
-        .collect()
-}
 
 /// A present blob.
 pub(crate) fn stored(b: &Option<StoredBlob>) -> &StoredBlob {
@@ -83,6 +73,35 @@ pub(crate) fn raw_tar<S: AsRef<str>>(entries: &[(S, TarEntry)]) -> Vec<u8> {
         b.append(&h, data).unwrap();
     }
     b.into_inner().unwrap()
+}
+
+/// The same archive with its members in two other orders (reversed, and a stride through
+/// them), rewritten as ustar.
+pub(crate) fn shuffles(tar_bytes: &[u8]) -> [Vec<u8>; 2] {
+    let mut entries: Vec<(String, TarEntry)> = Vec::new();
+    let mut archive = tar::Archive::new(tar_bytes);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        let entry = if e.header().entry_type().is_dir() {
+            TarEntry::Dir
+        } else {
+            TarEntry::File(data)
+        };
+        entries.push((path, entry));
+    }
+    let n = entries.len();
+    [
+        (0..n).rev().collect::<Vec<_>>(),
+        (0..n).map(|i| (i * 7 + 3) % n).collect(),
+    ]
+    .map(|order| {
+        let shuffled: Vec<(String, TarEntry)> = order.iter().map(|&i| entries[i].clone()).collect();
+        assert_eq!(shuffled.len(), n);
+        raw_tar(&shuffled)
+    })
 }
 
 /// A layer tar holding regular files.
@@ -428,4 +447,65 @@ pub(crate) fn containerd_hybrid() -> (ArchiveBuilder, HybridFacts) {
         index,
     };
     (a, facts)
+}
+
+/// An oci-archive whose target is an index, without media types, listing another index
+/// without media types, which lists `image` (some producers omit media types; indexes may
+/// nest). Returns the archive and the inner and outer index bytes.
+pub(crate) fn nested_indexes(image: &TestImage) -> (ArchiveBuilder, Vec<u8>, Vec<u8>) {
+    let platform = json!({"platform": {"os": "linux", "architecture": "amd64"}});
+    let mut inner = index_json(vec![image.descriptor(platform)]);
+    inner.as_object_mut().unwrap().remove("mediaType");
+    let inner = serde_json::to_vec(&inner).unwrap();
+    let mut inner_desc = descriptor("", &inner);
+    inner_desc.as_object_mut().unwrap().remove("mediaType");
+    let outer = serde_json::to_vec(&index_json(vec![inner_desc])).unwrap();
+
+    let mut a = ArchiveBuilder::default();
+    image.add_blobs(&mut a);
+    a.blob(&inner);
+    a.blob(&outer);
+    let mut target = descriptor(media_type::OCI_INDEX, &outer);
+    target["annotations"] = json!({"io.containerd.image.name": "a.test/x:1"});
+    a.json("index.json", &index_json(vec![target]));
+    a.file("oci-layout", OCI_LAYOUT);
+    (a, inner, outer)
+}
+
+/// An index stored under a name whose content lists that same name (possible only with a
+/// wrong name, so its digest cannot match).
+pub(crate) fn self_referencing_index() -> ArchiveBuilder {
+    let name = Digest::sha256(b"anything");
+    let index = index_json(vec![json!({
+        "mediaType": media_type::OCI_INDEX, "digest": name.to_string(), "size": 1,
+    })]);
+    let mut a = ArchiveBuilder::default();
+    a.json(&format!("blobs/sha256/{}", name.hex()), &index);
+    a.json("index.json", &index);
+    a.file("oci-layout", OCI_LAYOUT);
+    a
+}
+
+/// A docker-archive as Podman and skopeo write it: the layer stored as `<digest>.tar`, and
+/// `<v1id>/layer.tar` a symlink to it. Returns the archive and the symlink's path.
+pub(crate) fn podman_docker_archive(image: &TestImage) -> (ArchiveBuilder, String) {
+    let mut a = docker_v24(image, "localhost/app:latest");
+    let layer = image.layers[0].digest();
+    let v1_layer = a
+        .entries
+        .iter()
+        .find(|(p, _)| p.ends_with("/layer.tar"))
+        .unwrap()
+        .0
+        .clone();
+    a.remove(&v1_layer);
+    a.file(
+        &format!("{}.tar", layer.hex()),
+        image.layers[0].stored.clone(),
+    );
+    a.link(
+        &v1_layer,
+        TarEntry::Symlink(format!("../{}.tar", layer.hex())),
+    );
+    (a, v1_layer)
 }
