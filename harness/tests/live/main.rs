@@ -7,6 +7,7 @@
 
 mod containerd;
 mod crafted;
+mod ctr_conformance;
 mod drivers;
 mod save;
 mod styles;
