@@ -55,7 +55,11 @@ fn cases() -> Vec<(&'static str, FixtureSpec)> {
             "dangerzone.rocks/dangerzone:latest",
         ),
         // A familiar name, normalized by ParseDockerRef.
-        named("docker-archive-short-name", LayoutKind::DockerArchive, "foo"),
+        named(
+            "docker-archive-short-name",
+            LayoutKind::DockerArchive,
+            "foo",
+        ),
         named(
             "docker-oci-hybrid",
             LayoutKind::DockerOciHybrid,
@@ -66,12 +70,24 @@ fn cases() -> Vec<(&'static str, FixtureSpec)> {
             LayoutKind::ContainerdHybrid,
             "example.test/ctd-hybrid:v1",
         ),
-        named(
-            "oci-archive-full-name",
-            LayoutKind::OciArchive,
-            "example.test/oci:v1",
-        ),
     ];
+    // An OCI archive named by io.containerd.image.name, and one whose ref.name is a full name
+    // (ctr's translator leaves a name with `/`, `:` or `@` as it is).
+    let mut s = spec(
+        "oci-archive-full-name",
+        LayoutKind::OciArchive,
+        Compression::None,
+    );
+    s.image_name = Some("example.test/oci:v1".into());
+    s.ref_name = Some("v1".into());
+    out.push(("oci-archive-full-name", s));
+    let mut s = spec(
+        "oci-archive-full-ref-name",
+        LayoutKind::OciArchive,
+        Compression::None,
+    );
+    s.ref_name = Some("example.test/oci-ref:v1".into());
+    out.push(("oci-archive-full-ref-name", s));
     for layout in [LayoutKind::DockerArchive, LayoutKind::DockerOciHybrid] {
         let label = match layout {
             LayoutKind::DockerArchive => "docker-archive-two-tags",
@@ -85,7 +101,11 @@ fn cases() -> Vec<(&'static str, FixtureSpec)> {
         }
         out.push((label, s));
     }
-    let mut s = spec("docker-archive-no-name", LayoutKind::DockerArchive, Compression::None);
+    let mut s = spec(
+        "docker-archive-no-name",
+        LayoutKind::DockerArchive,
+        Compression::None,
+    );
     s.name = None;
     out.push(("docker-archive-no-name", s));
     // Two identical layers: the second is a symlink to the first (moby's diffIDPaths).
@@ -115,12 +135,30 @@ fn cases() -> Vec<(&'static str, FixtureSpec)> {
         }
         out.push((label, s));
     }
-    let mut s = spec("oci-archive-tag-only", LayoutKind::OciArchive, Compression::None);
+    // A Docker archive of another platform: `ImportIndex` gives its index entry the config's
+    // platform, so ctr's platform filter drops the only entry and `WalkNotEmpty` refuses it.
+    let mut s = spec(
+        "docker-archive-arm64",
+        LayoutKind::DockerArchive,
+        Compression::None,
+    );
+    s.name = Some("example.test/arm64:v1".into());
+    s.platform = Some("linux/arm64".into());
+    out.push(("docker-archive-arm64", s));
+    let mut s = spec(
+        "oci-archive-tag-only",
+        LayoutKind::OciArchive,
+        Compression::None,
+    );
     s.ref_name = Some("latest".into());
     out.push(("oci-archive-tag-only", s));
     out.push((
         "oci-archive-no-name",
-        spec("oci-archive-no-name", LayoutKind::OciArchive, Compression::None),
+        spec(
+            "oci-archive-no-name",
+            LayoutKind::OciArchive,
+            Compression::None,
+        ),
     ));
     // Multi-platform images, with one platform listed but left out (as Docker's containerd
     // store saves platforms it never pulled). ctr imports for the host platform only.
@@ -186,11 +224,14 @@ fn cases() -> Vec<(&'static str, FixtureSpec)> {
     out
 }
 
-/// What a load left: refused or loaded, and name -> target digest.
+/// What a load left: refused or loaded, name -> target digest, and name -> what
+/// `ctr images check` says of the image after a synchronous garbage collection (so the GC
+/// labels the import set must keep the same content alive).
 #[derive(Debug, PartialEq)]
 struct Result {
     loaded: bool,
     images: BTreeMap<String, String>,
+    check: BTreeMap<String, String>,
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -226,6 +267,29 @@ async fn records(instance: &Instance) -> BTreeMap<String, String> {
         .flat_map(|i| {
             let digest = i.digest.unwrap_or_default();
             i.names.into_iter().map(move |n| (n, digest.clone()))
+        })
+        .collect()
+}
+
+/// Collects garbage synchronously (deleting a lease with `--sync` runs the collector), then
+/// name -> `complete (2/2)` from `ctr images check`.
+fn check_after_gc(ctr_bin: &Path, instance: &Instance) -> BTreeMap<String, String> {
+    for args in [
+        &["leases", "create", "--id", "gc-trigger"][..],
+        &["leases", "rm", "--sync", "gc-trigger"],
+    ] {
+        let out = ctr(ctr_bin, instance, args);
+        assert!(out.status.success(), "ctr {args:?}: {out:?}");
+    }
+    let out = ctr(ctr_bin, instance, &["images", "check"]);
+    assert!(out.status.success(), "ctr images check: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.len() >= 5).then(|| (without_ctr_prefix(cols[0]), cols[3..5].join(" ")))
         })
         .collect()
 }
@@ -282,6 +346,7 @@ fn containerd_loads_agree_with_ctr_images_import() {
             let harness = Result {
                 loaded: matches!(outcome, LoadOutcome::Loaded { .. }),
                 images: records(&grpc).await,
+                check: check_after_gc(&ctr_bin, &grpc),
             };
             let out = ctr(
                 &ctr_bin,
@@ -295,6 +360,7 @@ fn containerd_loads_agree_with_ctr_images_import() {
                     .into_iter()
                     .map(|(n, d)| (without_ctr_prefix(&n), d))
                     .collect(),
+                check: check_after_gc(&ctr_bin, &real),
             };
             let line = format!(
                 "{label}: harness {harness:?} ({outcome:?}); ctr {containerd:?} ({})",
