@@ -12,48 +12,63 @@
 //! **Namespace.** Every call carries the `containerd-namespace: harness` header ([`NAMESPACE`]);
 //! containerd creates the namespace on first use.
 //!
-//! **Load** ([`Runtime::load_image`]) does what `ctr images import --no-unpack --all-platforms`
-//! does for an OCI layout (containerd 1.6: `images/archive.ImportIndex` followed by
-//! `Client.Import`), over the Content, Images and Leases services:
+//! **Load** ([`Runtime::load_image`]) is the harness's own client-side import, over the
+//! Content, Images and Leases services. It reimplements what `ctr images import --no-unpack`
+//! of containerd 1.6 does in ctr's process (`images/archive.ImportIndex`, then
+//! `Client.Import`), and `tests/live/ctr_conformance.rs` holds it to that: every crafted layout
+//! and naming shape goes through this driver and through the real `ctr` against fresh
+//! instances, and names, targets, outcomes and what survives a GC must agree. The info's `api`
+//! is therefore `containerd-grpc` ([`API`]): the harness's gRPC client, not containerd's own
+//! importer. (containerd 1.7's ctr still imports client-side by default; 2.x's ctr sends the
+//! archive to the Transfer service, which imports server-side and names records by its own
+//! `transfer/image.Store` rules: see `containerd/docker_archive.rs`.)
 //!
 //! - The archive is read once, as a stream, on a blocking thread (tar over a `BufReader`;
-//!   nothing is extracted to disk). Each `blobs/<alg>/<hex>` member is streamed into the
-//!   content store as it is read (Content `Write`: ref `tar-<member name>` as `onUntarBlob`
-//!   names it, the member's size, the digest its name declares as the expected digest, commit);
-//!   containerd hashes while writing and refuses a commit whose bytes do not match. Members may
-//!   come in any order and `index.json` may come last, so a single pass cannot know which blob
-//!   is what: `index.json` (small) is kept in memory, blobs go straight to the store, and the
-//!   image records are created after the pass. Manifests are then read back from the content
-//!   store, as `Client.Import` does, never from the archive a second time.
+//!   nothing is extracted to disk). Every regular member except `oci-layout`, `manifest.json`
+//!   and `index.json` is streamed into the content store as it is read, as `ImportIndex`'s
+//!   `onUntarBlob` does (Content `Write`: ref `tar-<member name>`, the member's size, commit
+//!   under the digest of its bytes, computed as they pass). Members may come in any order, so a
+//!   single pass cannot know which blob is what: `index.json` (small) is kept in memory,
+//!   blobs go straight to the store, and what they are is decided after the pass. Manifests
+//!   are then read back from the content store, as `Client.Import` does, never from the
+//!   archive a second time.
+//! - `ImportIndex`'s decision: an `oci-layout` with a version makes it an OCI layout (the
+//!   `index.json` entries); else a `manifest.json` list makes it a Docker archive, for which a
+//!   Docker schema 2 manifest is built per entry from its config and layer members (layer
+//!   media types from their first bytes, the platform from the config, symlinked layers
+//!   resolved) and written to the store, with one index entry per `RepoTags` tag named by
+//!   `ParseDockerRef` (`containerd/docker_archive.rs`).
 //! - The garbage collector keeps content only while something references it. The whole load
-//!   runs under a lease (`containerd-lease` header; the lease carries `containerd.io/gc.expire` one hour out, in case the harness dies before deleting
-//!   it), and before the lease is deleted each manifest (and nested index) gets the
-//!   `containerd.io/gc.ref.content.*` labels naming its children, exactly as
-//!   `images.SetChildrenLabels` sets them, so the image record keeps the whole graph alive.
-//! - One image record per `index.json` manifest entry, named as `Client.Import`'s `imageName`
-//!   does: the `io.containerd.image.name` annotation, else `org.opencontainers.image.ref.name`
-//!   verbatim (the library default; `ctr images import` additionally prefixes tag-only ref
-//!   names with `import-<date>:`, which we do not, since it is volatile); entries with neither
-//!   get no record. An existing record of that name is updated to the new target
-//!   (`Images.Update` with mask `target`, then `Create` on NotFound), as `Client.Import` does.
+//!   runs under a lease (`containerd-lease` header; the lease carries `containerd.io/gc.expire`
+//!   one hour out, in case the harness dies before deleting it), and before the lease is
+//!   deleted each manifest (and nested index) gets the `containerd.io/gc.ref.content.*` labels
+//!   naming its children, exactly as `images.SetChildrenLabels` sets them, so the image record
+//!   keeps the whole graph alive. As in ctr without `--all-platforms`, children for platforms
+//!   other than the host's are filtered out first (`images.FilterPlatforms` with
+//!   `platforms.Default()`, `containerd/platform.rs`): they are neither walked nor labelled,
+//!   and an index left with no entry is refused ("image might be filtered out").
+//! - One image record per index entry, named as `Client.Import`'s `imageName` does: the
+//!   `io.containerd.image.name` annotation, else `org.opencontainers.image.ref.name`
+//!   verbatim; entries with neither get no record. An existing record of that name is updated
+//!   to the new target (`Images.Update` with mask `target`, then `Create` on NotFound).
 //! - The load messages are ours, one per record: `Loaded image: <name>` (containerd has no load
 //!   messages; `ctr` prints `unpacking <name> (<digest>)...done`, and we do not unpack).
 //!
-//! Differences from containerd's importer, all deliberate: blobs outside `blobs/` are not
-//! ingested (nothing could reference them except by accident), `index.json` itself is not
-//! stored (no record targets it unless `--index-name` is given), a blob whose bytes do not
-//! match its name is refused at commit (containerd 1.6 stores it under its real digest and only
-//! a later unpack fails), every platform is labelled (`--all-platforms`), and a docker-archive
-//! (`manifest.json` without `oci-layout`) is refused with a message saying so, where containerd
-//! would synthesize a manifest for it.
+//! Differences from ctr, all deliberate and none visible in names, targets or outcomes:
+//! a tag-only ref name is kept verbatim (`Client.Import` without a translator), where ctr
+//! passes `archive.AddRefPrefix("import-<yyyy-MM-dd>")` and records `import-2026-01-31:latest`
+//! (a date in a name would make every snapshot volatile); `index.json` and a Docker archive's
+//! synthesized index are not stored (no record targets them unless `--index-name` is given);
+//! a member whose `blobs/<alg>/<hex>` name is already stored is skipped rather than rewritten.
 //!
 //! The archive side (the scan, the OCI documents, the GC label rules) is in `archive.rs`.
 //!
 //! **Refusals.** A gRPC status sent by the daemon is a refusal ([`ApiRejection`] with
 //! `status: Some(<gRPC code>)`, e.g. 3 InvalidArgument, 5 NotFound, 6 AlreadyExists: for this
 //! runtime `status` holds the gRPC status code, not an HTTP status). Refusals that come from the
-//! importer's own checks (what `ctr` itself would refuse: not an OCI layout, a bad
-//! `index.json`) have `status: None`. A failure of the connection is a [`RuntimeError`].
+//! importer's own checks (what `ctr` itself would refuse: an unrecognized layout, a bad
+//! `index.json`, a config or layer `manifest.json` names that is not there) have
+//! `status: None`, and containerd's words. A failure of the connection is a [`RuntimeError`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -102,6 +117,11 @@ pub const NAMESPACE: &str = "harness";
 /// the packages the driver calls is the meaningful (and only) answer. The daemon's build
 /// identity is in `version`.
 pub const API_VERSION: &str = "v1";
+
+/// [`RuntimeInfo::api`]: the driver speaks containerd's gRPC API and loads with its own
+/// client-side import (ctr's `images import --no-unpack`, conformance-tested), not with an
+/// importer inside containerd.
+pub const API: &str = "containerd-grpc";
 
 /// `namespaces.GRPCHeader`.
 const NAMESPACE_HEADER: &str = "containerd-namespace";
@@ -863,7 +883,7 @@ impl Runtime for ContainerdDriver {
                 version: version.version,
                 api_version: API_VERSION.into(),
                 store: self.snapshotter.clone(),
-                api: "containerd-grpc".into(),
+                api: API.into(),
             })
         })
     }
