@@ -4,9 +4,10 @@
 //! `images/image.go`, `images/handlers.go`, `images/mediatypes.go`).
 //!
 //! The scan runs on a blocking thread and hands the driver what it finds in archive order:
-//! each `blobs/...` member as a stream of chunks (the driver writes them to the content store as
-//! they arrive), `index.json` whole, and what `oci-layout` and `manifest.json` say. Nothing is
-//! buffered beyond a few chunks, nothing is written to disk, and the file is read once.
+//! every other regular member as a stream of chunks (the driver writes them to the content store
+//! as they arrive, as `ImportIndex` ingests every member), symlinks, `index.json` whole, and
+//! what `oci-layout` and `manifest.json` say. Nothing is buffered beyond a few chunks, nothing
+//! is written to disk, and the file is read once.
 
 use std::collections::HashMap;
 use std::io::Read;
