@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use harness::craft::{
-    BlobKind, Compression, DefectSpec, FileSpec, FixtureSpec, LayerSpec, LayoutKind, Target,
-    write_archive_to_path,
+    ArchiveFile, BlobKind, Compression, DefectSpec, FileSpec, FixtureSpec, LayerSpec, LayoutKind,
+    Target, write_archive_to_path,
 };
 use harness::runtime::provider::find_binary;
 use harness::runtime::{Instance, LoadOutcome, start_instance};
@@ -219,6 +219,51 @@ fn cases() -> Vec<(&'static str, FixtureSpec)> {
             "oci-archive-manifests-null",
             LayoutKind::OciArchive,
             DefectSpec::IndexManifestsNull,
+        ),
+        defect(
+            "oci-archive-layer-size-mismatch",
+            LayoutKind::OciArchive,
+            DefectSpec::SizeMismatch(blob(BlobKind::Layer(0))),
+        ),
+        defect(
+            "oci-archive-invalid-index-json",
+            LayoutKind::OciArchive,
+            DefectSpec::InvalidJson(Target::File(ArchiveFile::IndexJson)),
+        ),
+        defect(
+            "oci-archive-invalid-manifest",
+            LayoutKind::OciArchive,
+            DefectSpec::InvalidJson(blob(BlobKind::Manifest)),
+        ),
+        defect(
+            "docker-archive-invalid-manifest-json",
+            LayoutKind::DockerArchive,
+            DefectSpec::InvalidJson(Target::File(ArchiveFile::ManifestJson)),
+        ),
+        defect(
+            "docker-archive-invalid-config",
+            LayoutKind::DockerArchive,
+            DefectSpec::InvalidJson(blob(BlobKind::Config)),
+        ),
+        defect(
+            "docker-archive-duplicate-manifest-json",
+            LayoutKind::DockerArchive,
+            DefectSpec::DuplicateEntry(Target::File(ArchiveFile::ManifestJson)),
+        ),
+        defect(
+            "docker-archive-duplicate-layer",
+            LayoutKind::DockerArchive,
+            DefectSpec::DuplicateEntry(blob(BlobKind::Layer(0))),
+        ),
+        defect(
+            "docker-oci-hybrid-invalid-oci-layout",
+            LayoutKind::DockerOciHybrid,
+            DefectSpec::InvalidJson(Target::File(ArchiveFile::OciLayout)),
+        ),
+        defect(
+            "docker-oci-hybrid-manifest-json-disagrees",
+            LayoutKind::DockerOciHybrid,
+            DefectSpec::ManifestJsonIndexDisagree,
         ),
     ]);
     out
