@@ -10,17 +10,21 @@
 //! | `docker-containerd` | `index.json` through containerd's importer (moby `daemon/containerd/image_import.go` -> containerd `images/archive.ImportIndex`) | `io.containerd.image.name`, else `manifest.json` `RepoTags`; nothing: a dangling image |
 //! | `podman-3.4` | oci-archive tried before docker-archive (c/common v0.44 `libimage/load.go`) | OCI: `org.opencontainers.image.ref.name` of `manifests[0]` only, through `NormalizeName` (R1: `latest` -> `localhost/latest:latest`); more than one image in the index: falls back to docker-archive `RepoTags` |
 //! | `podman` (>= 4) | oci-archive first, preferring `io.containerd.image.name` (c/common v0.50 `libimage/load.go`) | `io.containerd.image.name`, else `ref.name`, through `NormalizeName`; no index.json: docker-archive `RepoTags` through `NormalizeName` |
-//! | `containerd` | `index.json` (containerd v1.6 `import.go` `imageName`, no ref translator) | `io.containerd.image.name`, else `ref.name` verbatim; neither: no image record |
+//! | `containerd` | `oci-layout` + `index.json`, else `manifest.json` (containerd v1.6 `images/archive/importer.go` `ImportIndex`, then `import.go` `Client.Import` with `imageName` and no ref translator) | OCI layout: `io.containerd.image.name`, else `ref.name` verbatim, neither: no record; Docker archive: each `RepoTags` entry through `normalizeReference` (`ParseDockerRef`, `docker.io/library/foo:latest`), none: no record; an empty index, or neither layout: error |
 //!
 //! `NormalizeName` (containers/common `libimage/normalize.go`) is the Podman style of
 //! [`crate::reference::stored`]: a name without a registry becomes `localhost/<name>`.
+//! The containerd rules are conformance-tested against `ctr images import --no-unpack` of
+//! containerd 1.6.20 (`tests/live/ctr_conformance.rs`); what they cannot see from names alone
+//! is `Client.Import`'s platform filter (`platforms.Default()`): an archive with no entry for
+//! the host's platform, or a missing manifest for it, is refused.
 //! These rules were checked against Docker 20.10, Podman 4.3.1 and containerd 1.6.20 by
 //! `scenarios/podman3.yaml`; the Podman 3.4 and Docker containerd-store rows come from the
 //! upstream code and REGRESSIONS.md and are checked where those versions run.
 
 use serde::Serialize;
 
-use crate::reference::{Style, stored};
+use crate::reference::{Dialect, Style, stored};
 
 /// The naming facts of an archive that the loaders read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +33,10 @@ pub struct ArchiveNaming {
     pub has_manifest_json: bool,
     /// `index.json` is present.
     pub has_index_json: bool,
+    /// `oci-layout`'s `imageLayoutVersion`, when it has a non-empty one.
+    pub oci_layout_version: Option<String>,
+    /// How many entries `manifest.json` lists (0 when it is absent, `null` or empty).
+    pub manifest_json_items: usize,
     /// `RepoTags` of every `manifest.json` entry, in order.
     pub repo_tags: Vec<String>,
     /// One entry per `index.json` manifest descriptor: its `io.containerd.image.name` and
@@ -49,6 +57,12 @@ impl ArchiveNaming {
         ArchiveNaming {
             has_manifest_json: report.manifest_json.is_some() || report.manifest_json_null,
             has_index_json: report.index_json.is_some(),
+            oci_layout_version: report
+                .oci_layout
+                .as_ref()
+                .and_then(|l| l.version.clone())
+                .filter(|v| !v.is_empty()),
+            manifest_json_items: items.len(),
             repo_tags: items
                 .iter()
                 .flat_map(|i| i.repo_tags.iter().cloned())
@@ -238,23 +252,61 @@ pub fn predict_one(family: Family, n: &ArchiveNaming) -> Prediction {
             }
             fails(family, "no single-image OCI index and no manifest.json")
         }
-        Family::Containerd => {
-            if !n.has_index_json {
-                return fails(family, "no index.json: not an OCI layout");
-            }
-            let names: Vec<String> = n
-                .index_entries
-                .iter()
-                .filter_map(|e| e.image_name.clone().or_else(|| e.ref_name.clone()))
-                .collect();
-            let rule = if names.is_empty() {
-                "no name annotation: no image record"
-            } else {
-                "io.containerd.image.name, else org.opencontainers.image.ref.name verbatim"
-            };
-            loads(family, names, rule)
+        Family::Containerd => predict_containerd(n),
+    }
+}
+
+/// containerd 1.6's `ImportIndex` then `Client.Import` (no ref translator): an OCI layout
+/// when `oci-layout` has a version, else a Docker archive when `manifest.json` lists entries.
+fn predict_containerd(n: &ArchiveNaming) -> Prediction {
+    let family = Family::Containerd;
+    if let Some(version) = &n.oci_layout_version {
+        if version != "1.0.0" {
+            return fails(family, format!("unsupported OCI version {version}"));
+        }
+        if !n.has_index_json {
+            return fails(family, "missing index.json in OCI layout 1.0.0");
+        }
+        if n.index_entries.is_empty() {
+            return fails(family, "an empty index.json: image might be filtered out");
+        }
+        // `imageName`: the containerd annotation when non-empty, else the ref name.
+        let names: Vec<String> = n
+            .index_entries
+            .iter()
+            .filter_map(|e| {
+                let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+                non_empty(&e.image_name).or_else(|| non_empty(&e.ref_name))
+            })
+            .collect();
+        let rule = if names.is_empty() {
+            "OCI layout without a name annotation: no image record"
+        } else {
+            "OCI layout: io.containerd.image.name, else org.opencontainers.image.ref.name verbatim"
+        };
+        return loads(family, names, rule);
+    }
+    if n.manifest_json_items == 0 {
+        return fails(
+            family,
+            "no oci-layout version and no manifest.json entries: unrecognized image format",
+        );
+    }
+    // `normalizeReference`: ParseDockerRef of containerd's copy of docker/distribution's
+    // reference package (the legacy dialect); one bad tag fails the whole import.
+    let mut names = Vec::new();
+    for tag in &n.repo_tags {
+        match Dialect::Legacy.parse_docker_ref(tag) {
+            Ok(r) => names.push(r.to_string()),
+            Err(e) => return fails(family, format!("normalize image ref {tag:?}: {e}")),
         }
     }
+    let rule = if names.is_empty() {
+        "Docker archive without RepoTags: no image record"
+    } else {
+        "Docker archive: manifest.json RepoTags through ParseDockerRef"
+    };
+    loads(family, names, rule)
 }
 
 #[cfg(test)]
@@ -265,6 +317,8 @@ mod tests {
         ArchiveNaming {
             has_manifest_json: true,
             has_index_json: true,
+            oci_layout_version: Some("1.0.0".into()),
+            manifest_json_items: 1,
             repo_tags: vec!["dangerzone.rocks/dangerzone:latest".into()],
             index_entries: vec![IndexNames {
                 image_name: Some("dangerzone.rocks/dangerzone:latest".into()),
@@ -276,6 +330,7 @@ mod tests {
     fn tag_only_oci() -> ArchiveNaming {
         ArchiveNaming {
             has_index_json: true,
+            oci_layout_version: Some("1.0.0".into()),
             index_entries: vec![IndexNames {
                 image_name: None,
                 ref_name: Some("latest".into()),
@@ -327,6 +382,50 @@ mod tests {
         let p = predict_one(Family::Podman34, &n);
         assert_eq!(p.names, ["localhost/foo:1", "localhost/bar:2"]);
         assert!(p.rule.contains("more than one image"));
+    }
+
+    /// What `ctr images import --no-unpack` of containerd 1.6.20 does
+    /// (tests/live/ctr_conformance.rs): a Docker archive's tags are normalized.
+    #[test]
+    fn containerd_imports_docker_archives_with_normalized_names() {
+        let mut n = ArchiveNaming {
+            has_manifest_json: true,
+            manifest_json_items: 1,
+            repo_tags: vec!["dangerzone.rocks/dangerzone:latest".into(), "foo".into()],
+            ..Default::default()
+        };
+        let p = predict_one(Family::Containerd, &n);
+        assert_eq!(
+            (p.outcome, p.names.as_slice()),
+            (
+                "loads",
+                &[
+                    "dangerzone.rocks/dangerzone:latest".to_string(),
+                    "docker.io/library/foo:latest".to_string()
+                ][..]
+            )
+        );
+        n.repo_tags = vec![];
+        assert_eq!(
+            names(&[predict_one(Family::Containerd, &n)], Family::Containerd),
+            ("loads", vec![])
+        );
+        n.repo_tags = vec!["Foo/bar:1".into()];
+        assert_eq!(predict_one(Family::Containerd, &n).outcome, "error");
+        n.manifest_json_items = 0;
+        n.repo_tags = vec![];
+        assert_eq!(predict_one(Family::Containerd, &n).outcome, "error");
+        // An empty index, or an unsupported layout version, is refused.
+        let mut oci = tag_only_oci();
+        oci.index_entries.clear();
+        assert_eq!(predict_one(Family::Containerd, &oci).outcome, "error");
+        let mut oci = tag_only_oci();
+        oci.oci_layout_version = Some("2.0.0".into());
+        assert_eq!(predict_one(Family::Containerd, &oci).outcome, "error");
+        // An empty containerd annotation falls back to the ref name.
+        let mut oci = tag_only_oci();
+        oci.index_entries[0].image_name = Some(String::new());
+        assert_eq!(predict_one(Family::Containerd, &oci).names, ["latest"]);
     }
 
     #[test]

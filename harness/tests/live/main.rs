@@ -37,6 +37,7 @@ macro_rules! live_test {
 
 mod containerd;
 mod crafted;
+mod ctr_conformance;
 mod drivers;
 mod save;
 mod styles;

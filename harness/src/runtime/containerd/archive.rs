@@ -4,9 +4,10 @@
 //! `images/image.go`, `images/handlers.go`, `images/mediatypes.go`).
 //!
 //! The scan runs on a blocking thread and hands the driver what it finds in archive order:
-//! each `blobs/...` member as a stream of chunks (the driver writes them to the content store as
-//! they arrive), `index.json` whole, and what `oci-layout` and `manifest.json` say. Nothing is
-//! buffered beyond a few chunks, nothing is written to disk, and the file is read once.
+//! every other regular member as a stream of chunks (the driver writes them to the content store
+//! as they arrive, as `ImportIndex` ingests every member), symlinks, `index.json` whole, and
+//! what `oci-layout` and `manifest.json` say. Nothing is buffered beyond a few chunks, nothing
+//! is written to disk, and the file is read once.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -15,6 +16,8 @@ use containerd_client::types::Descriptor;
 use serde::{Deserialize, Deserializer};
 use tokio::sync::mpsc;
 
+use super::docker_archive::{DockerItem, decode_manifest_json};
+use super::platform::Platform;
 use crate::oci::{annotation, media_type};
 
 /// Bytes per chunk of a blob, and so per Content `Write` message (containerd accepts up to
@@ -41,7 +44,7 @@ pub(super) fn image_name(annotations: &HashMap<String, String>) -> Option<&str> 
 // JSON documents, read as loosely as Go's encoding/json reads them into the ocispec types.
 
 /// Go's encoding/json leaves a field at its zero value for `null`; serde would refuse it.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(super) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -60,6 +63,10 @@ pub(super) struct OciDescriptor {
     pub size: i64,
     #[serde(default, deserialize_with = "nullable")]
     pub annotations: HashMap<String, String>,
+    /// Not part of the image record (containerd's gRPC `Descriptor` has no platform), but
+    /// what `images.FilterPlatforms` filters on.
+    #[serde(default)]
+    pub platform: Option<Platform>,
 }
 
 impl OciDescriptor {
@@ -88,11 +95,12 @@ struct Document {
     fs_layers: Vec<serde::de::IgnoredAny>,
 }
 
-/// `ocispec.ImageLayout`, the `oci-layout` file.
+/// `ocispec.ImageLayout`, the `oci-layout` file; `None` when the key is absent or `null`
+/// (Go's decoder then leaves the version an earlier `oci-layout` member set).
 #[derive(Deserialize)]
 struct ImageLayout {
-    #[serde(rename = "imageLayoutVersion", default, deserialize_with = "nullable")]
-    version: String,
+    #[serde(rename = "imageLayoutVersion", default)]
+    version: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,20 +200,27 @@ fn child_gc_label(mt: &str) -> &'static str {
 
 /// An archive member the import acts on, sent by the scan in archive order.
 pub(super) enum Member {
+    /// Any other regular file: `ImportIndex` ingests every one (`onUntarBlob`), since which
+    /// of them a `manifest.json` names is known only once it has been read.
     Blob(ScannedBlob),
-    /// `index.json`, whole.
+    /// `index.json`, whole. `ImportIndex` ingests it as a blob and reads it back; the harness
+    /// keeps it in memory instead and does not store it (no record targets it).
     Index(Vec<u8>),
-    /// `oci-layout`'s `imageLayoutVersion`.
-    Layout(String),
-    /// A `manifest.json` that parses as JSON (a Docker archive, or a hybrid one).
-    DockerManifest,
+    /// `oci-layout`'s `imageLayoutVersion`, when it sets one.
+    Layout(Option<String>),
+    /// `manifest.json` as `ImportIndex` decodes it (`None`: the JSON `null`).
+    DockerManifest(Option<Vec<DockerItem>>),
+    /// A symlink member: its name as written, and `path.Join(path.Dir(name), linkname)`.
+    Symlink { name: String, target: String },
 }
 
-/// A `blobs/...` member, streamed.
+/// A regular member, streamed.
 pub(super) struct ScannedBlob {
-    /// The cleaned member name (`blobs/sha256/<hex>`).
+    /// The cleaned member name (`blobs/sha256/<hex>`, `<v1id>/layer.tar`).
     pub name: String,
-    /// The digest the name declares, when it is a valid one; otherwise containerd computes it.
+    /// The digest a `blobs/<alg>/<hex>` name declares, when it is a valid one. It only lets
+    /// the write stop early when that blob is already stored; the blob is committed under the
+    /// digest of its bytes, as `onUntarBlob` (which ignores the name) does.
     pub expected: Option<String>,
     /// The size in the tar header.
     pub size: u64,
@@ -228,33 +243,36 @@ pub(super) enum ScanError {
 pub(super) struct Found {
     pub index: Option<Vec<u8>>,
     pub layout: Option<String>,
-    pub docker_manifest: bool,
+    /// `None`: no `manifest.json`; `Some(None)`: the JSON `null` (Go's nil slice).
+    pub docker_manifest: Option<Option<Vec<DockerItem>>>,
+}
+
+/// How `ImportIndex` reads the archive.
+#[derive(Debug)]
+pub(super) enum Plan {
+    /// An OCI layout: the `index.json` entries.
+    Oci(Vec<OciDescriptor>),
+    /// A Docker archive: the `manifest.json` entries, to build manifests from.
+    Docker(Vec<DockerItem>),
 }
 
 impl Found {
     /// `ImportIndex`'s decision: an OCI layout when `oci-layout` gives a version (it must be
-    /// 1.0.0 and `index.json` must be there), else a Docker archive when there is a
-    /// `manifest.json`, else "unrecognized image format". Then the `index.json` entries, which
-    /// must not be empty (`images.WalkNotEmpty`).
-    pub(super) fn into_manifests(self) -> Result<Vec<OciDescriptor>, String> {
+    /// 1.0.0 and `index.json` must be there), else a Docker archive when `manifest.json`
+    /// decoded to a non-nil list, else "unrecognized image format".
+    pub(super) fn decide(self) -> Result<Plan, String> {
         match self.layout.filter(|v| !v.is_empty()) {
             Some(v) if v != "1.0.0" => Err(format!("unsupported OCI version {v}")),
             Some(_) => {
                 let bytes = self.index.ok_or("missing index.json in OCI layout 1.0.0")?;
                 let index: Document =
                     serde_json::from_slice(&bytes).map_err(|e| format!("index.json: {e}"))?;
-                if index.manifests.is_empty() {
-                    return Err("image might be filtered out".into());
-                }
-                Ok(index.manifests)
+                Ok(Plan::Oci(index.manifests))
             }
-            None if self.docker_manifest => Err(
-                "harness: the containerd driver does not import Docker archives (manifest.json \
-                 without oci-layout); containerd's images/archive.ImportIndex would synthesize \
-                 a manifest for each entry"
-                    .into(),
-            ),
-            None => Err("unrecognized image format".into()),
+            None => match self.docker_manifest {
+                Some(Some(items)) => Ok(Plan::Docker(items)),
+                _ => Err("unrecognized image format".into()),
+            },
         }
     }
 }
@@ -292,10 +310,25 @@ pub(super) fn scan_archive(file: impl Read, tx: &mpsc::Sender<Member>) -> Result
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(fail)? {
         let mut entry = entry.map_err(fail)?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::Symlink {
+            let link = entry
+                .link_name_bytes()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default();
+            let target = super::docker_archive::symlink_target(&raw, &link);
+            if tx
+                .blocking_send(Member::Symlink { name: raw, target })
+                .is_err()
+            {
+                return Ok(());
+            }
             continue;
         }
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if kind != tar::EntryType::Regular {
+            continue;
+        }
         let name = go_path_clean(&raw);
         let member = match name.as_str() {
             "oci-layout" => {
@@ -306,9 +339,9 @@ pub(super) fn scan_archive(file: impl Read, tx: &mpsc::Sender<Member>) -> Result
             }
             "manifest.json" => {
                 let bytes = read_json_member(&mut entry).map_err(fail)?;
-                first_json::<serde_json::Value>(&bytes)
-                    .map_err(|e| ScanError::Format(format!("untar manifest {raw:?}: {e}")))?;
-                Member::DockerManifest
+                let untar = |e| ScanError::Format(format!("untar manifest {raw:?}: {e}"));
+                let value = first_json::<serde_json::Value>(&bytes).map_err(untar)?;
+                Member::DockerManifest(decode_manifest_json(&value).map_err(untar)?)
             }
             "index.json" => {
                 if entry.size() > JSON_LIMIT as u64 {
@@ -320,7 +353,7 @@ pub(super) fn scan_archive(file: impl Read, tx: &mpsc::Sender<Member>) -> Result
                 }
                 Member::Index(read_json_member(&mut entry).map_err(fail)?)
             }
-            _ if name.starts_with("blobs/") => {
+            _ => {
                 let size = entry.size();
                 let (data_tx, data) = mpsc::channel(2);
                 let expected = declared_digest(&name);
@@ -349,7 +382,6 @@ pub(super) fn scan_archive(file: impl Read, tx: &mpsc::Sender<Member>) -> Result
                 }
                 continue;
             }
-            _ => continue,
         };
         if tx.blocking_send(member).is_err() {
             return Ok(());
@@ -412,7 +444,7 @@ fn declared_digest(name: &str) -> Option<String> {
 }
 
 /// Go's `path.Clean`.
-fn go_path_clean(p: &str) -> String {
+pub(super) fn go_path_clean(p: &str) -> String {
     let rooted = p.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for seg in p.split('/') {
@@ -441,6 +473,7 @@ mod tests {
     use super::*;
     use crate::craft::{FileSpec, FixtureSpec, LayerSpec, LayoutKind, write_archive};
     use crate::oci::annotation::{IMAGE_NAME, REF_NAME};
+    use crate::runtime::containerd::docker_archive::DockerItem;
 
     fn desc(media_type: &str, digest: &str) -> OciDescriptor {
         OciDescriptor {
@@ -578,37 +611,46 @@ mod tests {
 
     #[test]
     fn the_layout_is_decided_as_import_index_decides_it() {
-        let index = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:m","size":3}]}"#;
-        let found = |layout: Option<&str>, index: Option<&[u8]>, docker: bool| Found {
+        let index = br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:m","size":3,"platform":{"architecture":"amd64","os":"linux"}}]}"#;
+        let item = || DockerItem {
+            config: "c.json".into(),
+            ..Default::default()
+        };
+        let found = |layout: Option<&str>, index: Option<&[u8]>, docker: Option<Option<_>>| Found {
             index: index.map(<[u8]>::to_vec),
             layout: layout.map(String::from),
             docker_manifest: docker,
         };
-        let ok = found(Some("1.0.0"), Some(index), true).into_manifests();
+        match found(Some("1.0.0"), Some(index), Some(Some(vec![item()]))).decide() {
+            Ok(Plan::Oci(m)) => {
+                assert_eq!(m.len(), 1, "OCI wins over manifest.json");
+                assert_eq!(m[0].platform.as_ref().unwrap().architecture, "amd64");
+            }
+            other => panic!("{other:?}"),
+        }
+        let msg = |f: Found| f.decide().unwrap_err();
         assert_eq!(
-            ok.ok().map(|m| m.len()),
-            Some(1),
-            "OCI wins over manifest.json"
-        );
-        let msg = |f: Found| f.into_manifests().unwrap_err();
-        assert_eq!(
-            msg(found(Some("2.0.0"), Some(index), false)),
+            msg(found(Some("2.0.0"), Some(index), None)),
             "unsupported OCI version 2.0.0"
         );
         assert_eq!(
-            msg(found(Some("1.0.0"), None, false)),
+            msg(found(Some("1.0.0"), None, None)),
             "missing index.json in OCI layout 1.0.0"
-        );
-        assert_eq!(
-            msg(found(Some("1.0.0"), Some(br#"{"manifests":[]}"#), false)),
-            "image might be filtered out"
         );
         // An empty version means no OCI layout; index.json alone is not enough.
         assert_eq!(
-            msg(found(Some(""), Some(index), false)),
+            msg(found(Some(""), Some(index), None)),
             "unrecognized image format"
         );
-        assert!(msg(found(None, Some(index), true)).contains("Docker archives"));
+        // A `null` manifest.json is Go's nil slice: not a Docker archive either.
+        assert_eq!(
+            msg(found(None, None, Some(None))),
+            "unrecognized image format"
+        );
+        match found(None, Some(index), Some(Some(vec![item()]))).decide() {
+            Ok(Plan::Docker(items)) => assert_eq!(items, [item()]),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// What the scan sent, with the digest of each blob's bytes as received.
@@ -622,6 +664,7 @@ mod tests {
         Index,
         Layout(String),
         DockerManifest,
+        Symlink,
     }
 
     /// Runs the scan on a thread, as the driver does, taking every blob unless `skip` names it.
@@ -650,8 +693,9 @@ mod tests {
                     }
                 }
                 Member::Index(_) => Seen::Index,
-                Member::Layout(v) => Seen::Layout(v),
-                Member::DockerManifest => Seen::DockerManifest,
+                Member::Layout(v) => Seen::Layout(v.unwrap_or_default()),
+                Member::DockerManifest(_) => Seen::DockerManifest,
+                Member::Symlink { .. } => Seen::Symlink,
             });
         }
         (seen, scanner.join().unwrap())
@@ -692,11 +736,19 @@ mod tests {
         result.unwrap();
         for s in &seen {
             if let Seen::Blob {
-                expected, received, ..
+                name,
+                expected,
+                received,
             } = s
             {
-                assert!(expected.is_some(), "blob names are digests: {s:?}");
-                assert_eq!(expected, received);
+                // Every regular member is streamed; only `blobs/` names declare a digest.
+                assert!(received.is_some(), "{s:?}");
+                if name.starts_with("blobs/") {
+                    assert!(expected.is_some(), "blob names are digests: {s:?}");
+                    assert_eq!(expected, received);
+                } else {
+                    assert_eq!(expected, &None, "{s:?}");
+                }
             }
         }
         let digests = blob_digests(&seen);

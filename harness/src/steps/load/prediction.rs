@@ -41,6 +41,10 @@ pub fn naming_of(facts: &CraftedArchive) -> ArchiveNaming {
     ArchiveNaming {
         has_manifest_json: facts.layout.has_manifest_json(),
         has_index_json: facts.layout.has_index_json(),
+        // Every crafted layout with an index.json has `oci-layout` 1.0.0, and one with a
+        // manifest.json lists the one image.
+        oci_layout_version: facts.layout.has_index_json().then(|| "1.0.0".into()),
+        manifest_json_items: usize::from(facts.layout.has_manifest_json()),
         repo_tags: facts.names.repo_tags.clone(),
         index_entries: facts
             .names
