@@ -22,7 +22,15 @@ use harness::craft::{
 use harness::runtime::provider::find_binary;
 use harness::runtime::{Instance, LoadOutcome, start_instance};
 
-use crate::have;
+use crate::LiveTest;
+
+pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        containerd_loads_agree_with_ctr_images_import,
+        &["containerd", "ctr"]
+    ),
+    live_test!(ctr_prefixes_are_recognized_exactly, &[]),
+];
 
 fn layer(content: &str, compression: Compression) -> LayerSpec {
     LayerSpec {
@@ -365,11 +373,7 @@ fn without_ctr_prefix(name: &str) -> String {
     }
 }
 
-#[test]
 fn containerd_loads_agree_with_ctr_images_import() {
-    if !have(&["containerd", "ctr"]) {
-        return;
-    }
     let ctr_bin = find_binary("ctr", "HARNESS_CTR").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, std::path::PathBuf)> = cases()
@@ -436,7 +440,6 @@ fn containerd_loads_agree_with_ctr_images_import() {
     );
 }
 
-#[test]
 fn ctr_prefixes_are_recognized_exactly() {
     assert_eq!(without_ctr_prefix("import-2026-12-01:latest"), "latest");
     assert_eq!(

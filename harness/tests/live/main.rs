@@ -47,6 +47,7 @@ mod teardown;
 const MODULES: &[(&str, &[LiveTest])] = &[
     ("containerd", containerd::TESTS),
     ("crafted", crafted::TESTS),
+    ("ctr_conformance", ctr_conformance::TESTS),
     ("drivers", drivers::TESTS),
     ("save", save::TESTS),
     ("styles", styles::TESTS),
