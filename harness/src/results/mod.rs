@@ -261,3 +261,112 @@ impl ResultsDoc {
         Ok(serde_json::from_str(text)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../tests/data/results/example.json");
+
+    /// The committed example pins the schema: it reads back into these types and writes the
+    /// same bytes, so a renamed, retyped or reordered field fails here. It holds real results
+    /// of `harness run` on this machine plus one of each other status.
+    #[test]
+    fn the_committed_example_reads_back_and_writes_the_same_bytes() {
+        let doc = ResultsDoc::from_json(EXAMPLE).unwrap();
+        assert_eq!(doc.to_json(), EXAMPLE);
+        assert_eq!(doc.schema, RESULTS_SCHEMA);
+        assert_eq!(doc.summary, Summary::of(&doc.results));
+        let words: std::collections::BTreeSet<&str> =
+            doc.results.iter().map(|r| r.status.word()).collect();
+        assert_eq!(words.len(), 6, "every status is in the example: {words:?}");
+    }
+
+    #[test]
+    fn other_schema_versions_are_refused() {
+        let newer = EXAMPLE.replacen("\"schema\": 1", "\"schema\": 2", 1);
+        assert!(matches!(
+            ResultsDoc::from_json(&newer),
+            Err(ReadError::Schema { found: 2 })
+        ));
+        assert!(matches!(
+            ResultsDoc::from_json("{}"),
+            Err(ReadError::Json(_))
+        ));
+    }
+
+    /// The flattened `status` and `snapshot` enums share one JSON object with the result's own
+    /// fields; reading back is only unambiguous while no two of them use the same key.
+    #[test]
+    fn flattened_fields_do_not_collide() {
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let statuses = [
+            Status::Pass,
+            Status::Fail { reasons: vec![] },
+            Status::Known {
+                issues: vec![],
+                explained: vec!["x".into()],
+            },
+            Status::Fixed { issues: vec![] },
+            Status::Skip {
+                reason: String::new(),
+            },
+            Status::error(ErrorKind::Panic, ""),
+        ];
+        let snapshots = [
+            SnapshotCheck::Matched,
+            SnapshotCheck::Mismatch {
+                diff: String::new(),
+                new_file: PathBuf::new(),
+            },
+            SnapshotCheck::Missing {
+                new_file: PathBuf::new(),
+            },
+            SnapshotCheck::Updated {
+                file: PathBuf::new(),
+            },
+            SnapshotCheck::Skipped,
+        ];
+        let status_keys: std::collections::BTreeSet<String> = statuses
+            .iter()
+            .flat_map(|s| keys(serde_json::to_value(s).unwrap()))
+            .collect();
+        let snapshot_keys: std::collections::BTreeSet<String> = snapshots
+            .iter()
+            .flat_map(|s| keys(serde_json::to_value(s).unwrap()))
+            .collect();
+        let own = [
+            "scenario",
+            "cell",
+            "runtime",
+            "builder",
+            "fixtures",
+            "steps",
+            "duration_ms",
+        ];
+        assert!(status_keys.is_disjoint(&snapshot_keys));
+        for k in own {
+            assert!(
+                !status_keys.contains(k) && !snapshot_keys.contains(k),
+                "{k}"
+            );
+        }
+        // And each variant survives a round trip inside a result.
+        let doc = ResultsDoc::from_json(EXAMPLE).unwrap();
+        let template = doc.results[0].clone();
+        for status in &statuses {
+            for snapshot in &snapshots {
+                let r = CellResult {
+                    status: status.clone(),
+                    snapshot: snapshot.clone(),
+                    ..template.clone()
+                };
+                let back: CellResult =
+                    serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+                assert_eq!(back, r);
+            }
+        }
+    }
+}
