@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::config::{Cell, Scenario, StepAction};
 use crate::craft::{CraftError, CraftedArchive};
-use crate::runtime::{self, Instance, ProviderError, RuntimeError, RuntimeInfo};
+use crate::runtime::{self, Instance, InstanceSpec, ProviderError, RuntimeError, RuntimeInfo};
 use observe::{DigestBook, Redactor, StepObservation};
 pub use snapshot::{SnapshotCheck, SnapshotMode};
 pub use verdict::Status;
@@ -206,7 +206,7 @@ pub async fn run_cell(
         Err(Abort::Error(message)) => return finish(result, Status::Error { message }, started),
     };
     result.runtime = Some(instance.info.clone());
-    let outcome = run_steps(scenario, cell, fixtures, &instance, &mut result.steps).await;
+    let outcome = run_steps(scenario, fixtures, &instance, &mut result.steps).await;
     let teardown = instance.shutdown();
     if let Err(message) = outcome {
         return finish(result, Status::Error { message }, started);
@@ -267,41 +267,50 @@ fn finish(mut result: CellResult, status: Status, started: Instant) -> CellResul
     result
 }
 
-/// Starts the cell's instance, turning "this cell cannot run here" into a skip.
-async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Abort> {
-    let instance = match runtime::start_instance(cell.runtime.as_str(), &cell.store).await {
-        Ok(i) => i,
-        Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => {
-            return Err(Abort::Skip(format!(
-                "{binary} is not installed here (set {env} or install it)"
-            )));
-        }
-        Err(e) => return Err(Abort::Error(error_chain(&e))),
-    };
-    if cell.version != "host" && !version_matches(&cell.version, &instance.info.version) {
-        let found = instance.info.version.clone();
-        let _ = instance.shutdown();
-        return Err(Abort::Skip(format!(
-            "cell wants {} {} but this machine has {found}",
-            cell.runtime.as_str(),
-            cell.version
-        )));
+/// What a cell asks to start: its provider is the matrix's `provider` key (default `host`),
+/// and the cell's other keys are the provider's options.
+pub fn instance_spec(cell: &Cell) -> InstanceSpec {
+    InstanceSpec {
+        provider: cell
+            .extra
+            .get("provider")
+            .cloned()
+            .unwrap_or_else(|| runtime::provider::DEFAULT_PROVIDER.into()),
+        runtime: cell.runtime,
+        version: cell.version.clone(),
+        store: cell.store.clone(),
+        options: cell.extra.clone(),
     }
-    Ok(instance)
 }
 
-/// `4.3` matches `4.3.1`; `20.10.24` matches `20.10.24+dfsg1`.
-fn version_matches(wanted: &str, actual: &str) -> bool {
-    actual == wanted
-        || actual
-            .strip_prefix(wanted)
-            .is_some_and(|rest| rest.starts_with(['.', '+', '-', '~']))
+/// Starts the cell's instance, turning "this cell cannot run here" into a skip.
+async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Abort> {
+    let spec = instance_spec(cell);
+    let started = match runtime::provider::for_spec(&spec) {
+        Ok(provider) => provider.start(&spec).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(i) => Ok(i),
+        Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => Err(Abort::Skip(
+            format!("{binary} is not installed here (set {env} or install it)"),
+        )),
+        Err(ProviderError::VersionUnavailable {
+            runtime,
+            wanted,
+            found,
+            ..
+        }) => Err(Abort::Skip(format!(
+            "cell wants {runtime} {wanted} but this machine has {found}"
+        ))),
+        Err(e) if e.is_unavailable() && !opts.ci => Err(Abort::Skip(error_chain(&e))),
+        Err(e) => Err(Abort::Error(error_chain(&e))),
+    }
 }
 
 /// Runs the steps in order, recording an observation per step.
 async fn run_steps(
     scenario: &Scenario,
-    cell: &Cell,
     fixtures: &Fixtures,
     instance: &Instance,
     steps: &mut Vec<StepObservation>,
@@ -311,10 +320,9 @@ async fn run_steps(
         root: instance.root_path(),
         book: &fixtures.book,
     };
-    let daemon_names = ["dockerd", "containerd", "podman"];
     let broke = |e: RuntimeError| -> String {
         let mut msg = error_chain(&e);
-        if let Some((daemon, tail)) = instance.dead_daemon(&daemon_names) {
+        if let Some((daemon, tail)) = instance.dead_daemon() {
             msg.push_str(&format!("\n{daemon} died; last log lines:\n{tail}"));
         }
         msg
@@ -338,26 +346,14 @@ async fn run_steps(
                     images.push(record.unwrap_or_else(|| changed.clone()));
                 }
                 let mut obs = observe::observe_load(&step.id, fixture, &outcome, &images, &redact);
-                let family = prediction::family_of(
-                    cell.runtime,
-                    &instance.info.store,
-                    &instance.info.version,
-                );
                 let naming = prediction::naming_of(&fixtures.archives[fixture].1);
                 obs.findings
-                    .extend(prediction::check_load(family, &naming, &obs));
+                    .extend(prediction::check_load(instance.facts.family, &naming, &obs));
                 steps.push(obs);
             }
             StepAction::Tag { image, refs } => {
-                let (tags, findings) = tag::run_tag(
-                    rt,
-                    cell.runtime,
-                    &instance.info.version,
-                    image,
-                    refs,
-                    &redact,
-                )
-                .await?;
+                let (tags, findings) =
+                    tag::run_tag(rt, &instance.facts, image, refs, &redact).await?;
                 steps.push(StepObservation {
                     id: step.id.clone(),
                     action: format!("tag {image}"),
@@ -442,16 +438,4 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = src.source();
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_prefixes_match_on_component_boundaries() {
-        assert!(super::version_matches("4.3", "4.3.1"));
-        assert!(super::version_matches("20.10.24", "20.10.24+dfsg1"));
-        assert!(super::version_matches("4.3.1", "4.3.1"));
-        assert!(!super::version_matches("4.3", "4.30.1"));
-        assert!(!super::version_matches("3.4", "4.3.1"));
-    }
 }

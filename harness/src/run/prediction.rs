@@ -9,29 +9,11 @@ use crate::config::RuntimeKind;
 use crate::craft::CraftedArchive;
 use crate::verify::predict::{ArchiveNaming, Family, IndexNames, predict_one};
 
-/// The loader family of a runtime, by what it reports: Docker's containerd image store
-/// reports its driver as `overlayfs` or another snapshotter name prefixed `io.containerd.`;
-/// Podman before 4 is modelled as 3.4.
+/// The loader family of a runtime, by what it reports (see
+/// [`loader_family`](crate::runtime::facts::loader_family); the runner reads
+/// [`InstanceFacts::family`](crate::runtime::InstanceFacts::family) instead).
 pub fn family_of(runtime: RuntimeKind, store: &str, version: &str) -> Family {
-    match runtime {
-        RuntimeKind::Docker if store.starts_with("io.containerd.") || store == "overlayfs" => {
-            Family::DockerContainerd
-        }
-        RuntimeKind::Docker => Family::DockerClassic,
-        RuntimeKind::Podman => {
-            let major: u32 = version
-                .split('.')
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(u32::MAX);
-            if major < 4 {
-                Family::Podman34
-            } else {
-                Family::Podman
-            }
-        }
-        RuntimeKind::Containerd => Family::Containerd,
-    }
+    crate::runtime::facts::loader_family(runtime, store, &crate::runtime::Version::parse(version))
 }
 
 /// The naming facts of a crafted archive.

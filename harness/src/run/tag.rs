@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use super::observe::{ErrorObservation, Finding, Redactor};
 use crate::config::{RuntimeKind, TagRef};
-use crate::reference::{self, Dialect, ReferenceError, Style};
-use crate::runtime::{ApiRejection, Lookup, Runtime, RuntimeError, TagOutcome};
+use crate::reference::{ReferenceError, Style};
+use crate::runtime::facts::{Version, reference_model};
+use crate::runtime::{ApiRejection, InstanceFacts, Lookup, Runtime, RuntimeError, TagOutcome};
 
 /// What tagging with one reference did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,33 +55,14 @@ pub fn style_of(runtime: RuntimeKind) -> Style {
     }
 }
 
-/// What the reference model predicts `runtime`, reporting `version`, stores for `input`.
-///
-/// Docker daemons before 25 vendor docker/distribution v2.8 (the [`Dialect::Legacy`] grammar,
-/// which refuses `Foo/bar`); 25 and later use distribution/reference (moby's vendor.mod moved
-/// in v25.0.0). Podman's containers/image keeps the legacy grammar; containerd parses nothing.
+/// What the reference model predicts `runtime`, reporting `version`, stores for `input` (see
+/// [`reference_model`]; the runner reads [`InstanceFacts::reference`] instead).
 pub fn model_stored(
     runtime: RuntimeKind,
     version: &str,
     input: &str,
 ) -> Result<String, ReferenceError> {
-    let style = style_of(runtime);
-    match runtime {
-        RuntimeKind::Docker => {
-            let major: u32 = version
-                .split(['.', '+', '-', '~'])
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(u32::MAX);
-            let dialect = if major < 25 {
-                Dialect::Legacy
-            } else {
-                Dialect::Distribution
-            };
-            reference::stored_with(style, dialect, input)
-        }
-        RuntimeKind::Podman | RuntimeKind::Containerd => reference::stored(style, input),
-    }
+    reference_model(runtime, &Version::parse(version)).stored(input)
 }
 
 /// Classifies a runtime's refusal of a reference by the distribution/reference error text it
@@ -137,14 +119,13 @@ fn rejection(r: &ApiRejection, redact: &Redactor<'_>) -> ErrorObservation {
 /// which would leave later observations polluted).
 pub async fn run_tag(
     rt: &dyn Runtime,
-    runtime: RuntimeKind,
-    version: &str,
+    facts: &InstanceFacts,
     image: &str,
     refs: &[TagRef],
     redact: &Redactor<'_>,
 ) -> Result<(Vec<TagObservation>, Vec<Finding>), String> {
     let broke = |e: RuntimeError| super::error_chain(&e);
-    let style = style_of(runtime);
+    let style = facts.reference.style;
     let source = rt
         .inspect_image(image)
         .await
@@ -183,7 +164,7 @@ pub async fn run_tag(
                 ));
             }
         }
-        let model = model_stored(runtime, version, &r.reference);
+        let model = facts.reference.stored(&r.reference);
         let (outcome_word, error) = match &outcome {
             TagOutcome::Tagged => ("tagged", None),
             TagOutcome::Error(e) => ("error", Some(rejection(e, redact))),
@@ -212,7 +193,7 @@ pub async fn run_tag(
                 message: format!(
                     "{:?}: {} {did}; the {} model predicts {model_text}",
                     r.reference,
-                    runtime.as_str(),
+                    facts.runtime.as_str(),
                     style.as_str()
                 ),
             });
