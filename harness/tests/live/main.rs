@@ -8,6 +8,7 @@
 mod containerd;
 mod crafted;
 mod drivers;
+mod providers;
 mod save;
 mod styles;
 mod teardown;
