@@ -3,8 +3,8 @@
 //! The driver is a pure API client; the daemons it talks to are started by a provider (the
 //! host provider's hermetic `dockerd`, see `provider/host.rs`) or run by someone else (the
 //! socket provider). bollard bounds each request until the daemon answers: ordinary calls by
-//! [`CALL_TIMEOUT`](super::CALL_TIMEOUT), calls that stream an archive (load, save, build) by
-//! [`STREAM_TIMEOUT`](super::STREAM_TIMEOUT).
+//! [`CALL_TIMEOUT`], calls that stream an archive (load, save, build) by
+//! [`STREAM_TIMEOUT`].
 
 use std::path::Path;
 

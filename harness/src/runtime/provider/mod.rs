@@ -132,8 +132,13 @@ pub enum ProviderError {
         wanted: String,
         found: String,
     },
-    #[error("no socket at {}", socket.display())]
-    NoSocket { socket: PathBuf },
+    /// Anything else a provider cannot give here, in its own words (for providers whose
+    /// reasons are their own, so adding one needs no new variant).
+    #[error("{provider} provider: {reason}")]
+    Unavailable {
+        provider: &'static str,
+        reason: String,
+    },
     #[error("the {provider} provider needs the option {option:?}")]
     MissingOption {
         provider: &'static str,
@@ -176,7 +181,7 @@ impl ProviderError {
             ProviderError::BinaryNotFound { .. }
             | ProviderError::VersionUnavailable { .. }
             | ProviderError::StoreUnavailable { .. }
-            | ProviderError::NoSocket { .. } => true,
+            | ProviderError::Unavailable { .. } => true,
             ProviderError::MissingOption { .. }
             | ProviderError::UnknownProvider { .. }
             | ProviderError::Root(_)

@@ -39,7 +39,10 @@ fn socket_of(spec: &InstanceSpec) -> Result<PathBuf, ProviderError> {
                 option: "socket",
             })?;
     if !socket.exists() {
-        return Err(ProviderError::NoSocket { socket });
+        return Err(ProviderError::Unavailable {
+            provider: NAME,
+            reason: format!("no socket at {}", socket.display()),
+        });
     }
     Ok(socket)
 }
@@ -138,7 +141,10 @@ mod tests {
         spec.options
             .insert("socket".into(), "/nonexistent/docker.sock".into());
         let err = Socket.available(&spec).unwrap_err();
-        assert_eq!(err.to_string(), "no socket at /nonexistent/docker.sock");
+        assert_eq!(
+            err.to_string(),
+            "socket provider: no socket at /nonexistent/docker.sock"
+        );
         assert!(err.is_unavailable());
     }
 }
