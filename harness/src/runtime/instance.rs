@@ -232,6 +232,64 @@ mod tests {
         assert!(!root.exists());
     }
 
+    /// A handle whose teardown blocks for a while, as stopping a daemon does.
+    struct SlowHandle(InstanceRoot);
+
+    impl InstanceHandle for SlowHandle {
+        fn root(&self) -> &Path {
+            self.0.path()
+        }
+        fn dead_daemon(&self) -> Option<(String, String)> {
+            None
+        }
+        fn log_tails(&self, _: usize) -> Vec<(String, String)> {
+            Vec::new()
+        }
+        fn teardown(&self) -> TeardownReport {
+            std::thread::sleep(std::time::Duration::from_millis(600));
+            self.0.teardown()
+        }
+    }
+
+    #[test]
+    fn other_tasks_run_while_an_instance_tears_down() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let info = rt.block_on(InfoOnly.info()).unwrap();
+        let handle = SlowHandle(InstanceRoot::create_named("slow-").unwrap());
+        let instance = Instance::from_parts(Box::new(InfoOnly), info, Box::new(handle));
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let during = rt.block_on(async {
+            let counter = ticks.clone();
+            let ticker = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            // Let the ticker start on the only worker, then tear down on that worker too.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let before = ticks.load(Ordering::SeqCst);
+            let report = tokio::spawn(async move { instance.shutdown() })
+                .await
+                .unwrap();
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            let during = ticks.load(Ordering::SeqCst) - before;
+            ticker.abort();
+            during
+        });
+        // With teardown blocking the worker, the ticker would not tick at all for 600 ms.
+        assert!(
+            during >= 10,
+            "the other task ticked {during} times during teardown"
+        );
+    }
+
     #[test]
     fn drivers_without_an_operation_say_it_is_unsupported() {
         let rt = tokio::runtime::Builder::new_current_thread()
