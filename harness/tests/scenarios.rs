@@ -21,19 +21,15 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// Why `cell` cannot run here, if its runtime's binaries are missing.
+/// Why `cell` cannot run here, if its provider says it cannot give it (a runtime's binaries
+/// missing, no such socket). Other problems are left for the trial to report.
 fn missing_runtime(cell: &Cell) -> Option<String> {
-    let needs: &[(&str, &str)] = match cell.runtime.as_str() {
-        "docker" => &[
-            ("dockerd", "HARNESS_DOCKERD"),
-            ("containerd", "HARNESS_CONTAINERD"),
-        ],
-        "podman" => &[("podman", "HARNESS_PODMAN")],
-        _ => &[],
-    };
-    needs
-        .iter()
-        .find_map(|(bin, env)| harness::runtime::provider::find_binary(bin, env).err())
+    let spec = run::instance_spec(cell);
+    harness::runtime::provider::for_spec(&spec)
+        .ok()?
+        .available(&spec)
+        .err()
+        .filter(|e| e.is_unavailable())
         .map(|e| format!("skipped: {e}"))
 }
 

@@ -6,9 +6,7 @@
 //! store it is; anything else it says is kept in [`Cell::extra`] for drivers that want it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -16,6 +14,7 @@ use serde_saphyr::Spanned;
 use super::error::{ConfigError, ConfigErrorKind, Position};
 use super::expand::{self, Combination, RawAxes, RawEntry};
 use super::yaml;
+pub use crate::runtime::RuntimeKind;
 
 /// The expanded matrix: every cell, in expansion order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,46 +41,6 @@ pub struct Cell {
     pub builder: Option<String>,
     /// Every other key the matrix gave this cell.
     pub extra: BTreeMap<String, String>,
-}
-
-/// A container runtime the harness drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    Docker,
-    Podman,
-    Containerd,
-}
-
-impl RuntimeKind {
-    /// Every runtime, in the order reports list them.
-    pub const ALL: [Self; 3] = [Self::Docker, Self::Podman, Self::Containerd];
-
-    /// The lowercase name used in YAML and in cell ids.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Docker => "docker",
-            Self::Podman => "podman",
-            Self::Containerd => "containerd",
-        }
-    }
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RuntimeKind {
-    type Err = ConfigErrorKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| ConfigErrorKind::UnknownRuntime(s.to_owned()))
-    }
 }
 
 /// Reads and expands a matrix file.
@@ -149,7 +108,8 @@ fn cell(path: &Path, c: &Combination) -> Result<Cell, ConfigError> {
         non_empty(path, value)
     };
     let runtime_value = required("runtime")?;
-    let runtime = runtime_value.text.parse::<RuntimeKind>().map_err(|kind| {
+    let runtime = runtime_value.text.parse::<RuntimeKind>().map_err(|e| {
+        let kind = ConfigErrorKind::UnknownRuntime(e.0);
         ConfigError::at(path, runtime_value.at, runtime_value.field.as_str(), kind)
     })?;
     let version = required("version")?.text.clone();

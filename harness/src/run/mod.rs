@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Cell, Scenario};
 pub use crate::results::{CellResult, ErrorKind, SnapshotCheck, Status};
-use crate::runtime::{self, Instance, ProviderError};
+use crate::runtime::{self, Instance, InstanceSpec, ProviderError};
 pub use crate::steps::Fixtures;
-use crate::steps::{Observation, Redactor, StepContext, StepError};
+use crate::steps::{Observation, Redactor, SkippedStep, StepContext, StepError};
 pub use session::{Session, SessionError};
 pub use snapshot::SnapshotMode;
 
@@ -171,10 +171,9 @@ async fn run_on(
 ) -> CellResult {
     let mut result = blank_result(scenario, fixtures, cell);
     result.runtime = Some(instance.info.clone());
-    let outcome = run_steps(scenario, cell, fixtures, &instance, opts, &mut result.steps).await;
-    let teardown = tokio::task::spawn_blocking(move || instance.shutdown())
-        .await
-        .expect("teardown does not panic");
+    let outcome = run_steps(scenario, fixtures, &instance, opts, &mut result.steps).await;
+    // Teardown runs off the async workers (Instance::shutdown sees to that).
+    let teardown = instance.shutdown();
     if let Err(status) = outcome {
         return finish(result, status, started);
     }
@@ -234,44 +233,55 @@ fn finish(mut result: CellResult, status: Status, started: Instant) -> CellResul
     result
 }
 
-/// Starts the cell's instance, turning "this cell cannot run here" into a skip.
-async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Status> {
-    let instance = match runtime::start_instance(cell.runtime.as_str(), &cell.store).await {
-        Ok(i) => i,
-        Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => {
-            return Err(Status::Skip {
-                reason: format!("{binary} is not installed here (set {env} or install it)"),
-            });
-        }
-        Err(e) => return Err(Status::error(ErrorKind::Start, error_chain(&e))),
-    };
-    if cell.version != "host" && !version_matches(&cell.version, &instance.info.version) {
-        let found = instance.info.version.clone();
-        let _ = tokio::task::spawn_blocking(move || instance.shutdown()).await;
-        return Err(Status::Skip {
-            reason: format!(
-                "cell wants {} {} but this machine has {found}",
-                cell.runtime.as_str(),
-                cell.version
-            ),
-        });
+/// What a cell asks to start: its provider is the matrix's `provider` key (default `host`),
+/// and the cell's other keys are the provider's options.
+pub fn instance_spec(cell: &Cell) -> InstanceSpec {
+    InstanceSpec {
+        provider: cell
+            .extra
+            .get("provider")
+            .cloned()
+            .unwrap_or_else(|| runtime::provider::DEFAULT_PROVIDER.into()),
+        runtime: cell.runtime,
+        version: cell.version.clone(),
+        store: cell.store.clone(),
+        options: cell.extra.clone(),
     }
-    Ok(instance)
 }
 
-/// `4.3` matches `4.3.1`; `20.10.24` matches `20.10.24+dfsg1`.
-fn version_matches(wanted: &str, actual: &str) -> bool {
-    actual == wanted
-        || actual
-            .strip_prefix(wanted)
-            .is_some_and(|rest| rest.starts_with(['.', '+', '-', '~']))
+/// Starts the cell's instance through its provider, turning "this provider cannot give that
+/// here" into a skip (outside CI; another version is a skip everywhere, since no provider of
+/// this machine has it).
+async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Status> {
+    let spec = instance_spec(cell);
+    let started = match runtime::provider::for_spec(&spec) {
+        Ok(provider) => provider.start(&spec).await,
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(i) => Ok(i),
+        Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => Err(Status::Skip {
+            reason: format!("{binary} is not installed here (set {env} or install it)"),
+        }),
+        Err(ProviderError::VersionUnavailable {
+            runtime,
+            wanted,
+            found,
+            ..
+        }) => Err(Status::Skip {
+            reason: format!("cell wants {runtime} {wanted} but this machine has {found}"),
+        }),
+        Err(e) if e.is_unavailable() && !opts.ci => Err(Status::Skip {
+            reason: error_chain(&e),
+        }),
+        Err(e) => Err(Status::error(ErrorKind::Start, error_chain(&e))),
+    }
 }
 
 /// Runs the steps in order, recording an observation per step; `Err` is the cell's `error`
 /// status.
 async fn run_steps(
     scenario: &Scenario,
-    cell: &Cell,
     fixtures: &Fixtures,
     instance: &Instance,
     opts: &RunOptions,
@@ -283,15 +293,14 @@ async fn run_steps(
     };
     let cx = StepContext {
         runtime: instance.runtime.as_ref(),
-        kind: cell.runtime,
         info: &instance.info,
+        facts: &instance.facts,
         fixtures,
         redact: &redact,
     };
-    let daemon_names = ["dockerd", "containerd", "podman"];
     let broke = |kind: ErrorKind, mut msg: String| -> Status {
         let mut kind = kind;
-        if let Some((daemon, tail)) = instance.dead_daemon(&daemon_names) {
+        if let Some((daemon, tail)) = instance.dead_daemon() {
             kind = ErrorKind::DaemonDied;
             msg.push_str(&format!("\n{daemon} died; last log lines:\n{tail}"));
         }
@@ -301,6 +310,15 @@ async fn run_steps(
         let ran = tokio::time::timeout(opts.step_timeout, step.action.run(&step.id, &cx)).await;
         match ran {
             Ok(Ok(obs)) => steps.push(obs),
+            // An operation the instance's driver does not offer is the step's `skip`, with the
+            // driver's reason, never a refusal in the runtime's name.
+            Ok(Err(StepError::Runtime(e))) if e.unsupported().is_some() => {
+                steps.push(Observation::Skipped(SkippedStep {
+                    id: step.id.clone(),
+                    action: step.action.describe(),
+                    skipped: e.unsupported().unwrap_or_default(),
+                }));
+            }
             Ok(Err(StepError::Runtime(e))) => {
                 return Err(broke(
                     ErrorKind::Runtime,
@@ -339,16 +357,4 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = src.source();
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn version_prefixes_match_on_component_boundaries() {
-        assert!(super::version_matches("4.3", "4.3.1"));
-        assert!(super::version_matches("20.10.24", "20.10.24+dfsg1"));
-        assert!(super::version_matches("4.3.1", "4.3.1"));
-        assert!(!super::version_matches("4.3", "4.30.1"));
-        assert!(!super::version_matches("3.4", "4.3.1"));
-    }
 }

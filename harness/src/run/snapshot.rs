@@ -130,7 +130,7 @@ mod tests {
 
     fn runtime() -> RuntimeInfo {
         RuntimeInfo {
-            runtime: "podman".into(),
+            runtime: crate::runtime::RuntimeKind::Podman,
             version: "4.3.1".into(),
             api_version: "4.3.1".into(),
             store: "overlay".into(),

@@ -1,13 +1,10 @@
-//! containerd: the gRPC driver ([`ContainerdDriver`]) and the hermetic `containerd` provider.
+//! containerd: the gRPC driver ([`ContainerdDriver`]) for one containerd socket.
 //!
-//! **Provider.** [`start_containerd_daemon`] writes a private config (root, state, gRPC and
-//! ttrpc sockets and the `opt` plugin's directory all inside the instance root; debug and
-//! metrics listeners off; the CRI plugin disabled, since it would start CNI and a streaming
-//! server we never use), starts `containerd` and waits until its Version call answers. The
-//! Docker provider uses the same function for the containerd under its `dockerd`. [`start`]
-//! then connects the driver, which checks that the snapshotter the cell names (`overlayfs`,
-//! `native`) is a loaded plugin (Introspection `Plugins`). Nothing is unpacked, so the
-//! snapshotter is recorded and validated, not used.
+//! **Connecting.** The driver is a pure API client (the host provider starts hermetic daemons
+//! for it, see `provider/host.rs`). [`ContainerdDriver::connect`] checks that the snapshotter
+//! the cell names (`overlayfs`, `native`) is a loaded plugin (Introspection `Plugins`). Nothing
+//! is unpacked, so the snapshotter is recorded and validated, not used. Every gRPC request is
+//! bounded (see `grpc.rs`).
 //!
 //! **Namespace.** Every call carries the `containerd-namespace: harness` header ([`NAMESPACE`]);
 //! containerd creates the namespace on first use.
@@ -71,7 +68,7 @@
 //! `status: None`, and containerd's words. A failure of the connection is a [`RuntimeError`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use containerd_client::services::v1::{
@@ -98,12 +95,9 @@ use self::archive::{
 };
 use self::docker_archive::DockerItem;
 use self::platform::HostMatcher;
-use super::process::Daemon;
-use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
-use super::teardown::InstanceRoot;
 use super::{
     ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    TagOutcome,
+    RuntimeKind, TagOutcome,
 };
 use crate::oci::media_type;
 
@@ -175,14 +169,13 @@ impl ContainerdDriver {
     /// loaded snapshotter plugin (it is recorded as the store in [`RuntimeInfo`]).
     pub async fn connect(socket: &Path, snapshotter: &str) -> Result<Self, RuntimeError> {
         let endpoint = socket.display().to_string();
-        let channel =
-            containerd_client::connect(socket)
-                .await
-                .map_err(|e| RuntimeError::Connect {
-                    runtime: RUNTIME,
-                    endpoint: endpoint.clone(),
-                    source: Box::new(e),
-                })?;
+        let channel = super::grpc::connect(socket)
+            .await
+            .map_err(|e| RuntimeError::Connect {
+                runtime: RUNTIME,
+                endpoint: endpoint.clone(),
+                source: Box::new(e),
+            })?;
         let driver = ContainerdDriver {
             channel,
             endpoint,
@@ -879,7 +872,7 @@ impl Runtime for ContainerdDriver {
                 .map_err(|s| self.failed("version", s))?
                 .into_inner();
             Ok(RuntimeInfo {
-                runtime: RUNTIME.into(),
+                runtime: RuntimeKind::Containerd,
                 version: version.version,
                 api_version: API_VERSION.into(),
                 store: self.snapshotter.clone(),
@@ -958,8 +951,8 @@ impl Runtime for ContainerdDriver {
         })
     }
 
-    fn kind(&self) -> &'static str {
-        RUNTIME
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Containerd
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
@@ -998,79 +991,6 @@ fn rfc3339_utc(t: SystemTime) -> String {
         rem % 60
     )
 }
-// ---------------------------------------------------------------------------------------------
-// The provider.
-
-/// A containerd config for a private instance in `dir`. Top-level keys come before the first
-/// `[table]`, or TOML would put them inside it.
-fn containerd_config(dir: &Path) -> String {
-    format!(
-        "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n\
-         [grpc]\n  address = \"{sock}\"\n\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\n\
-         [debug]\n  address = \"\"\n\n[metrics]\n  address = \"\"\n\n\
-         [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-        root = dir.join("root").display(),
-        state = dir.join("state").display(),
-        sock = dir.join("containerd.sock").display(),
-        opt = dir.join("opt").display(),
-    )
-}
-
-/// Starts a private `containerd` owned by `root`, with its config, data, sockets and log in
-/// `dir` (created if missing), and returns its gRPC socket once the Version call answers.
-/// Used by this provider and by the Docker provider (whose `dockerd` would otherwise use the
-/// system containerd).
-pub async fn start_containerd_daemon(
-    root: &InstanceRoot,
-    dir: &Path,
-) -> Result<PathBuf, ProviderError> {
-    let containerd = find_binary("containerd", "HARNESS_CONTAINERD")?;
-    let io = |what: &'static str| {
-        move |source| ProviderError::Io {
-            what: what.into(),
-            source,
-        }
-    };
-    std::fs::create_dir_all(dir).map_err(io("create containerd dir"))?;
-    let config = dir.join("config.toml");
-    std::fs::write(&config, containerd_config(dir)).map_err(io("write containerd config"))?;
-    let sock = dir.join("containerd.sock");
-    root.adopt(Daemon::spawn(
-        "containerd",
-        &containerd,
-        &["--config".into(), config.display().to_string()],
-        &[],
-        dir.join("containerd.log"),
-    )?);
-    wait_until_ready(root, "containerd", Duration::from_secs(30), || {
-        let sock = sock.clone();
-        async move { version_answers(&sock).await }
-    })
-    .await?;
-    Ok(sock)
-}
-
-/// `true` once the daemon on `socket` answers a Version call (within two seconds).
-async fn version_answers(socket: &Path) -> bool {
-    let probe = async {
-        let channel = containerd_client::connect(socket).await.ok()?;
-        VersionClient::new(channel).version(()).await.ok()
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), probe).await,
-        Ok(Some(_))
-    )
-}
-
-/// Starts a hermetic containerd whose images are recorded against snapshotter `store`, and
-/// connects to it.
-pub async fn start(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
-    let dir = root.path().join("containerd");
-    let sock = start_containerd_daemon(&root, &dir).await?;
-    let driver = ContainerdDriver::connect(&sock, store).await?;
-    Instance::new(root, Box::new(driver)).await
-}
 
 #[cfg(test)]
 mod tests {
@@ -1083,16 +1003,5 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(at(1_709_251_199), "2024-02-29T23:59:59Z");
         assert_eq!(at(4_102_444_800), "2100-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn the_config_keeps_top_level_keys_before_tables() {
-        let config = containerd_config(Path::new("/tmp/harness-x/containerd"));
-        let first_table = config.find("\n[").unwrap();
-        for key in ["version = 2", "root = ", "state = ", "disabled_plugins = "] {
-            assert!(config.find(key).unwrap() < first_table, "{key}");
-        }
-        assert!(config.contains("address = \"/tmp/harness-x/containerd/containerd.sock\""));
-        assert!(config.contains("path = \"/tmp/harness-x/containerd/opt\""));
     }
 }

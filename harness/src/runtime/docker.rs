@@ -1,36 +1,32 @@
-//! Docker: the Engine API driver (bollard) and the hermetic `dockerd` provider.
+//! Docker: the Engine API driver (bollard) for one daemon socket.
 //!
-//! The provider starts a private `containerd` and a `dockerd` pointed at it, each with its own
-//! root, state and socket inside the instance root, with `--config-file` set to an empty file
-//! so `/etc/docker/daemon.json` is never read, and with iptables, IP masquerading and the
-//! default bridge disabled so the host's network is not touched. dockerd would otherwise use
-//! the system containerd whenever `/run/containerd/containerd.sock` exists, which would not be
-//! hermetic.
+//! The driver is a pure API client; the daemons it talks to are started by a provider (the
+//! host provider's hermetic `dockerd`, see `provider/host.rs`) or run by someone else (the
+//! socket provider). bollard bounds each request until the daemon answers: ordinary calls by
+//! [`CALL_TIMEOUT`], calls that stream an archive (load, save, build) by
+//! [`STREAM_TIMEOUT`].
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use bollard::Docker;
 use bollard::query_parameters::{ImportImageOptionsBuilder, ListImagesOptionsBuilder};
 use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::process::Daemon;
-use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
-use super::teardown::InstanceRoot;
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError,
+    RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
 
-/// Seconds bollard waits for one request. Loads of large archives stream for a while.
-const REQUEST_TIMEOUT_SECS: u64 = 600;
-
 /// Engine API driver for one daemon socket.
 pub struct DockerDriver {
+    /// For ordinary calls, bounded by [`CALL_TIMEOUT`].
     client: Docker,
+    /// The same connection settings for calls that stream an archive, bounded by
+    /// [`STREAM_TIMEOUT`].
+    streaming: Docker,
     endpoint: String,
 }
 
@@ -45,14 +41,25 @@ impl DockerDriver {
         };
         let client = Docker::connect_with_unix(
             &endpoint,
-            REQUEST_TIMEOUT_SECS,
+            CALL_TIMEOUT.as_secs(),
             bollard::API_DEFAULT_VERSION,
         )
         .map_err(connect_err)?
         .negotiate_version()
         .await
         .map_err(connect_err)?;
-        Ok(DockerDriver { client, endpoint })
+        // Clones share the negotiated version.
+        let streaming = client.clone().with_timeout(STREAM_TIMEOUT);
+        Ok(DockerDriver {
+            client,
+            streaming,
+            endpoint,
+        })
+    }
+
+    /// `true` if the daemon answers `GET /_ping`.
+    pub async fn ping(&self) -> bool {
+        self.client.ping().await.is_ok()
     }
 
     fn protocol(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
@@ -97,7 +104,7 @@ impl Runtime for DockerDriver {
                 .await
                 .map_err(|e| self.protocol("info", e))?;
             Ok(RuntimeInfo {
-                runtime: RUNTIME.into(),
+                runtime: RuntimeKind::Docker,
                 version: version.version.unwrap_or_default(),
                 api_version: self.client.client_version().to_string(),
                 store: info.driver.unwrap_or_default(),
@@ -114,7 +121,7 @@ impl Runtime for DockerDriver {
             let file = super::open_archive(archive).await?;
             let body = ReaderStream::with_capacity(file, 256 * 1024);
             let opts = ImportImageOptionsBuilder::new().quiet(false).build();
-            let mut stream = self.client.import_image_stream(opts, body, None);
+            let mut stream = self.streaming.import_image_stream(opts, body, None);
             let mut messages = Vec::new();
             while let Some(item) = stream.next().await {
                 match item {
@@ -186,13 +193,13 @@ impl Runtime for DockerDriver {
             if format != SaveFormat::DockerArchive {
                 // `docker save` has one format per daemon version (docker-archive before 25,
                 // the OCI hybrid from 25); there is no format parameter to ask for another.
-                return Ok(Err(ApiRejection {
-                    status: None,
-                    message: format!("docker save has no {format:?} format"),
-                }));
+                return Err(super::unsupported(
+                    self,
+                    &format!("save as {}", format.as_str()),
+                ));
             }
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let body = self.client.export_images(&names);
+            let body = self.streaming.export_images(&names);
             super::stream_to_file(Box::pin(body), out, rejection, |e| {
                 self.protocol("save stream", e)
             })
@@ -214,7 +221,7 @@ impl Runtime for DockerDriver {
                 .rm(true)
                 .forcerm(true)
                 .build();
-            let mut stream = self.client.build_image(opts, None, Some(body));
+            let mut stream = self.streaming.build_image(opts, None, Some(body));
             let mut id = None;
             while let Some(item) = stream.next().await {
                 match item {
@@ -244,8 +251,8 @@ impl Runtime for DockerDriver {
         })
     }
 
-    fn kind(&self) -> &'static str {
-        RUNTIME
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
@@ -298,52 +305,4 @@ fn record(id: String, mut names: Vec<String>, mut repo_digests: Vec<String>) -> 
         digest: None,
         repo_digests,
     }
-}
-
-/// Starts a hermetic containerd + dockerd with storage driver `store` and connects to it.
-pub async fn start(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
-    let dockerd = find_binary("dockerd", "HARNESS_DOCKERD")?;
-    let dir = root.path().to_path_buf();
-    let ctd_sock =
-        super::containerd::start_containerd_daemon(&root, &dir.join("containerd")).await?;
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |source| ProviderError::Io { what, source }
-    };
-    let daemon_json = dir.join("daemon.json");
-    std::fs::write(&daemon_json, "{}\n").map_err(io("write daemon.json"))?;
-    let sock = dir.join("docker.sock");
-    let p = |x: PathBuf| x.display().to_string();
-    let args = vec![
-        format!("--config-file={}", p(daemon_json)),
-        format!("--data-root={}", p(dir.join("data"))),
-        format!("--exec-root={}", p(dir.join("exec"))),
-        format!("--pidfile={}", p(dir.join("docker.pid"))),
-        format!("--host=unix://{}", p(sock.clone())),
-        format!("--containerd={}", p(ctd_sock)),
-        format!("--storage-driver={store}"),
-        "--iptables=false".into(),
-        "--ip-masq=false".into(),
-        "--bridge=none".into(),
-        "--userland-proxy=false".into(),
-    ];
-    root.adopt(Daemon::spawn(
-        "dockerd",
-        &dockerd,
-        &args,
-        &[],
-        dir.join("dockerd.log"),
-    )?);
-    wait_until_ready(&root, "dockerd", Duration::from_secs(60), || {
-        let sock = sock.clone();
-        async move {
-            match DockerDriver::connect(&sock).await {
-                Ok(d) => d.client.ping().await.is_ok(),
-                Err(_) => false,
-            }
-        }
-    })
-    .await?;
-    let driver = DockerDriver::connect(&sock).await?;
-    Instance::new(root, Box::new(driver)).await
 }

@@ -3,8 +3,16 @@
 //! Hand-written rather than the `podman-api` crate, which buffers whole archives in memory for
 //! load and pins one API version (see DESIGN.md). Request bodies stream from files; replies are
 //! small JSON documents and are read whole.
+//!
+//! Every call is bounded, request and reply together: ordinary calls by
+//! [`CALL_TIMEOUT`](super::CALL_TIMEOUT) (60 s), calls that stream an archive either way
+//! ([`LibpodClient::post_file`], [`LibpodClient::get_to_file`]) by
+//! [`STREAM_TIMEOUT`](super::STREAM_TIMEOUT) (600 s). A call that runs out of time fails with
+//! [`TimedOut`].
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, StreamBody, combinators::BoxBody};
@@ -29,8 +37,34 @@ pub struct Reply {
     pub body: Bytes,
 }
 
-/// Transport failure: the socket, HTTP framing, or a body stream.
+/// Transport failure: the socket, HTTP framing, a body stream, or [`TimedOut`].
 pub type TransportError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A libpod call that did not finish within its bound.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {path}: no complete reply within {after:?}")]
+pub struct TimedOut {
+    pub method: String,
+    pub path: String,
+    pub after: Duration,
+}
+
+/// Runs `call` within `after`, or fails with [`TimedOut`].
+async fn bounded<T>(
+    method: &str,
+    path: &str,
+    after: Duration,
+    call: impl Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    match tokio::time::timeout(after, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Box::new(TimedOut {
+            method: method.into(),
+            path: path.into(),
+            after,
+        })),
+    }
+}
 
 impl LibpodClient {
     /// Connects and learns the server's libpod API version from the unversioned `_ping`.
@@ -41,7 +75,14 @@ impl LibpodClient {
             socket: socket.to_path_buf(),
             api_version: String::new(),
         };
-        let resp = c.send("GET", "/libpod/_ping", None, empty()).await?;
+        let ping = "/libpod/_ping";
+        let resp = bounded(
+            "GET",
+            ping,
+            super::CALL_TIMEOUT,
+            c.send("GET", ping, None, empty()),
+        )
+        .await?;
         let version = resp
             .headers()
             .get("Libpod-Api-Version")
@@ -66,23 +107,29 @@ impl LibpodClient {
         Ok(self.client.request(req.body(body)?).await?)
     }
 
+    /// Sends a request and reads the whole reply, within `after`.
     async fn call(
         &self,
         method: &str,
         path: &str,
         content_type: Option<&str>,
         body: Body,
+        after: Duration,
     ) -> Result<Reply, TransportError> {
         let path = format!("/v{}/libpod{path}", self.api_version);
-        let resp = self.send(method, &path, content_type, body).await?;
-        let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok(Reply { status, body })
+        bounded(method, &path, after, async {
+            let resp = self.send(method, &path, content_type, body).await?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await?.to_bytes();
+            Ok(Reply { status, body })
+        })
+        .await
     }
 
     /// `GET /v{api}/libpod{path}`.
     pub async fn get(&self, path: &str) -> Result<Reply, TransportError> {
-        self.call("GET", path, None, empty()).await
+        self.call("GET", path, None, empty(), super::CALL_TIMEOUT)
+            .await
     }
 
     /// `GET /v{api}/libpod{path}`, streaming a 2xx body into `out` (never held in memory).
@@ -94,26 +141,30 @@ impl LibpodClient {
     ) -> Result<Option<Reply>, TransportError> {
         use tokio::io::AsyncWriteExt;
         let path = format!("/v{}/libpod{path}", self.api_version);
-        let resp = self.send("GET", &path, None, empty()).await?;
-        let status = resp.status().as_u16();
-        let mut body = resp.into_body();
-        if !(200..300).contains(&status) {
-            let body = body.collect().await?.to_bytes();
-            return Ok(Some(Reply { status, body }));
-        }
-        let mut file = tokio::fs::File::create(out).await?;
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                file.write_all(&data).await?;
+        bounded("GET", &path, super::STREAM_TIMEOUT, async {
+            let resp = self.send("GET", &path, None, empty()).await?;
+            let status = resp.status().as_u16();
+            let mut body = resp.into_body();
+            if !(200..300).contains(&status) {
+                let body = body.collect().await?.to_bytes();
+                return Ok(Some(Reply { status, body }));
             }
-        }
-        file.flush().await?;
-        Ok(None)
+            let mut file = tokio::fs::File::create(out).await?;
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame?.into_data() {
+                    file.write_all(&data).await?;
+                }
+            }
+            file.flush().await?;
+            Ok(None)
+        })
+        .await
     }
 
     /// `POST /v{api}/libpod{path}` with an empty body.
     pub async fn post_empty(&self, path: &str) -> Result<Reply, TransportError> {
-        self.call("POST", path, None, empty()).await
+        self.call("POST", path, None, empty(), super::CALL_TIMEOUT)
+            .await
     }
 
     /// `POST /v{api}/libpod{path}` with the file at `file` streamed as the body.
@@ -127,7 +178,14 @@ impl LibpodClient {
         let frames =
             tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map_ok(Frame::data);
         let body = BodyExt::boxed(StreamBody::new(frames));
-        self.call("POST", path, Some(content_type), body).await
+        self.call(
+            "POST",
+            path,
+            Some(content_type),
+            body,
+            super::STREAM_TIMEOUT,
+        )
+        .await
     }
 }
 
@@ -166,6 +224,24 @@ pub fn encode_query(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_call_that_never_finishes_times_out() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let after = std::time::Duration::from_millis(50);
+        let never = std::future::pending::<Result<(), super::TransportError>>();
+        let err = rt
+            .block_on(super::bounded("GET", "/v4.3.1/libpod/info", after, never))
+            .unwrap_err();
+        assert!(err.is::<super::TimedOut>());
+        assert_eq!(
+            err.to_string(),
+            "GET /v4.3.1/libpod/info: no complete reply within 50ms"
+        );
+    }
+
     #[test]
     fn names_keep_slashes_and_colons_and_escape_the_rest() {
         assert_eq!(

@@ -1,16 +1,32 @@
 //! Runtimes: the [`Runtime`] interface, one driver per runtime API, and the providers that
-//! start hermetic instances of them.
+//! start instances of them.
 //!
-//! Drivers talk to each runtime through its own API (Docker Engine API via bollard, the Podman
-//! libpod REST API via a thin streaming client) and know nothing about scenarios. A runtime's
-//! refusal (an HTTP error status, or an error inside a load stream) is *not* a Rust error here:
-//! it is an [`ApiRejection`] inside the operation's outcome, because what a runtime refuses is
-//! exactly what the harness observes. [`RuntimeError`] is reserved for the harness or the
-//! daemon breaking (connection refused, a daemon that died, a reply that does not parse).
+//! **Drivers** (`docker.rs`, `podman.rs`, `containerd.rs`) are pure API clients: each connects
+//! to a socket and talks to its runtime through the runtime's own API (the Docker Engine API
+//! via bollard, the Podman libpod REST API via a thin streaming client, containerd's gRPC API)
+//! and knows nothing about scenarios or about how the daemon was started. A runtime's refusal
+//! (an HTTP error status, a gRPC status, an error inside a load stream) is *not* a Rust error
+//! here: it is an [`ApiRejection`] inside the operation's outcome, because what a runtime
+//! refuses is exactly what the harness observes. [`RuntimeError`] is reserved for the harness
+//! or the daemon breaking (connection refused, a daemon that died, a reply that does not parse,
+//! a call that did not answer in time), plus [`RuntimeError::Unsupported`] for an operation a
+//! driver does not offer at all.
+//!
+//! **Providers** (`provider/`) start an [`Instance`]: a connected driver, what the instance
+//! reported about itself ([`RuntimeInfo`]), the facts derived from that once ([`InstanceFacts`]),
+//! and a handle that owns the instance's teardown, liveness and logs, whatever started it.
+//!
+//! **Time bounds.** Every call to a daemon is bounded: ordinary calls by [`CALL_TIMEOUT`],
+//! calls that stream an archive by [`STREAM_TIMEOUT`], readiness probes per probe (see
+//! [`provider::wait_until_ready`]). A call that runs out of time is a [`RuntimeError`].
 
 pub mod accepts;
 pub mod containerd;
 pub mod docker;
+pub mod facts;
+mod grpc;
+pub mod instance;
+pub mod kind;
 mod libpod;
 pub mod podman;
 pub mod process;
@@ -20,11 +36,25 @@ pub mod teardown;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use provider::{Instance, ProviderError, start_instance};
+pub use facts::{InstanceFacts, Version};
+pub use instance::{Instance, InstanceHandle};
+pub use kind::{RuntimeKind, UnknownRuntime};
+pub use provider::{InstanceSpec, Provider, ProviderError, start_instance};
 pub use teardown::{TeardownReport, install_signal_handlers, sweep_stale_roots};
+
+/// How long an ordinary API call (info, list, inspect, tag, untag; one gRPC request) may take
+/// before it is a [`RuntimeError`]: 60 s. Generous, because the machine may be loaded; a
+/// healthy daemon answers these in milliseconds.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a call that streams an archive (load, save, build over HTTP) may take: 600 s, the
+/// same as the runner's per-step bound. containerd's load is many gRPC calls, each bounded by
+/// [`CALL_TIMEOUT`] until the daemon first answers; the whole load is bounded by the runner.
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A boxed future, so [`Runtime`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -32,8 +62,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What a runtime instance actually is, recorded with every result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeInfo {
-    /// `docker` or `podman`.
-    pub runtime: String,
+    /// Which runtime it is (serialized as `docker`, `podman` or `containerd`).
+    pub runtime: RuntimeKind,
     /// The daemon's own version string (`20.10.24+dfsg1`, `4.3.1`).
     pub version: String,
     /// The API version negotiated or reported (`1.41`, `4.3.1`).
@@ -116,11 +146,13 @@ pub enum SaveFormat {
     OciArchive,
 }
 
-/// A refusal for an operation a driver does not offer.
-fn unsupported(what: &str) -> ApiRejection {
-    ApiRejection {
-        status: None,
-        message: format!("{what} is not supported by this driver"),
+impl SaveFormat {
+    /// The transport name (`docker-archive`, `oci-archive`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaveFormat::DockerArchive => "docker-archive",
+            SaveFormat::OciArchive => "oci-archive",
+        }
     }
 }
 
@@ -147,9 +179,19 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
 }
 
-/// Errors that mean the harness or the daemon broke, not that the runtime said no.
+/// Errors that mean the harness or the daemon broke, not that the runtime said no; and
+/// [`RuntimeError::Unsupported`], which means neither.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The driver does not offer `operation` (containerd has no `save` or `build` here; `docker
+    /// save` has one format). Nothing was sent to the runtime, so there is nothing to observe and
+    /// nothing broke: the runner records the step as skipped with this reason, never as the
+    /// runtime refusing something. Check with [`RuntimeError::unsupported`].
+    #[error("{operation} is not offered by the {runtime} driver")]
+    Unsupported {
+        runtime: RuntimeKind,
+        operation: String,
+    },
     #[error("failed to reach {runtime} at {endpoint}")]
     Connect {
         runtime: &'static str,
@@ -176,6 +218,22 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl RuntimeError {
+    /// `Some(reason)` if this is [`RuntimeError::Unsupported`]: the driver does not offer the
+    /// operation, and the step that asked for it is a skip with that reason.
+    pub fn unsupported(&self) -> Option<String> {
+        matches!(self, RuntimeError::Unsupported { .. }).then(|| self.to_string())
+    }
+}
+
+/// The error for an operation `rt` does not offer.
+fn unsupported(rt: &(impl Runtime + ?Sized), operation: &str) -> RuntimeError {
+    RuntimeError::Unsupported {
+        runtime: rt.kind(),
+        operation: operation.into(),
+    }
 }
 
 /// Writes a byte stream to `out`; on a refusal or failure the partial file is removed.
@@ -257,19 +315,15 @@ pub trait Runtime: Send + Sync {
         target: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>>;
     /// Removes the name `name` from the image `image` (a name or ID), leaving the image and
-    /// its other names in place. Used to undo a tag between observations.
+    /// its other names in place. Used to undo a tag between observations. The default is
+    /// [`RuntimeError::Unsupported`].
     fn untag_image<'a>(
         &'a self,
         image: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
         let _ = (image, name);
-        Box::pin(async move {
-            Ok(TagOutcome::Error(ApiRejection {
-                status: None,
-                message: "untag is not implemented by this driver".into(),
-            }))
-        })
+        Box::pin(async move { Err(unsupported(self, "untag")) })
     }
     /// Looks an image up by a name (or ID) as a user would type it, keeping a refusal of the
     /// name apart from "no such image".
@@ -285,7 +339,7 @@ pub trait Runtime: Send + Sync {
                 Lookup::Found(record) => Ok(Some(record)),
                 Lookup::NotFound => Ok(None),
                 Lookup::Refused(rejection) => Err(RuntimeError::Unexpected {
-                    runtime: self.kind(),
+                    runtime: self.kind().as_str(),
                     what: format!("image inspect {name:?}"),
                     rejection,
                 }),
@@ -293,28 +347,30 @@ pub trait Runtime: Send + Sync {
         })
     }
     /// Saves the images `names` to `out` as one archive, streamed to the file. `Ok(Err(_))`:
-    /// the runtime refused (and `out` is removed).
+    /// the runtime refused (and `out` is removed). The default is
+    /// [`RuntimeError::Unsupported`].
     fn save_image<'a>(
         &'a self,
         names: &'a [String],
         format: SaveFormat,
         out: &'a Path,
     ) -> BoxFuture<'a, Result<Result<(), ApiRejection>, RuntimeError>> {
-        let _ = (names, format, out);
-        Box::pin(async move { Ok(Err(unsupported("save"))) })
+        let _ = (names, out);
+        Box::pin(async move { Err(unsupported(self, &format!("save as {}", format.as_str()))) })
     }
     /// Builds the Dockerfile in the build context tar `context` (streamed) and tags the result
-    /// `tag`. `Ok(Ok(id))`: built, with the image ID; `Ok(Err(_))`: the build failed.
+    /// `tag`. `Ok(Ok(id))`: built, with the image ID; `Ok(Err(_))`: the build failed. The
+    /// default is [`RuntimeError::Unsupported`].
     fn build_image<'a>(
         &'a self,
         context: &'a Path,
         tag: &'a str,
     ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
         let _ = (context, tag);
-        Box::pin(async move { Ok(Err(unsupported("build"))) })
+        Box::pin(async move { Err(unsupported(self, "build")) })
     }
-    /// `docker`, `podman` or `containerd`, for messages.
-    fn kind(&self) -> &'static str;
+    /// Which runtime this driver talks to.
+    fn kind(&self) -> RuntimeKind;
 }
 
 #[cfg(test)]

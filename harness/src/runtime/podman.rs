@@ -1,23 +1,17 @@
-//! Podman: the libpod REST API driver and the hermetic `podman system service` provider.
+//! Podman: the libpod REST API driver for one service socket.
 //!
-//! The provider gives the service its own `--root`, `--runroot` and `--tmpdir`, and points
-//! `CONTAINERS_CONF`, `CONTAINERS_STORAGE_CONF` and `CONTAINERS_REGISTRIES_CONF` at files in
-//! the instance root, so no system or user configuration is read. Locks are file locks under the
-//! tmpdir (`lock_type = "file"`): the default SHM segment `/libpod_lock` is shared by every
-//! rootful Podman on the machine.
+//! The driver is a pure API client; the service it talks to is started by a provider (the host
+//! provider's hermetic `podman system service`, see `provider/host.rs`) or run by someone else
+//! (the socket provider). Every call is bounded by the libpod client (see `libpod.rs`).
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
-use super::process::Daemon;
-use super::provider::{Instance, ProviderError, find_binary, wait_until_ready};
-use super::teardown::InstanceRoot;
 use super::{
     ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    SaveFormat, TagOutcome, split_repo_tag,
+    RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -165,7 +159,7 @@ impl Runtime for PodmanDriver {
                     .to_string()
             };
             Ok(RuntimeInfo {
-                runtime: RUNTIME.into(),
+                runtime: RuntimeKind::Podman,
                 version: s("/version/Version"),
                 api_version: self.client.api_version.clone(),
                 store: s("/store/graphDriverName"),
@@ -282,8 +276,8 @@ impl Runtime for PodmanDriver {
         })
     }
 
-    fn kind(&self) -> &'static str {
-        RUNTIME
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Podman
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
@@ -317,79 +311,4 @@ impl Runtime for PodmanDriver {
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
         Box::pin(self.tag_call("untag", image, name))
     }
-}
-
-/// Starts a hermetic `podman system service` with storage driver `store` and connects to it.
-pub async fn start(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
-    let podman = find_binary("podman", "HARNESS_PODMAN")?;
-    let dir = root.path().to_path_buf();
-    let (graph, run, tmp) = (dir.join("storage"), dir.join("run"), dir.join("tmp"));
-    let io = |what: &'static str| {
-        move |source| ProviderError::Io {
-            what: what.into(),
-            source,
-        }
-    };
-    for d in [&graph, &run, &tmp] {
-        std::fs::create_dir_all(d).map_err(io("create podman dirs"))?;
-    }
-    let containers_conf = dir.join("containers.conf");
-    let storage_conf = dir.join("storage.conf");
-    let registries_conf = dir.join("registries.conf");
-    std::fs::write(
-        &containers_conf,
-        format!(
-            "[engine]\nlock_type = \"file\"\nevents_logger = \"file\"\nevents_logfile_path = \"{}\"\n",
-            tmp.join("events.log").display()
-        ),
-    )
-    .map_err(io("write containers.conf"))?;
-    std::fs::write(
-        &storage_conf,
-        format!(
-            "[storage]\ndriver = \"{store}\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            graph.display(),
-            run.display()
-        ),
-    )
-    .map_err(io("write storage.conf"))?;
-    std::fs::write(&registries_conf, "unqualified-search-registries = []\n")
-        .map_err(io("write registries.conf"))?;
-
-    let sock = dir.join("podman.sock");
-    let p = |x: &Path| x.display().to_string();
-    let args = vec![
-        format!("--root={}", p(&graph)),
-        format!("--runroot={}", p(&run)),
-        format!("--tmpdir={}", p(&tmp)),
-        format!("--storage-driver={store}"),
-        "--cgroup-manager=cgroupfs".into(),
-        "--events-backend=file".into(),
-        "system".into(),
-        "service".into(),
-        "--time=0".into(),
-        format!("unix://{}", p(&sock)),
-    ];
-    let envs = vec![
-        ("CONTAINERS_CONF".to_string(), p(&containers_conf)),
-        ("CONTAINERS_STORAGE_CONF".to_string(), p(&storage_conf)),
-        (
-            "CONTAINERS_REGISTRIES_CONF".to_string(),
-            p(&registries_conf),
-        ),
-    ];
-    root.adopt(Daemon::spawn(
-        "podman",
-        &podman,
-        &args,
-        &envs,
-        dir.join("podman.log"),
-    )?);
-    wait_until_ready(&root, "podman", Duration::from_secs(60), || {
-        let sock = sock.clone();
-        async move { sock.exists() && PodmanDriver::connect(&sock).await.is_ok() }
-    })
-    .await?;
-    let driver = PodmanDriver::connect(&sock).await?;
-    Instance::new(root, Box::new(driver)).await
 }

@@ -6,6 +6,11 @@
 //! (Podman's overlay driver bind-mounts its home onto itself and does not undo it on exit), and
 //! removes the directory.
 //!
+//! Teardown is blocking work (stopping a daemon may wait [`STOP_GRACE`](super::process::STOP_GRACE)
+//! and more), so it never runs on a tokio worker thread as such: [`off_async_workers`] hands the
+//! worker's other tasks to another thread first, so the other cells of a run keep going while
+//! one instance stops.
+//!
 //! Teardown runs on drop (including unwinding from a panic) and from the signal handler
 //! installed by [`install_signal_handlers`], which tears down every live root before exiting on
 //! SIGINT, SIGTERM or SIGHUP. Both paths go through one mutex per root, so each root is torn
@@ -101,15 +106,49 @@ impl InstanceRoot {
             .map(f)
     }
 
-    /// Stops the daemons, unmounts and removes the directory. Idempotent.
+    /// `Some((daemon, last log lines))` for the first daemon of this root that has exited.
+    pub fn dead_daemon(&self) -> Option<(String, String)> {
+        let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_mut()?
+            .daemons
+            .iter_mut()
+            .find_map(|d| d.exited().map(|_| (d.name.clone(), d.log_tail(20))))
+    }
+
+    /// The last `lines` lines of every daemon's log, in start order.
+    pub fn log_tails(&self, lines: usize) -> Vec<(String, String)> {
+        let guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map_or_else(Vec::new, |res| {
+            res.daemons
+                .iter()
+                .map(|d| (d.name.clone(), d.log_tail(lines)))
+                .collect()
+        })
+    }
+
+    /// Stops the daemons, unmounts and removes the directory. Idempotent. Blocking: call it
+    /// through [`off_async_workers`] from async code.
     pub fn teardown(&self) -> TeardownReport {
         teardown_shared(&self.shared)
     }
 }
 
+/// Runs blocking work `f` without holding up a tokio worker thread: on a multi-threaded
+/// runtime's worker, [`tokio::task::block_in_place`] first moves the worker's other tasks to
+/// another thread; outside any runtime (or on a blocking-pool thread) `f` simply runs. On a
+/// current-thread runtime there is no other thread to hand work to, and `f` runs in place.
+pub fn off_async_workers<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() != RuntimeFlavor::MultiThread => f(),
+        _ => tokio::task::block_in_place(f),
+    }
+}
+
 impl Drop for InstanceRoot {
     fn drop(&mut self) {
-        let report = self.teardown();
+        let report = off_async_workers(|| self.teardown());
         for p in &report.problems {
             tracing::warn!("teardown of {}: {p}", self.path.display());
         }

@@ -172,10 +172,9 @@ impl StepKind for Load {
                 images.push(record.unwrap_or_else(|| changed.clone()));
             }
             let mut obs = observe_load(id, fixture, &outcome, &images, cx.redact);
-            let family = prediction::family_of(cx.kind, &cx.info.store, &cx.info.version);
             let naming = prediction::naming_of(cx.fixtures.facts(fixture));
             obs.findings
-                .extend(prediction::check_load(family, &naming, &obs));
+                .extend(prediction::check_load(cx.facts.family, &naming, &obs));
             Ok(obs)
         })
     }

@@ -25,9 +25,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
-use crate::config::{ClaimReader, ConfigError, RuntimeKind};
+use crate::config::{ClaimReader, ConfigError};
 use crate::craft::FixtureSpec;
-use crate::runtime::{BoxFuture, Runtime, RuntimeError, RuntimeInfo};
+use crate::runtime::{BoxFuture, InstanceFacts, Runtime, RuntimeError, RuntimeInfo};
 pub use fixtures::Fixtures;
 pub use observe::{DigestBook, DigestRole, ErrorObservation, Finding, ImageObservation, Redactor};
 
@@ -57,8 +57,10 @@ impl ResolveContext<'_> {
 /// the redactor that makes observations stable.
 pub struct StepContext<'a> {
     pub runtime: &'a dyn Runtime,
-    pub kind: RuntimeKind,
+    /// What the instance reported about itself.
     pub info: &'a RuntimeInfo,
+    /// What follows from that: runtime kind, parsed version, loader family, reference model.
+    pub facts: &'a InstanceFacts,
     pub fixtures: &'a Fixtures,
     pub redact: &'a Redactor<'a>,
 }

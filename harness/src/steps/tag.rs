@@ -26,9 +26,8 @@ use serde_saphyr::Spanned;
 
 use super::observe::{ErrorObservation, Finding, Redactor};
 use super::{Contradiction, ResolveContext, StepContext, StepError, StepKind};
-use crate::config::{ClaimReader, ConfigError, ConfigErrorKind, RuntimeKind, require_something};
-use crate::reference::{self, Dialect, ReferenceError, Style};
-use crate::runtime::{ApiRejection, BoxFuture, Lookup, Runtime, TagOutcome};
+use crate::config::{ClaimReader, ConfigError, ConfigErrorKind, require_something};
+use crate::runtime::{ApiRejection, BoxFuture, InstanceFacts, Lookup, Runtime, TagOutcome};
 
 /// The `tag` step kind.
 pub struct Tag;
@@ -138,44 +137,6 @@ pub struct LookupObservation {
     pub error: Option<ErrorObservation>,
 }
 
-/// The reference style a runtime follows for names in its local store.
-pub fn style_of(runtime: RuntimeKind) -> Style {
-    match runtime {
-        RuntimeKind::Docker => Style::Docker,
-        RuntimeKind::Podman => Style::Podman,
-        RuntimeKind::Containerd => Style::Containerd,
-    }
-}
-
-/// What the reference model predicts `runtime`, reporting `version`, stores for `input`.
-///
-/// Docker daemons before 25 vendor docker/distribution v2.8 (the [`Dialect::Legacy`] grammar,
-/// which refuses `Foo/bar`); 25 and later use distribution/reference (moby's vendor.mod moved
-/// in v25.0.0). Podman's containers/image keeps the legacy grammar; containerd parses nothing.
-pub fn model_stored(
-    runtime: RuntimeKind,
-    version: &str,
-    input: &str,
-) -> Result<String, ReferenceError> {
-    let style = style_of(runtime);
-    match runtime {
-        RuntimeKind::Docker => {
-            let major: u32 = version
-                .split(['.', '+', '-', '~'])
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(u32::MAX);
-            let dialect = if major < 25 {
-                Dialect::Legacy
-            } else {
-                Dialect::Distribution
-            };
-            reference::stored_with(style, dialect, input)
-        }
-        RuntimeKind::Podman | RuntimeKind::Containerd => reference::stored(style, input),
-    }
-}
-
 /// Classifies a runtime's refusal of a reference by the distribution/reference error text it
 /// carries (moby and containers/image return those strings verbatim), so snapshots compare a
 /// class while keeping the words.
@@ -230,13 +191,12 @@ fn rejection(r: &ApiRejection, redact: &Redactor<'_>) -> ErrorObservation {
 /// which would leave later observations polluted).
 async fn run_tag(
     rt: &dyn Runtime,
-    runtime: RuntimeKind,
-    version: &str,
+    facts: &InstanceFacts,
     image: &str,
     refs: &[TagRef],
     redact: &Redactor<'_>,
 ) -> Result<(Vec<TagObservation>, Vec<Finding>), StepError> {
-    let style = style_of(runtime);
+    let style = facts.reference.style;
     let source = rt.inspect_image(image).await?.ok_or_else(|| {
         StepError::Precondition(format!(
             "tag: image {image:?} is not in the store (load it in an earlier step)"
@@ -270,7 +230,7 @@ async fn run_tag(
                 )));
             }
         }
-        let model = model_stored(runtime, version, &r.reference);
+        let model = facts.reference.stored(&r.reference);
         let (outcome_word, error) = match &outcome {
             TagOutcome::Tagged => (TagResult::Tagged, None),
             TagOutcome::Error(e) => (TagResult::Error, Some(rejection(e, redact))),
@@ -299,7 +259,7 @@ async fn run_tag(
                 message: format!(
                     "{:?}: {} {did}; the {} model predicts {model_text}",
                     r.reference,
-                    runtime.as_str(),
+                    facts.runtime.as_str(),
                     style.as_str()
                 ),
             });
@@ -373,15 +333,8 @@ impl StepKind for Tag {
         cx: &'a StepContext<'a>,
     ) -> BoxFuture<'a, Result<TagStepObservation, StepError>> {
         Box::pin(async move {
-            let (tags, findings) = run_tag(
-                cx.runtime,
-                cx.kind,
-                &cx.info.version,
-                &action.image,
-                &action.refs,
-                cx.redact,
-            )
-            .await?;
+            let (tags, findings) =
+                run_tag(cx.runtime, cx.facts, &action.image, &action.refs, cx.redact).await?;
             Ok(TagStepObservation {
                 id: id.to_string(),
                 action: Self::describe(action),
@@ -526,34 +479,5 @@ mod tests {
         ] {
             assert_eq!(classify(message), class, "{message}");
         }
-    }
-}
-
-#[cfg(test)]
-mod model_tests {
-    use super::model_stored;
-    use crate::config::RuntimeKind::{Containerd, Docker, Podman};
-
-    #[test]
-    fn docker_before_25_uses_the_legacy_grammar() {
-        // docker/distribution v2.8 reads `Foo` as a Docker Hub path component (uppercase:
-        // refused); distribution/reference reads it as a registry domain.
-        assert!(model_stored(Docker, "20.10.24+dfsg1", "Foo/bar").is_err());
-        assert_eq!(
-            model_stored(Docker, "28.2.2", "Foo/bar").unwrap(),
-            "Foo/bar:latest"
-        );
-        assert_eq!(
-            model_stored(Docker, "20.10.24", "foo").unwrap(),
-            "foo:latest"
-        );
-        assert_eq!(
-            model_stored(Podman, "4.3.1", "foo").unwrap(),
-            "localhost/foo:latest"
-        );
-        assert_eq!(
-            model_stored(Containerd, "1.6.20~ds1", "FOO").unwrap(),
-            "FOO"
-        );
     }
 }

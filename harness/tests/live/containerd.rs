@@ -7,7 +7,7 @@ use std::process::Command;
 
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::runtime::provider::find_binary;
-use harness::runtime::{Instance, LoadOutcome, TagOutcome, start_instance};
+use harness::runtime::{Instance, LoadOutcome, RuntimeKind, TagOutcome, start_instance};
 
 use crate::{LiveTest, fixture};
 
@@ -54,7 +54,9 @@ fn containerd_overlayfs_loads_lists_inspects_and_tags() {
     let facts = write_archive_to_path(&spec, &archive).unwrap();
     let manifest = facts.manifest.as_ref().unwrap().digest.as_str().to_string();
     rt().block_on(async {
-        let instance = start_instance("containerd", "overlayfs").await.unwrap();
+        let instance = start_instance(RuntimeKind::Containerd, "overlayfs")
+            .await
+            .unwrap();
         let info = &instance.info;
         assert_eq!(
             (
@@ -194,7 +196,9 @@ fn containerd_names_images_like_client_import() {
     let spec = fixture(LayoutKind::OciArchive, None, None, "anonymous\n");
     write_archive_to_path(&spec, &anonymous).unwrap();
     rt().block_on(async {
-        let instance = start_instance("containerd", "native").await.unwrap();
+        let instance = start_instance(RuntimeKind::Containerd, "native")
+            .await
+            .unwrap();
         assert_eq!(instance.info.store, "native");
         let rt = instance.runtime.as_ref();
         let messages = |o: LoadOutcome| match o {
@@ -273,7 +277,9 @@ fn containerd_refusals_are_outcomes_not_errors() {
         .finish()
         .unwrap();
     rt().block_on(async {
-        let instance = start_instance("containerd", "overlayfs").await.unwrap();
+        let instance = start_instance(RuntimeKind::Containerd, "overlayfs")
+            .await
+            .unwrap();
         let rt = instance.runtime.as_ref();
         let refusal = |o: LoadOutcome| match o {
             LoadOutcome::Error(r) => r,
@@ -316,7 +322,7 @@ fn containerd_refuses_a_snapshotter_that_is_not_loaded() {
             ("no-such-store", "no snapshotter plugin"),
             ("btrfs", "failed to load"),
         ] {
-            let err = match start_instance("containerd", store).await {
+            let err = match start_instance(RuntimeKind::Containerd, store).await {
                 Ok(instance) => panic!("{store} accepted: {:?}", instance.info),
                 Err(e) => format!("{e}: {:?}", std::error::Error::source(&e)),
             };

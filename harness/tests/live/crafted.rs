@@ -6,7 +6,6 @@ use harness::config::RuntimeKind;
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::oci::archive::read_path;
 use harness::runtime::{LoadOutcome, start_instance};
-use harness::steps::load::prediction::family_of;
 use harness::verify::predict::{ArchiveNaming, predict_one};
 
 use crate::{LiveTest, fixture, names};
@@ -25,8 +24,8 @@ fn load_every_layout(runtime: RuntimeKind, store: &str) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let instance = start_instance(runtime.as_str(), store).await.unwrap();
-        let family = family_of(runtime, &instance.info.store, &instance.info.version);
+        let instance = start_instance(runtime, store).await.unwrap();
+        let family = instance.facts.family;
         let rt = instance.runtime.as_ref();
         let mut wrong = Vec::new();
         for (layout, label) in LAYOUTS {

@@ -388,8 +388,12 @@ fn containerd_loads_agree_with_ctr_images_import() {
     let mut report = Vec::new();
     let mut differ = Vec::new();
     rt().block_on(async {
-        let grpc = start_instance("containerd", "native").await.unwrap();
-        let real = start_instance("containerd", "native").await.unwrap();
+        let grpc = start_instance(harness::runtime::RuntimeKind::Containerd, "native")
+            .await
+            .unwrap();
+        let real = start_instance(harness::runtime::RuntimeKind::Containerd, "native")
+            .await
+            .unwrap();
         for (label, path) in &cases {
             let outcome = grpc.runtime.load_image(path).await.unwrap();
             let harness = Result {

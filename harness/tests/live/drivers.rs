@@ -1,7 +1,7 @@
 //! The drivers against real daemons: info, load (streamed), list, inspect, refusals.
 
 use harness::craft::{LayoutKind, write_archive_to_path};
-use harness::runtime::{LoadOutcome, start_instance};
+use harness::runtime::{LoadOutcome, RuntimeKind, start_instance};
 
 use crate::{LiveTest, fixture};
 
@@ -24,8 +24,10 @@ fn load_hybrid_and_inspect(runtime: &str, store: &str) {
     );
     let facts = write_archive_to_path(&spec, &archive).unwrap();
     rt().block_on(async {
-        let instance = start_instance(runtime, store).await.unwrap();
-        assert_eq!(instance.info.runtime, runtime);
+        let instance = start_instance(runtime.parse().unwrap(), store)
+            .await
+            .unwrap();
+        assert_eq!(instance.info.runtime.as_str(), runtime);
         assert_eq!(
             instance.info.store, store,
             "the instance must use the store the cell names"
@@ -77,7 +79,7 @@ fn docker_refusal_is_an_outcome_not_an_error() {
     let archive = dir.path().join("junk.tar");
     std::fs::write(&archive, b"this is not a tar archive").unwrap();
     rt().block_on(async {
-        let instance = start_instance("docker", "vfs").await.unwrap();
+        let instance = start_instance(RuntimeKind::Docker, "vfs").await.unwrap();
         let outcome = instance
             .runtime
             .load_image(&archive)

@@ -39,6 +39,7 @@ mod containerd;
 mod crafted;
 mod ctr_conformance;
 mod drivers;
+mod providers;
 mod save;
 mod styles;
 mod teardown;
@@ -49,6 +50,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("crafted", crafted::TESTS),
     ("ctr_conformance", ctr_conformance::TESTS),
     ("drivers", drivers::TESTS),
+    ("providers", providers::TESTS),
     ("save", save::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),

@@ -120,7 +120,9 @@ fn build_save_check(
         .build()
         .unwrap();
     rt.block_on(async {
-        let instance = start_instance(runtime, store).await.unwrap();
+        let instance = start_instance(runtime.parse().unwrap(), store)
+            .await
+            .unwrap();
         let rt = instance.runtime.as_ref();
         let id = rt
             .build_image(&context, "example.test/built:v1")

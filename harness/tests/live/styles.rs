@@ -6,7 +6,6 @@
 use harness::config::RuntimeKind;
 use harness::craft::{LayoutKind, write_archive_to_path};
 use harness::runtime::{LoadOutcome, TagOutcome, start_instance};
-use harness::steps::tag::model_stored;
 
 use crate::{LiveTest, fixture, names};
 
@@ -48,7 +47,7 @@ fn check_style(runtime: RuntimeKind, store: &str) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let instance = start_instance(runtime.as_str(), store).await.unwrap();
+        let instance = start_instance(runtime, store).await.unwrap();
         let rt = instance.runtime.as_ref();
         assert!(matches!(
             rt.load_image(&archive).await.unwrap(),
@@ -65,7 +64,7 @@ fn check_style(runtime: RuntimeKind, store: &str) {
             let before = names(rt).await;
             let outcome = rt.tag_image(&source, input).await.unwrap();
             let added: Vec<String> = names(rt).await.difference(&before).cloned().collect();
-            let model = model_stored(runtime, &instance.info.version, input);
+            let model = instance.facts.reference.stored(input);
             let agrees = match (&outcome, &model) {
                 (TagOutcome::Tagged, Ok(name)) => added == [name.clone()],
                 (TagOutcome::Error(_), Err(_)) => true,

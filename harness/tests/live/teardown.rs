@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::runtime::start_instance;
 use harness::runtime::teardown::mounts_under;
+use harness::runtime::{RuntimeKind, start_instance};
 use nix::sys::signal::Signal;
 
 use crate::{LiveTest, processes_mentioning};
@@ -133,7 +133,7 @@ fn a_crashed_daemon_is_an_error_and_is_still_cleaned_up() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let instance = start_instance("docker", "vfs").await.unwrap();
+        let instance = start_instance(RuntimeKind::Docker, "vfs").await.unwrap();
         let root = instance.root_path().to_path_buf();
         let pid: i32 = std::fs::read_to_string(root.join("docker.pid"))
             .unwrap()
@@ -150,7 +150,7 @@ fn a_crashed_daemon_is_an_error_and_is_still_cleaned_up() {
             instance.runtime.list_images().await.is_err(),
             "a dead daemon is a RuntimeError"
         );
-        let dead = instance.dead_daemon(&["dockerd"]);
+        let dead = instance.dead_daemon();
         assert!(dead.is_some(), "the dead daemon is detected");
         let report = instance.shutdown();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
@@ -171,7 +171,9 @@ fn a_panic_with_a_live_instance_still_tears_it_down() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let instance = start_instance("podman", "overlay").await.unwrap();
+            let instance = start_instance(RuntimeKind::Podman, "overlay")
+                .await
+                .unwrap();
             let root = instance.root_path().to_path_buf();
             assert!(
                 !mounts_under(&root).unwrap().is_empty(),

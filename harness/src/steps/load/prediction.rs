@@ -6,35 +6,9 @@ use std::collections::BTreeSet;
 
 use super::LoadObservation;
 use crate::config::Outcome;
-use crate::config::RuntimeKind;
 use crate::craft::CraftedArchive;
 use crate::steps::observe::Finding;
 use crate::verify::predict::{ArchiveNaming, Family, IndexNames, predict_one};
-
-/// The loader family of a runtime, by what it reports: Docker's containerd image store
-/// reports its driver as `overlayfs` or another snapshotter name prefixed `io.containerd.`;
-/// Podman before 4 is modelled as 3.4.
-pub fn family_of(runtime: RuntimeKind, store: &str, version: &str) -> Family {
-    match runtime {
-        RuntimeKind::Docker if store.starts_with("io.containerd.") || store == "overlayfs" => {
-            Family::DockerContainerd
-        }
-        RuntimeKind::Docker => Family::DockerClassic,
-        RuntimeKind::Podman => {
-            let major: u32 = version
-                .split('.')
-                .next()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(u32::MAX);
-            if major < 4 {
-                Family::Podman34
-            } else {
-                Family::Podman
-            }
-        }
-        RuntimeKind::Containerd => Family::Containerd,
-    }
-}
 
 /// The naming facts of a crafted archive.
 pub fn naming_of(facts: &CraftedArchive) -> ArchiveNaming {
