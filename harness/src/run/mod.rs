@@ -7,6 +7,8 @@
 //! Every step runs under a timeout, and a cell whose task panics becomes an `error` of its own
 //! while the other cells finish. [`session`] is the one entry point both front doors use.
 
+#[cfg(test)]
+mod replay_tests;
 pub mod session;
 pub mod snapshot;
 pub mod verdict;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Cell, Scenario};
 pub use crate::results::{CellResult, ErrorKind, SnapshotCheck, Status};
-use crate::runtime::{self, Instance, InstanceSpec, ProviderError};
+use crate::runtime::{self, Instance, InstanceSpec, Provider, ProviderError};
 pub use crate::steps::Fixtures;
 use crate::steps::{Observation, Redactor, SkippedStep, StepContext, StepError};
 pub use session::{Session, SessionError};
@@ -61,6 +63,29 @@ pub async fn run_all(
     opts: &RunOptions,
     on_event: Arc<dyn Fn(Event) + Send + Sync>,
 ) -> Vec<CellResult> {
+    run_all_with(
+        scenarios,
+        cells,
+        opts,
+        on_event,
+        runtime::provider::for_spec,
+    )
+    .await
+}
+
+/// How the runner finds the provider for a cell's [`InstanceSpec`]: the registry
+/// ([`runtime::provider::for_spec`]) everywhere except in tests of the runner itself, which
+/// hand it a provider of replaying fakes.
+pub type ProviderLookup = fn(&InstanceSpec) -> Result<&'static dyn Provider, ProviderError>;
+
+/// [`run_all`] with the providers `lookup` gives.
+pub async fn run_all_with(
+    scenarios: &[(Arc<Scenario>, Arc<Fixtures>)],
+    cells: &[Cell],
+    opts: &RunOptions,
+    on_event: Arc<dyn Fn(Event) + Send + Sync>,
+    lookup: ProviderLookup,
+) -> Vec<CellResult> {
     let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut tasks = Vec::new();
     for (scenario, fixtures) in scenarios {
@@ -81,7 +106,7 @@ pub async fn run_all(
                     scenario: scenario.name.clone(),
                     cell: cell.id.clone(),
                 });
-                let result = run_cell(&scenario, &fixtures, &cell, &opts).await;
+                let result = run_cell_with(&scenario, &fixtures, &cell, &opts, lookup).await;
                 on_event(Event::CellFinished(Box::new(result.clone())));
                 result
             });
@@ -142,23 +167,22 @@ pub async fn run_cell(
     cell: &Cell,
     opts: &RunOptions,
 ) -> CellResult {
-    let started = Instant::now();
-    match start(cell, opts).await {
-        Ok(instance) => run_on(scenario, fixtures, cell, instance, opts, started).await,
-        Err(status) => finish(blank_result(scenario, fixtures, cell), status, started),
-    }
+    run_cell_with(scenario, fixtures, cell, opts, runtime::provider::for_spec).await
 }
 
-/// Runs one scenario on an instance that is already running, and tears it down. The runner's
-/// logic apart from starting instances: tests drive it with a replaying fake runtime.
-pub async fn run_on_instance(
+/// [`run_cell`] with the providers `lookup` gives.
+pub async fn run_cell_with(
     scenario: &Scenario,
     fixtures: &Fixtures,
     cell: &Cell,
-    instance: Instance,
     opts: &RunOptions,
+    lookup: ProviderLookup,
 ) -> CellResult {
-    run_on(scenario, fixtures, cell, instance, opts, Instant::now()).await
+    let started = Instant::now();
+    match start(cell, opts, lookup).await {
+        Ok(instance) => run_on(scenario, fixtures, cell, instance, opts, started).await,
+        Err(status) => finish(blank_result(scenario, fixtures, cell), status, started),
+    }
 }
 
 async fn run_on(
@@ -252,9 +276,9 @@ pub fn instance_spec(cell: &Cell) -> InstanceSpec {
 /// Starts the cell's instance through its provider, turning "this provider cannot give that
 /// here" into a skip (outside CI; another version is a skip everywhere, since no provider of
 /// this machine has it).
-async fn start(cell: &Cell, opts: &RunOptions) -> Result<Instance, Status> {
+async fn start(cell: &Cell, opts: &RunOptions, lookup: ProviderLookup) -> Result<Instance, Status> {
     let spec = instance_spec(cell);
-    let started = match runtime::provider::for_spec(&spec) {
+    let started = match lookup(&spec) {
         Ok(provider) => provider.start(&spec).await,
         Err(e) => Err(e),
     };

@@ -5,7 +5,7 @@
 //! can run: a store the kernel or the package lacks is the instance's start error, a name the
 //! runtime has never had is a typo.
 
-use crate::config::RuntimeKind;
+use super::RuntimeKind;
 
 /// Docker's `--storage-driver` values (moby `daemon/graphdriver`: overlay2, fuse-overlayfs,
 /// btrfs, zfs, vfs, and devicemapper, aufs and overlay, which moby 24/25 removed) and, for the

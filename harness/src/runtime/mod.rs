@@ -31,6 +31,7 @@ mod libpod;
 pub mod podman;
 pub mod process;
 pub mod provider;
+pub mod replay;
 pub mod teardown;
 
 use std::future::Future;
