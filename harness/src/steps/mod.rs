@@ -14,6 +14,7 @@
 //! [`Observation`] enums and their dispatch.
 
 pub mod fixtures;
+pub mod inspect;
 pub mod load;
 pub mod observe;
 pub mod tag;
@@ -311,4 +312,5 @@ macro_rules! step_kinds {
 step_kinds! {
     Load(load::Load),
     Tag(tag::Tag),
+    Inspect(inspect::Inspect),
 }

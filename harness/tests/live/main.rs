@@ -39,6 +39,7 @@ mod containerd;
 mod crafted;
 mod ctr_conformance;
 mod drivers;
+mod inspect_step;
 mod providers;
 mod save;
 mod styles;
@@ -50,6 +51,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("crafted", crafted::TESTS),
     ("ctr_conformance", ctr_conformance::TESTS),
     ("drivers", drivers::TESTS),
+    ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("save", save::TESTS),
     ("styles", styles::TESTS),
