@@ -328,25 +328,11 @@ fn numbers(text: &str) -> Result<Vec<u64>, &'static str> {
         .collect()
 }
 
-/// The leading `N(.N)*` of a reported version, after an optional `v`; `None` if there is none.
+/// The leading `N(.N)*` of a reported version ([`crate::runtime::Version::parse`]); `None` if
+/// there is none.
 fn leading_numbers(version: &str) -> Option<Vec<u64>> {
-    let version = version.trim();
-    let version = version.strip_prefix('v').unwrap_or(version);
-    let mut out = Vec::new();
-    for component in version.split('.') {
-        let digits: &str = &component[..component
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(component.len())];
-        if digits.is_empty() {
-            break;
-        }
-        out.push(digits.parse().ok()?);
-        if digits.len() != component.len() {
-            // A suffix (`24+dfsg1`, `0-rc1`) ends the numeric part.
-            break;
-        }
-    }
-    (!out.is_empty()).then_some(out)
+    let numbers = crate::runtime::Version::parse(version).0;
+    (!numbers.is_empty()).then_some(numbers)
 }
 
 /// Compares component-wise, treating missing components as zero.

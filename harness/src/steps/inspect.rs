@@ -200,17 +200,6 @@ impl StepKind for Inspect {
         out
     }
 
-    fn asserted(claim: &InspectClaim) -> Vec<&'static str> {
-        [
-            ("outcome", claim.outcome.is_some()),
-            ("names", claim.names.is_some()),
-            ("id_is", claim.id_is.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect()
-    }
-
     fn id(obs: &InspectObservation) -> &str {
         &obs.id
     }

@@ -283,18 +283,6 @@ impl StepKind for Load {
             || (claims_refusal && matches!(c.claim, "outcome" | "names" | "id_is"))
     }
 
-    fn asserted(claim: &LoadClaim) -> Vec<&'static str> {
-        [
-            ("outcome", claim.outcome.is_some()),
-            ("names", claim.names.is_some()),
-            ("id_is", claim.id_is.is_some()),
-            ("error_contains", claim.error_contains.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect()
-    }
-
     fn id(obs: &LoadObservation) -> &str {
         &obs.id
     }

@@ -130,8 +130,16 @@ pub trait StepKind: 'static {
     fn explains(known: &Self::Claim, c: &Contradiction) -> bool {
         Self::asserted(known).contains(&c.claim)
     }
-    /// The claim keys `claim` sets.
-    fn asserted(claim: &Self::Claim) -> Vec<&'static str>;
+    /// The claim keys `claim` sets: those of [`StepKind::CLAIMS`] whose field is set (each
+    /// claim type names its fields after the YAML keys, and serializes unset ones as null).
+    fn asserted(claim: &Self::Claim) -> Vec<&'static str> {
+        let value = serde_json::to_value(claim).expect("claims serialize");
+        Self::CLAIMS
+            .iter()
+            .copied()
+            .filter(|k| value.get(k).is_some_and(|v| !v.is_null()))
+            .collect()
+    }
     /// The step id an observation belongs to.
     fn id(obs: &Self::Observation) -> &str;
     /// Findings of the harness's own models on this observation.

@@ -392,16 +392,6 @@ impl StepKind for Tag {
             .any(|names| names.contains(name))
     }
 
-    fn asserted(claim: &TagClaim) -> Vec<&'static str> {
-        [
-            ("found", claim.found.is_some()),
-            ("not_found", claim.not_found.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect()
-    }
-
     fn id(obs: &TagStepObservation) -> &str {
         &obs.id
     }
