@@ -225,33 +225,7 @@ fn craft(args: CraftArgs) -> i32 {
             "{}",
             serde_json::to_string_pretty(&facts).expect("facts serialize")
         ),
-        Format::Table => {
-            println!(
-                "wrote {} ({})",
-                args.output.display(),
-                facts.layout.as_str()
-            );
-            println!(
-                "  config    {} ({} bytes)",
-                facts.config.digest, facts.config.size
-            );
-            if let Some(manifest) = &facts.manifest {
-                println!("  manifest  {} ({} bytes)", manifest.digest, manifest.size);
-            }
-            if let Some(index) = &facts.index {
-                println!("  index     {} ({} bytes)", index.digest, index.size);
-            }
-            for (i, l) in facts.layers.iter().enumerate() {
-                println!(
-                    "  layer {i}   {} diff_id {} ({} bytes, {}, {})",
-                    l.digest,
-                    l.diff_id,
-                    l.size,
-                    l.compression.as_str(),
-                    l.media_type.as_deref().unwrap_or("no media type")
-                );
-            }
-        }
+        Format::Table => print!("{}", facts.render_text(&args.output)),
     }
     0
 }
@@ -267,34 +241,7 @@ fn explain_refs(args: RefArgs) -> i32 {
             "{}",
             serde_json::to_string_pretty(&reports).expect("reports serialize")
         ),
-        Format::Table => {
-            let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-            for r in &reports {
-                println!("{}", r.input);
-                match &r.error {
-                    None => {
-                        println!("  valid      yes");
-                        println!("  domain     {}", dash(&r.domain));
-                        println!("  path       {}", dash(&r.path));
-                        println!("  tag        {}", dash(&r.tag));
-                        println!("  digest     {}", dash(&r.digest));
-                        println!("  canonical  {}", dash(&r.canonical));
-                        println!("  familiar   {}", dash(&r.familiar));
-                    }
-                    Some(e) => println!("  valid      no: {} ({})", e.message, e.code),
-                }
-                match (&r.stored, &r.stored_error) {
-                    (Some(s), _) => println!("  stored     {s}  ({})", args.style.as_str()),
-                    (None, Some(e)) => println!(
-                        "  stored     refused by {}: {} ({})",
-                        args.style.as_str(),
-                        e.message,
-                        e.code
-                    ),
-                    (None, None) => println!("  stored     -"),
-                }
-            }
-        }
+        Format::Table => print!("{}", harness::reference::render_text(&reports, args.style)),
     }
     i32::from(reports.iter().any(|r| r.stored.is_none()))
 }

@@ -171,3 +171,40 @@ fn platform_facts(image: &Image<'_>, p: &PlatformImage) -> PlatformFacts {
         attestation: p.attestation.as_ref().map(|a| a.manifest.facts()),
     }
 }
+
+impl CraftedArchive {
+    /// The text `harness craft` prints after writing `out`: the layout, then each blob's
+    /// digest and size, and each layer's DiffID, compression and media type.
+    pub fn render_text(&self, out: &std::path::Path) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(s, "wrote {} ({})", out.display(), self.layout.as_str());
+        let _ = writeln!(
+            s,
+            "  config    {} ({} bytes)",
+            self.config.digest, self.config.size
+        );
+        if let Some(manifest) = &self.manifest {
+            let _ = writeln!(
+                s,
+                "  manifest  {} ({} bytes)",
+                manifest.digest, manifest.size
+            );
+        }
+        if let Some(index) = &self.index {
+            let _ = writeln!(s, "  index     {} ({} bytes)", index.digest, index.size);
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  layer {i}   {} diff_id {} ({} bytes, {}, {})",
+                l.digest,
+                l.diff_id,
+                l.size,
+                l.compression.as_str(),
+                l.media_type.as_deref().unwrap_or("no media type")
+            );
+        }
+        s
+    }
+}

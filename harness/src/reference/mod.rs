@@ -59,7 +59,7 @@ pub use named::{Dialect, REPOSITORY_NAME_TOTAL_LENGTH_MAX, Reference};
 pub use normalize::{
     AnyReference, DEFAULT_DOMAIN, DEFAULT_TAG, LEGACY_DEFAULT_DOMAIN, OFFICIAL_REPO_PREFIX,
 };
-pub use report::{RefErrorReport, RefReport, report};
+pub use report::{RefErrorReport, RefReport, render_text, report};
 pub use style::{Style, UnknownStyle, stored, stored_with};
 
 /// `reference.Parse`, in the [distribution dialect](Dialect::Distribution).

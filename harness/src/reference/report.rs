@@ -96,8 +96,62 @@ pub fn report(input: &str, style: Style) -> RefReport {
     row
 }
 
+/// The text `harness ref` prints for `reports`: each input, then its parts (or why it is
+/// invalid), then what the `style`'s store records.
+pub fn render_text(reports: &[RefReport], style: Style) -> String {
+    use std::fmt::Write as _;
+    let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    let mut out = String::new();
+    for r in reports {
+        let _ = writeln!(out, "{}", r.input);
+        match &r.error {
+            None => {
+                let _ = writeln!(out, "  valid      yes");
+                let _ = writeln!(out, "  domain     {}", dash(&r.domain));
+                let _ = writeln!(out, "  path       {}", dash(&r.path));
+                let _ = writeln!(out, "  tag        {}", dash(&r.tag));
+                let _ = writeln!(out, "  digest     {}", dash(&r.digest));
+                let _ = writeln!(out, "  canonical  {}", dash(&r.canonical));
+                let _ = writeln!(out, "  familiar   {}", dash(&r.familiar));
+            }
+            Some(e) => {
+                let _ = writeln!(out, "  valid      no: {} ({})", e.message, e.code);
+            }
+        }
+        let _ = match (&r.stored, &r.stored_error) {
+            (Some(s), _) => writeln!(out, "  stored     {s}  ({})", style.as_str()),
+            (None, Some(e)) => writeln!(
+                out,
+                "  stored     refused by {}: {} ({})",
+                style.as_str(),
+                e.message,
+                e.code
+            ),
+            (None, None) => writeln!(out, "  stored     -"),
+        };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// The text the README shows for `harness ref --style podman bastion.io/foo:local FOO`.
+    #[test]
+    fn text_matches_the_readme_example() {
+        let reports = [
+            report("bastion.io/foo:local", Style::Podman),
+            report("FOO", Style::Podman),
+        ];
+        let text = render_text(&reports, Style::Podman);
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("bastion.io/foo:local\n  valid      yes")
+            .unwrap();
+        let end = start + readme[start..].find("```").unwrap();
+        assert_eq!(text, &readme[start..end]);
+    }
+
     use super::*;
 
     #[test]
