@@ -141,10 +141,35 @@ fn cell(path: &Path, c: &Combination) -> Result<Cell, ConfigError> {
         .map(|(k, v)| (k.clone(), v.text.clone()))
         .collect();
 
+    // A cell from another provider than the default names it, so a host cell and a socket
+    // cell of the same runtime, version and store get different ids.
+    let provider = match c.values.get("provider") {
+        Some(p) => {
+            let p = non_empty(path, p)?;
+            if crate::runtime::provider::by_name(&p.text).is_none() {
+                return Err(ConfigError::at(
+                    path,
+                    p.at,
+                    p.field.as_str(),
+                    ConfigErrorKind::UnknownValue(Box::new(super::error::UnknownValue {
+                        what: "provider",
+                        value: p.text.clone(),
+                        runtime: None,
+                        known: crate::runtime::provider::PROVIDERS
+                            .iter()
+                            .map(|p| p.name())
+                            .collect(),
+                    })),
+                ));
+            }
+            Some(p.text.as_str()).filter(|p| *p != crate::runtime::provider::DEFAULT_PROVIDER)
+        }
+        None => None,
+    };
     let mut id = format!("{runtime}-{version}-{store}");
-    if let Some(builder) = &builder {
+    for part in [builder.as_deref(), provider].into_iter().flatten() {
         id.push('-');
-        id.push_str(builder);
+        id.push_str(part);
     }
     Ok(Cell {
         id: cell_id(&id),
@@ -282,6 +307,15 @@ include:
     }
 
     #[test]
+    fn a_provider_other_than_host_is_part_of_the_id() {
+        let m = parse(
+            "axes: { runtime: [docker], version: [host], store: [vfs], provider: [host, socket] }\n",
+        )
+        .unwrap();
+        assert_eq!(ids(&m), ["docker-host-vfs", "docker-host-vfs-socket"]);
+    }
+
+    #[test]
     fn builder_and_extra_keys() {
         let m = parse(
             "axes: { runtime: [docker], version: ['25.0'], store: [overlay2], builder: [buildkit, classic] }
@@ -343,6 +377,10 @@ include: [{ builder: classic, note: legacy }, { debug: true }]",
     #[case::store_of_another_runtime(
         "axes: { runtime: [containerd], version: [host], store: [overlay2] }\n",
         r#"matrix.yaml:1:57: axes.store[0]: unknown store "overlay2" for containerd (known: overlayfs, native, btrfs, zfs, devmapper, aufs, blockfile, erofs, stargz)"#
+    )]
+    #[case::unknown_provider(
+        "axes: { runtime: [docker], version: [host], store: [vfs] }\ninclude: [{ provider: sockt }]\n",
+        r#"matrix.yaml:2:23: include[0].provider: unknown provider "sockt" (known: host, socket)"#
     )]
     #[case::unknown_builder(
         "axes: { runtime: [docker], version: [host], store: [vfs], builder: [buildkitt] }\n",
