@@ -104,6 +104,10 @@ pub enum ConfigErrorKind {
     /// missing field). The text is serde-saphyr's user-facing message.
     #[error("{0}")]
     Yaml(String),
+    #[error("not a regular file")]
+    NotAFile,
+    #[error("larger than {max} bytes")]
+    TooLarge { max: u64 },
 
     // Scenario files.
     #[error("name {name:?} does not match the file stem {stem:?}")]
@@ -158,6 +162,10 @@ pub enum ConfigErrorKind {
     DuplicateCell { id: String, first: String },
     #[error("the matrix expands to no cells")]
     EmptyMatrix,
+    #[error(
+        "the matrix expands to {count} cells, more than the {max} allowed (GitHub Actions' own cap)"
+    )]
+    TooManyCells { count: u64, max: usize },
     #[error("no cell matches {filter:?} (available: {})", list(available))]
     NoMatchingCell {
         filter: String,

@@ -124,12 +124,43 @@ pub(crate) fn expand(
                 origin: entry.referenced,
                 origin_field: field,
             });
+            if combinations.len() > MAX_CELLS {
+                return Err(ConfigError::at(
+                    path,
+                    entry.referenced,
+                    format!("include[{index}]"),
+                    ConfigErrorKind::TooManyCells {
+                        count: combinations.len() as u64,
+                        max: MAX_CELLS,
+                    },
+                ));
+            }
         }
     }
     Ok(combinations)
 }
 
+/// The most cells a matrix may have: 256, GitHub Actions' cap on the jobs of one matrix. The
+/// product is counted before it is built, so a small file cannot ask for 10^10 cells.
+pub(crate) const MAX_CELLS: usize = 256;
+
 fn product(path: &Path, axes: &Spanned<RawAxes>) -> Result<Vec<Combination>, ConfigError> {
+    let count = axes
+        .value
+        .0
+        .iter()
+        .fold(1u64, |n, (_, values)| n.saturating_mul(values.len() as u64));
+    if count > MAX_CELLS as u64 {
+        return Err(ConfigError::at(
+            path,
+            axes.referenced,
+            "axes",
+            ConfigErrorKind::TooManyCells {
+                count,
+                max: MAX_CELLS,
+            },
+        ));
+    }
     let mut combinations = vec![Combination {
         values: BTreeMap::new(),
         origin: axes.referenced,
@@ -324,6 +355,29 @@ include:
         assert_eq!(
             err.to_string(),
             r#"m.yaml:3:13: exclude[0].b: key "b" is not a matrix axis (axes: a)"#
+        );
+    }
+
+    #[test]
+    fn a_matrix_is_counted_before_it_is_expanded() {
+        // Ten axes of ten values: 10^10 cells, from a file of a few hundred bytes.
+        let axes: Vec<String> = (0..10)
+            .map(|i| format!("a{i}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"))
+            .collect();
+        let err = run(&format!("axes: {{ {} }}\n", axes.join(", "))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expands to 10000000000 cells, more than the 256 allowed"),
+            "{err}"
+        );
+        let includes: Vec<String> = (0..257).map(|i| format!("  - {{ n: '{i}' }}\n")).collect();
+        let err = run(&format!("include:\n{}", includes.concat())).unwrap_err();
+        assert!(err.to_string().contains("257 cells"), "{err}");
+        assert_eq!(
+            run(&format!("include:\n{}", includes[..256].concat()))
+                .unwrap()
+                .len(),
+            256
         );
     }
 

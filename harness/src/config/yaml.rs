@@ -16,9 +16,30 @@ use serde_saphyr::{Error as YamlError, Location, MessageFormatter, Spanned};
 
 use super::error::{ConfigError, ConfigErrorKind, Position};
 
-/// Reads a configuration file to a string.
+/// The largest configuration file read: 1 MiB. The repository's own scenarios are a few KiB;
+/// a larger file is a mistake (or an attack), and the limit keeps loading bounded.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a configuration file to a string. Only regular files are read (a FIFO or a device
+/// would block or never end), and at most [`MAX_CONFIG_BYTES`].
 pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, ConfigErrorKind::Read(e)))
+    use std::io::Read as _;
+    let fail = |kind| ConfigError::new(path, kind);
+    let meta = std::fs::metadata(path).map_err(|e| fail(ConfigErrorKind::Read(e)))?;
+    if !meta.is_file() {
+        return Err(fail(ConfigErrorKind::NotAFile));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(ConfigErrorKind::Read(e)))?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| fail(ConfigErrorKind::Read(e)))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(fail(ConfigErrorKind::TooLarge {
+            max: MAX_CONFIG_BYTES,
+        }));
+    }
+    Ok(text)
 }
 
 /// Deserializes one YAML document into `T`.
@@ -309,6 +330,28 @@ fixtures:
         let found = locate(DOC, Position { line, column }, missing).unwrap();
         assert_eq!(found.path, path);
         assert_eq!((found.start.line, found.start.column), start);
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = read(&fifo).unwrap_err();
+        assert!(matches!(err.kind, ConfigErrorKind::NotAFile), "{err}");
+        assert!(
+            err.to_string().ends_with("fifo.yaml: not a regular file"),
+            "{err}"
+        );
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; MAX_CONFIG_BYTES as usize + 1]).unwrap();
+        assert!(matches!(
+            read(&big).unwrap_err().kind,
+            ConfigErrorKind::TooLarge { .. }
+        ));
+        let ok = dir.path().join("ok.yaml");
+        std::fs::write(&ok, "a: 1\n").unwrap();
+        assert_eq!(read(&ok).unwrap(), "a: 1\n");
     }
 
     #[test]
