@@ -12,6 +12,7 @@ use crate::verify::{images, members};
 pub fn check(report: &ArchiveReport) -> Vec<Finding> {
     let mut out = Vec::new();
     layout(report, &mut out);
+    index_graph(report, &mut out);
     members::check_members(report, &mut out);
     images::check_images(report, &mut out);
     out.sort_by(|a, b| {
@@ -20,6 +21,29 @@ pub fn check(report: &ArchiveReport) -> Vec<Finding> {
     });
     out.dedup();
     out
+}
+
+/// The descriptor graph's cycles and the bounds the walk met.
+fn index_graph(r: &ArchiveReport, out: &mut Vec<Finding>) {
+    for digest in &r.index_graph.cycles {
+        out.push(Finding::new(
+            Code::IndexCycle,
+            format!("index {digest}"),
+            "the index lists itself or an index above it; a reader that follows indexes \
+             without a visited set never finishes",
+        ));
+    }
+    if r.index_graph.truncated {
+        out.push(Finding::new(
+            Code::IndexGraphTruncated,
+            "index.json",
+            format!(
+                "the descriptor graph has more than {} descriptors or indexes nested deeper \
+                 than four levels; what lies beyond was not followed or checked",
+                crate::oci::archive::MAX_DESCRIPTORS
+            ),
+        ));
+    }
 }
 
 fn layout(r: &ArchiveReport, out: &mut Vec<Finding>) {
@@ -112,6 +136,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::oci::Digest;
     use crate::oci::archive::testutil::{
         ArchiveBuilder, TarEntry, TestImage, TestLayer, compress, containerd_hybrid, crafted,
         docker_v24, layer_tar, names, nested_indexes, oci_archive, podman_docker_archive, raw_tar,
@@ -500,7 +525,42 @@ mod tests {
             Code::UnrecognizedLayout,
             Severity::Error,
         ),
+        (
+            "an index listing itself",
+            || self_referencing_index().tar(),
+            Code::IndexCycle,
+            Severity::Error,
+        ),
+        (
+            "an index wider than the reader follows",
+            || wide_index().tar(),
+            Code::IndexGraphTruncated,
+            Severity::Warning,
+        ),
     ];
+
+    /// An index listing more manifests than the reader follows.
+    fn wide_index() -> ArchiveBuilder {
+        let many: Vec<Value> = (0..crate::oci::archive::MAX_DESCRIPTORS + 10)
+            .map(|i| {
+                json!({"mediaType": media_type::OCI_MANIFEST,
+                       "digest": Digest::sha256(i.to_string().as_bytes()).to_string(), "size": 2})
+            })
+            .collect();
+        let wide = serde_json::to_vec(&json!({"schemaVersion": 2,
+            "mediaType": media_type::OCI_INDEX, "manifests": many}))
+        .unwrap();
+        let mut a = ArchiveBuilder::default();
+        let d = a.blob(&wide);
+        a.json(
+            "index.json",
+            &json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+            "manifests": [{"mediaType": media_type::OCI_INDEX, "digest": d.to_string(),
+                           "size": wide.len()}]}),
+        );
+        a.file("oci-layout", r#"{"imageLayoutVersion":"1.0.0"}"#);
+        a
+    }
 
     #[test]
     fn every_finding_code_is_provoked() {
@@ -612,12 +672,58 @@ mod tests {
 
     /// An index stored under a name its bytes do not hash to, listing itself.
     #[test]
-    fn a_self_referencing_index_is_a_digest_mismatch() {
+    fn a_self_referencing_index_is_a_digest_mismatch_and_a_cycle() {
         let found = findings(&self_referencing_index().tar());
         assert!(
             found.iter().any(|f| f.code == Code::DigestMismatch),
             "{found:#?}"
         );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.code == Code::IndexCycle && f.severity == Severity::Error),
+            "{found:#?}"
+        );
+    }
+
+    /// Issue 13, item 1: an index listing itself a thousand times (and index.json listing it
+    /// a thousand times) is followed once per image, not a thousand to the fourth power.
+    #[test]
+    fn an_index_listing_itself_many_times_is_followed_once() {
+        let name = Digest::sha256(b"anything");
+        let entry =
+            json!({"mediaType": media_type::OCI_INDEX, "digest": name.to_string(), "size": 1});
+        let index = json!({"schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+                           "manifests": vec![entry.clone(); 1000]});
+        let mut a = ArchiveBuilder::default();
+        a.json(&format!("blobs/sha256/{}", name.hex()), &index);
+        a.json("index.json", &index);
+        a.file("oci-layout", r#"{"imageLayoutVersion":"1.0.0"}"#);
+        let report = a.read();
+        assert_eq!(report.index_graph.cycles, [name]);
+        assert!(
+            report.index_graph.descriptors <= 2,
+            "{:?}",
+            report.index_graph
+        );
+        assert!(codes(&check(&report)).contains(&("index-cycle", Severity::Error)));
+    }
+
+    /// More descriptors than the reader follows: it stops at the bound and says so.
+    #[test]
+    fn a_graph_wider_than_the_bound_is_truncated_and_says_so() {
+        let a = wide_index();
+        let report = a.read();
+        assert!(report.index_graph.truncated);
+        assert_eq!(
+            report.index_graph.descriptors,
+            crate::oci::archive::MAX_DESCRIPTORS
+        );
+        assert_eq!(
+            report.images[0].manifests.len(),
+            crate::oci::archive::MAX_DESCRIPTORS - 1
+        );
+        assert!(codes(&check(&report)).contains(&("index-graph-truncated", Severity::Warning)));
     }
 
     #[test]

@@ -54,11 +54,13 @@ pub enum FindingCode {
     BadOciLayoutVersion,
     PlatformMissing,
     UnrecognizedLayout,
+    IndexCycle,
+    IndexGraphTruncated,
 }
 
 impl FindingCode {
     /// Every code, in table order.
-    pub const ALL: [FindingCode; 25] = [
+    pub const ALL: [FindingCode; 27] = [
         FindingCode::BlobMissing,
         FindingCode::MemberMissing,
         FindingCode::DigestMismatch,
@@ -84,6 +86,8 @@ impl FindingCode {
         FindingCode::BadOciLayoutVersion,
         FindingCode::PlatformMissing,
         FindingCode::UnrecognizedLayout,
+        FindingCode::IndexCycle,
+        FindingCode::IndexGraphTruncated,
     ];
 
     /// The stable kebab-case name, as serialized.
@@ -114,6 +118,8 @@ impl FindingCode {
             FindingCode::BadOciLayoutVersion => "bad-oci-layout-version",
             FindingCode::PlatformMissing => "platform-missing",
             FindingCode::UnrecognizedLayout => "unrecognized-layout",
+            FindingCode::IndexCycle => "index-cycle",
+            FindingCode::IndexGraphTruncated => "index-graph-truncated",
         }
     }
 
@@ -124,7 +130,8 @@ impl FindingCode {
             FindingCode::RefNameTagOnly
             | FindingCode::UnknownMediaType
             | FindingCode::NonstandardMediaType
-            | FindingCode::PlatformMissing => Severity::Warning,
+            | FindingCode::PlatformMissing
+            | FindingCode::IndexGraphTruncated => Severity::Warning,
             FindingCode::LayerSourcesUncompressed => Severity::Info,
             _ => Severity::Error,
         }

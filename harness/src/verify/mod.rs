@@ -41,6 +41,8 @@
 //! | `bad-oci-layout-version` | error | `imageLayoutVersion` is not `1.0.0` |
 //! | `platform-missing` | warning | neither descriptor nor config gives an image's OS and architecture |
 //! | `unrecognized-layout` | error | no `manifest.json`, `index.json` or `oci-layout` |
+//! | `index-cycle` | error | an image index lists itself or an index above it (a reader without a visited set loops forever) |
+//! | `index-graph-truncated` | warning | the descriptor graph is larger than the reader follows (4096 descriptors, four levels of indexes): what lies beyond is not checked |
 
 mod check;
 mod finding;

@@ -18,9 +18,9 @@ use crate::oci::archive::json::{RawConfig, RawItem, RawManifest, RawOciLayout};
 use crate::oci::archive::path::{blob_path, clean, join_link};
 use crate::oci::archive::scan::Scan;
 use crate::oci::archive::{
-    ArchiveReport, Compression, ConfigReport, ImageNames, ImageReport, IndexJson, InputKind,
-    JsonError, JsonErrorKind, LayerReport, LayoutKind, ManifestReport, MemberKind, MemberRole,
-    OciLayoutFile, StoredBlob,
+    ArchiveReport, Compression, ConfigReport, ImageNames, ImageReport, IndexGraphReport, IndexJson,
+    InputKind, JsonError, JsonErrorKind, LayerReport, LayoutKind, ManifestReport, MemberKind,
+    MemberRole, OciLayoutFile, StoredBlob,
 };
 
 /// Facts about the input that the pass measured outside the members.
@@ -83,6 +83,7 @@ pub(crate) fn build(scan: Scan, facts: InputFacts) -> ArchiveReport {
         manifest_json_null,
         repositories,
         images,
+        index_graph: b.graph,
         members: b.scan.members,
         duplicate_members: b.scan.duplicate_members,
         unsafe_members: b.scan.unsafe_members,
@@ -93,6 +94,8 @@ pub(crate) struct Builder {
     pub(crate) scan: Scan,
     /// Cleaned path -> index of its last occurrence.
     pub(crate) by_path: HashMap<String, usize>,
+    /// What following the descriptor graph met.
+    pub(crate) graph: IndexGraphReport,
 }
 
 impl Builder {
@@ -103,7 +106,11 @@ impl Builder {
             .enumerate()
             .map(|(i, m)| (m.path.clone(), i))
             .collect();
-        let mut b = Self { scan, by_path };
+        let mut b = Self {
+            scan,
+            by_path,
+            graph: IndexGraphReport::default(),
+        };
         b.resolve_links();
         b
     }

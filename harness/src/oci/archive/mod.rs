@@ -45,9 +45,10 @@ pub(crate) mod testutil;
 
 pub use compression::Compression;
 pub use model::{
-    ArchiveReport, BlobRef, ConfigReport, DescriptorReport, ImageNames, ImageReport, IndexJson,
-    InputKind, JsonError, JsonErrorKind, LayerReport, LayerSource, LayoutKind, ManifestJsonItem,
-    ManifestReport, MemberKind, MemberReport, MemberRole, OciLayoutFile, Platform, StoredBlob,
-    TarScan, UnsafeEntry, UnsafeReason,
+    ArchiveReport, BlobRef, ConfigReport, DescriptorReport, ImageNames, ImageReport,
+    IndexGraphReport, IndexJson, InputKind, JsonError, JsonErrorKind, LayerReport, LayerSource,
+    LayoutKind, ManifestJsonItem, ManifestReport, MemberKind, MemberReport, MemberRole,
+    OciLayoutFile, Platform, StoredBlob, TarScan, UnsafeEntry, UnsafeReason,
 };
+pub use oci_graph::MAX_DESCRIPTORS;
 pub use read::{ReadError, read_archive, read_path};

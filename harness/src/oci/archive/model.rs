@@ -57,6 +57,30 @@ pub struct ArchiveReport {
     pub duplicate_members: Vec<String>,
     /// Archive members whose path or link target escapes the archive root.
     pub unsafe_members: Vec<UnsafeEntry>,
+    /// What following the descriptor graph from `index.json` met: cycles, and whether a bound
+    /// stopped it. Left out of the JSON document when there is nothing to say.
+    #[serde(skip_serializing_if = "IndexGraphReport::is_unremarkable")]
+    pub index_graph: IndexGraphReport,
+}
+
+/// What following the descriptor graph met.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndexGraphReport {
+    /// Descriptors followed, all images together (at most
+    /// [`MAX_DESCRIPTORS`](crate::oci::archive::MAX_DESCRIPTORS)).
+    pub descriptors: usize,
+    /// Indexes that list themselves or an index above them, each once.
+    pub cycles: Vec<crate::oci::Digest>,
+    /// A bound stopped the walk: more descriptors than the limit, or indexes nested deeper
+    /// than four levels. What lies beyond is not in the report.
+    pub truncated: bool,
+}
+
+impl IndexGraphReport {
+    /// Nothing worth a field in the document: no cycle and no bound met.
+    pub fn is_unremarkable(&self) -> bool {
+        self.cycles.is_empty() && !self.truncated
+    }
 }
 
 /// Where the archive came from.

@@ -17,6 +17,22 @@ use crate::oci::archive::{
 /// How deep image indexes may nest before the reader stops following them.
 const MAX_INDEX_DEPTH: usize = 4;
 
+/// How many descriptors the reader follows in one archive, all images together: 4096. Each is
+/// followed once per image (an index listed again, or a manifest listed twice, adds nothing),
+/// and an index that lists itself or an ancestor is a cycle, recorded and not followed; this
+/// bound is what is left for a wide graph, so a small archive cannot make the walk take
+/// minutes or its report grow without end.
+pub const MAX_DESCRIPTORS: usize = 4096;
+
+/// One image's walk through the descriptor graph.
+#[derive(Default)]
+struct Walk {
+    /// The indexes from the image's target down to the current one.
+    ancestors: Vec<Digest>,
+    /// Every descriptor this image's walk has followed.
+    followed: std::collections::HashSet<Digest>,
+}
+
 impl Builder {
     /// `index.json` entries -> images, one per distinct target digest.
     pub(crate) fn oci_images(&mut self, entries: &[RawDescriptor]) -> Vec<ImageReport> {
@@ -37,7 +53,8 @@ impl Builder {
                     push_unique(&mut names.ref_names, d.annotation(annotation::REF_NAME));
                 }
                 let target = &entries[idxs[0]];
-                let (is_index, stored, manifests) = self.descend(target, None, 0);
+                let mut walk = Walk::default();
+                let (is_index, stored, manifests) = self.descend(target, None, &mut walk);
                 ImageReport {
                     index_json_entries: idxs,
                     manifest_json_items: Vec::new(),
@@ -56,13 +73,28 @@ impl Builder {
     }
 
     /// Follows `desc`: an image index to its manifests (recursively), a manifest to itself.
-    /// Returns whether it is an index, its blob, and the manifests found.
+    /// Returns whether it is an index, its blob, and the manifests found; nothing for a
+    /// descriptor this image's walk already followed, or one past [`MAX_DESCRIPTORS`].
     fn descend(
         &mut self,
         desc: &RawDescriptor,
         parent: Option<&Digest>,
-        depth: usize,
+        walk: &mut Walk,
     ) -> (bool, Option<StoredBlob>, Vec<ManifestReport>) {
+        if walk.ancestors.contains(&desc.digest) {
+            if !self.graph.cycles.contains(&desc.digest) {
+                self.graph.cycles.push(desc.digest.clone());
+            }
+            return (true, None, Vec::new());
+        }
+        if !walk.followed.insert(desc.digest.clone()) {
+            return (false, None, Vec::new());
+        }
+        if self.graph.descriptors >= MAX_DESCRIPTORS {
+            self.graph.truncated = true;
+            return (false, None, Vec::new());
+        }
+        self.graph.descriptors += 1;
         let found = self.blob(&desc.digest, MemberRole::Manifest);
         let parsed = found
             .as_ref()
@@ -87,10 +119,15 @@ impl Builder {
             self.scan.members[i].role = Some(MemberRole::Index);
         }
         let mut manifests = Vec::new();
-        if depth < MAX_INDEX_DEPTH {
-            for child in parsed.and_then(|p| p.manifests).unwrap_or_default() {
-                manifests.extend(self.descend(&child, Some(&desc.digest), depth + 1).2);
+        let children = parsed.and_then(|p| p.manifests).unwrap_or_default();
+        if walk.ancestors.len() < MAX_INDEX_DEPTH {
+            walk.ancestors.push(desc.digest.clone());
+            for child in &children {
+                manifests.extend(self.descend(child, Some(&desc.digest), walk).2);
             }
+            walk.ancestors.pop();
+        } else if !children.is_empty() {
+            self.graph.truncated = true;
         }
         (true, stored, manifests)
     }
