@@ -686,6 +686,25 @@ mod tests {
         );
     }
 
+    /// Issue 13, item 3: 35 KB of tags printed 950 MB, because every item's finding listed
+    /// every tag. A finding names what differs, once per image, summarized past a limit.
+    #[test]
+    fn name_findings_stay_small_whatever_the_tag_count() {
+        let tags: Vec<String> = (0..3000).map(|i| format!("a.test/app:{i}")).collect();
+        let tar = containerd_hybrid()
+            .0
+            .edit_json("manifest.json", |v| v[0]["RepoTags"] = json!(tags))
+            .tar();
+        let found: Vec<Finding> = findings(&tar)
+            .into_iter()
+            .filter(|f| f.code == Code::ManifestJsonIndexDisagree)
+            .collect();
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let message = &found[0].message;
+        assert!(message.len() < 1024, "{} bytes: {message}", message.len());
+        assert!(message.contains("and 2992 more"), "{message}");
+    }
+
     /// Issue 13, item 1: an index listing itself a thousand times (and index.json listing it
     /// a thousand times) is followed once per image, not a thousand to the fourth power.
     #[test]

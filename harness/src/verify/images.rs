@@ -279,6 +279,7 @@ fn hybrid(r: &ArchiveReport, out: &mut Vec<Finding>) {
             let Some(item) = items.get(i) else { continue };
             join(r, image, i, item, out);
         }
+        names_disagree(image, out);
     }
 }
 
@@ -329,17 +330,50 @@ fn join(
             ));
         }
     }
+}
+
+/// At most this many names are listed in one finding; the rest are counted. Findings name
+/// what differs, so their size does not grow with the archive (an archive of many tags whose
+/// every finding listed every tag printed gigabytes).
+const NAMES_SHOWN: usize = 8;
+
+/// One finding per image when `manifest.json`'s RepoTags and `index.json`'s
+/// `io.containerd.image.name` name it differently, naming only the names on one side alone.
+fn names_disagree(image: &ImageReport, out: &mut Vec<Finding>) {
+    let Some(&first) = image.manifest_json_items.first() else {
+        return;
+    };
+    if image.index_json_entries.is_empty() {
+        return;
+    }
     let tags = normalized(&image.names.repo_tags);
     let names = normalized(&image.names.image_names);
-    if !names.is_empty() && tags != names {
-        out.push(Finding::new(
-            Code::ManifestJsonIndexDisagree,
-            subject,
-            format!(
-                "RepoTags name {tags:?}, index.json's io.containerd.image.name {names:?}: \
-                 Docker's classic store and containerd name the image differently"
-            ),
-        ));
+    if names.is_empty() || tags == names {
+        return;
+    }
+    let only_tags: Vec<&String> = tags.difference(&names).collect();
+    let only_names: Vec<&String> = names.difference(&tags).collect();
+    out.push(Finding::new(
+        Code::ManifestJsonIndexDisagree,
+        format!("manifest.json[{first}]"),
+        format!(
+            "RepoTags alone name {}, index.json's io.containerd.image.name alone names {}: \
+             Docker's classic store and containerd name the image differently",
+            summarize(&only_tags),
+            summarize(&only_names)
+        ),
+    ));
+}
+
+/// `["a", "b"]`, or the first [`NAMES_SHOWN`] and how many more; `nothing` when empty.
+fn summarize(names: &[&String]) -> String {
+    if names.is_empty() {
+        return "nothing".into();
+    }
+    let shown: Vec<&&String> = names.iter().take(NAMES_SHOWN).collect();
+    match names.len().saturating_sub(NAMES_SHOWN) {
+        0 => format!("{shown:?}"),
+        more => format!("{shown:?} and {more} more"),
     }
 }
 
