@@ -76,6 +76,10 @@ struct InspectArgs {
     /// Output format (the JSON document is stable; see the README).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Read ARCHIVE even if it is not a regular file or directory (a FIFO, a device,
+    /// `/dev/stdin`), as one stream. Off by default: such a file can block or never end.
+    #[arg(long)]
+    special: bool,
 }
 
 #[derive(clap::Args)]
@@ -194,7 +198,17 @@ fn cells(args: CellsArgs) -> i32 {
 }
 
 fn inspect(args: InspectArgs) -> i32 {
-    let inspection = match harness::verify::inspect_path(&args.archive) {
+    let inspected = if args.special {
+        std::fs::File::open(&args.archive)
+            .map_err(|source| harness::oci::archive::ReadError::Open {
+                path: args.archive.clone(),
+                source,
+            })
+            .and_then(harness::verify::inspect_archive)
+    } else {
+        harness::verify::inspect_path(&args.archive)
+    };
+    let inspection = match inspected {
         Ok(i) => i,
         Err(e) => {
             eprintln!("harness: {}", run::error_chain(&e));

@@ -313,3 +313,49 @@ fn inspect_prints_the_committed_examples() {
         }
     }
 }
+
+/// Issue 13, item 5: `inspect /dev/zero` never ended. A path that is not a regular file or a
+/// directory is refused at once (exit 2, saying why); `--special` reads it as one stream,
+/// which is how a FIFO carrying a real archive is inspected.
+#[test]
+fn special_files_are_refused_unless_asked() {
+    let bin = env!("CARGO_BIN_EXE_harness");
+    let out = std::process::Command::new(bin)
+        .args(["inspect", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/zero is not a regular file"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("a.tar");
+    harness::craft::write_archive_to_path(
+        &spec("layout: oci-archive\nname: a.test/fifo:1\nlayers: [{ files: [{ path: f, content: x }] }]\n"),
+        &archive,
+    )
+    .unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let writer = {
+        let (fifo, archive) = (fifo.clone(), archive.clone());
+        std::thread::spawn(move || {
+            let mut out = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            std::io::copy(&mut std::fs::File::open(archive).unwrap(), &mut out).unwrap();
+        })
+    };
+    let out = std::process::Command::new(bin)
+        .args(["inspect", "--special", "--format", "json"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["layout"], "oci-archive");
+}

@@ -37,6 +37,10 @@ pub enum ReadError {
         #[source]
         source: io::Error,
     },
+    /// The path is neither a regular file nor a directory (a FIFO, a device, a socket), which
+    /// could block or never end; reading it as a stream has to be asked for.
+    #[error("{} is not a regular file or a directory (a FIFO or device is read only when asked)", path.display())]
+    NotRegular { path: PathBuf },
 }
 
 /// Reads an image archive in one pass: a tar, or a tar compressed as a whole with gzip,
@@ -101,12 +105,18 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
 }
 
 /// Reads an archive file, or an OCI layout directory (each file read once, in name order).
+/// Anything else (a FIFO, a device) is refused: stream it with [`read_archive`] if meant.
 pub fn read_path(path: &Path) -> Result<ArchiveReport, ReadError> {
     let open_error = |p: &Path, source| ReadError::Open {
         path: p.to_path_buf(),
         source,
     };
     let meta = fs::metadata(path).map_err(|e| open_error(path, e))?;
+    if !meta.is_dir() && !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
     if !meta.is_dir() {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
         return read_archive(file);
