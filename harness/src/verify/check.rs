@@ -705,6 +705,32 @@ mod tests {
         assert!(message.contains("and 2992 more"), "{message}");
     }
 
+    /// Issue 13, item 5: a small layer that decompresses to far more than a thousand times its
+    /// size stops being read at the bound, as a layer-unreadable finding that says why.
+    #[test]
+    fn a_decompression_bomb_layer_is_cut_off_and_reported() {
+        let zeros = vec![0u8; 96 << 20];
+        let image = with_layer(
+            &[("zeros", TarEntry::File(zeros))],
+            Compression::Zstd,
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        );
+        assert!(
+            image.layers[0].stored.len() < 64 << 10,
+            "a bomb: small stored, huge tar"
+        );
+        let found = findings(&oci(&image).tar());
+        let bomb = found
+            .iter()
+            .find(|f| f.code == Code::LayerUnreadable)
+            .unwrap_or_else(|| panic!("{found:#?}"));
+        assert!(
+            bomb.message.contains("expands more than 1024x"),
+            "{}",
+            bomb.message
+        );
+    }
+
     /// Issue 13, item 1: an index listing itself a thousand times (and index.json listing it
     /// a thousand times) is followed once per image, not a thousand to the fourth power.
     #[test]

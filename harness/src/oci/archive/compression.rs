@@ -6,6 +6,8 @@
 //! Podman's `tarball:` transport trusted the name and took xz for uncompressed).
 
 use std::io::{self, BufRead, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::oci::Compression;
 
@@ -14,15 +16,118 @@ pub(crate) use crate::oci::compression::MAGIC_LEN;
 impl Compression {
     /// A reader of the decompressed stream. Concatenated streams (multi-member gzip, bzip2
     /// and xz, several zstd frames) are read to the end, as Go's readers and the `xz` and
-    /// `zstd` tools moby shells out to do.
+    /// `zstd` tools moby shells out to do. The output is bounded by [`ExpansionLimit::get`]:
+    /// a stream that expands further fails with an error saying so.
     pub(crate) fn decoder<'a>(self, input: impl BufRead + 'a) -> io::Result<Box<dyn Read + 'a>> {
-        Ok(match self {
-            Compression::None => Box::new(input),
+        if self == Compression::None {
+            return Ok(Box::new(input));
+        }
+        let consumed = Arc::new(AtomicU64::new(0));
+        let input = Tally {
+            inner: input,
+            consumed: consumed.clone(),
+        };
+        let decoded: Box<dyn Read + 'a> = match self {
+            Compression::None => unreachable!("returned above"),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
             Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
             Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        };
+        Ok(Box::new(Expansion {
+            inner: decoded,
+            consumed,
+            produced: 0,
+            limit: ExpansionLimit::get(),
+            compression: self,
+        }))
+    }
+}
+
+/// How far a compressed stream may expand: up to `floor` bytes freely, and beyond that at most
+/// `ratio` times the compressed bytes read so far. The defaults (64 MiB, 1024x) let every real
+/// layer through (gzip cannot exceed about 1032x) and stop a decompression bomb (bzip2, xz and
+/// zstd reach a million to one) after reading about a thousand times its size, not a million.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpansionLimit {
+    pub floor: u64,
+    pub ratio: u64,
+}
+
+impl ExpansionLimit {
+    /// The default limit.
+    pub const DEFAULT: ExpansionLimit = ExpansionLimit {
+        floor: 64 << 20,
+        ratio: 1024,
+    };
+
+    /// The limit in force: [`ExpansionLimit::DEFAULT`], with the ratio raised (or lowered) by
+    /// `HARNESS_MAX_EXPANSION` when it is set to a number.
+    pub fn get() -> ExpansionLimit {
+        static LIMIT: std::sync::OnceLock<ExpansionLimit> = std::sync::OnceLock::new();
+        *LIMIT.get_or_init(|| ExpansionLimit {
+            ratio: std::env::var("HARNESS_MAX_EXPANSION")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Self::DEFAULT.ratio),
+            ..Self::DEFAULT
         })
+    }
+}
+
+/// Counts the compressed bytes a decoder takes from its input.
+struct Tally<B> {
+    inner: B,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<B: BufRead> Read for Tally<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<B: BufRead> BufRead for Tally<B> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.consumed.fetch_add(amt as u64, Ordering::Relaxed);
+        self.inner.consume(amt);
+    }
+}
+
+/// Fails a decoder's output once it exceeds its [`ExpansionLimit`].
+struct Expansion<'a> {
+    inner: Box<dyn Read + 'a>,
+    consumed: Arc<AtomicU64>,
+    produced: u64,
+    limit: ExpansionLimit,
+    compression: Compression,
+}
+
+impl Read for Expansion<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        let consumed = self.consumed.load(Ordering::Relaxed).max(1);
+        let allowed = self
+            .limit
+            .floor
+            .max(consumed.saturating_mul(self.limit.ratio));
+        if self.produced > allowed {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} stream expands more than {}x ({} bytes from {consumed}): a decompression \
+                     bomb? (HARNESS_MAX_EXPANSION raises the ratio)",
+                    self.compression, self.limit.ratio, self.produced
+                ),
+            ));
+        }
+        Ok(n)
     }
 }
 
@@ -76,6 +181,41 @@ pub(crate) fn looks_like_json(prefix: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_stream_expanding_past_its_limit_fails_saying_so() {
+        let zeros = vec![0u8; 8 << 20];
+        let stored = zstd::stream::encode_all(zeros.as_slice(), 1).unwrap();
+        let consumed = Arc::new(AtomicU64::new(0));
+        let input = Tally {
+            inner: stored.as_slice(),
+            consumed: consumed.clone(),
+        };
+        let mut bounded = Expansion {
+            inner: Box::new(zstd::stream::read::Decoder::with_buffer(input).unwrap()),
+            consumed,
+            produced: 0,
+            limit: ExpansionLimit {
+                floor: 1 << 20,
+                ratio: 10,
+            },
+            compression: Compression::Zstd,
+        };
+        let err = std::io::copy(&mut bounded, &mut std::io::sink()).unwrap_err();
+        assert!(err.to_string().contains("expands more than 10x"), "{err}");
+        assert!(
+            bounded.produced < 2 << 20,
+            "stopped near the floor: {}",
+            bounded.produced
+        );
+        // Within the limit, the same stream decodes whole.
+        let mut ok = Compression::Zstd.decoder(stored.as_slice()).unwrap();
+        assert_eq!(
+            std::io::copy(&mut ok, &mut std::io::sink()).unwrap(),
+            8 << 20
+        );
+    }
+
     use super::*;
     use crate::oci::archive::testutil::{compress, layer_tar};
 
