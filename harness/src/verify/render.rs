@@ -54,7 +54,23 @@ pub fn render_text(inspection: &Inspection) -> String {
     for p in &inspection.predictions {
         prediction_row(&mut s, p);
     }
-    s
+    escape_controls(&s)
+}
+
+/// The text with every control character but the line breaks the renderer itself writes
+/// shown as an escape (`\x1b`, `\u{9b}`), as `ls` and `git` quote file names: names and
+/// paths come from the archive, and an ESC or OSC sequence in one must not reach the
+/// terminal.
+pub(crate) fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('\n'),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `  <family>  <names>  [<rule>]`; `error` instead of names when the load is predicted to
@@ -169,6 +185,20 @@ fn layer_row(s: &mut String, i: usize, l: &LayerReport) {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 13, item 6: names from the archive reached the terminal raw.
+    #[test]
+    fn control_characters_from_the_archive_are_escaped() {
+        assert_eq!(
+            escape_controls("name \x1b]0;pwned\x07 \u{9b}31m ok\n"),
+            "name \\u{1b}]0;pwned\\u{7} \\u{9b}31m ok\n"
+        );
+        assert_eq!(
+            escape_controls("plain: a.test/x:1\n"),
+            "plain: a.test/x:1\n"
+        );
+    }
+
     use super::*;
     use crate::oci::archive::testutil::containerd_hybrid;
 

@@ -50,11 +50,11 @@ impl Walk {
         for entry in archive.entries()? {
             let mut entry = entry?;
             self.scan.entries += 1;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let raw = crate::oci::archive::path::name_text(&entry.path_bytes());
             let kind = entry.header().entry_type();
             let link = entry
                 .link_name_bytes()
-                .map(|l| String::from_utf8_lossy(&l).into_owned());
+                .map(|l| crate::oci::archive::path::name_text(&l));
             self.check(&raw, kind, link.as_deref());
             while entry.read(buf)? > 0 {}
         }

@@ -87,6 +87,20 @@ pub(crate) fn blob_path(digest: &Digest) -> String {
     format!("blobs/sha256/{}", digest.hex())
 }
 
+/// An archive name as text: valid UTF-8 as it is, every byte that is not shown as `\xNN`, so
+/// two different names never become one (a lossy decoding turned distinct invalid names into
+/// the same replacement characters and so into a false `duplicate-entry`).
+pub(crate) fn name_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,10 +71,10 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
                 .map_err(|e| read_error(compression, None, e))?;
             for entry in entries {
                 let mut entry = entry.map_err(|e| read_error(compression, last.as_ref(), e))?;
-                let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let raw = crate::oci::archive::path::name_text(&entry.path_bytes());
                 let link = entry
                     .link_name_bytes()
-                    .map(|l| String::from_utf8_lossy(&l).into_owned())
+                    .map(|l| crate::oci::archive::path::name_text(&l))
                     .unwrap_or_default();
                 match entry.header().entry_type() {
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
@@ -185,6 +185,32 @@ impl<R: Read> Read for Counting<R> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 13, item 6: two names that are not UTF-8 were decoded lossily into the same
+    /// text, a false `duplicate-entry`.
+    #[test]
+    fn names_that_are_not_utf8_stay_distinct() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut b = tar::Builder::new(Vec::new());
+        for name in [&b"dir/a\xff"[..], &b"dir/a\xfe"[..]] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.set_path(std::ffi::OsStr::from_bytes(name)).unwrap();
+            h.set_cksum();
+            b.append(&h, &b"x"[..]).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let report = read_archive(tar.as_slice()).unwrap();
+        assert!(
+            report.duplicate_members.is_empty(),
+            "{:?}",
+            report.duplicate_members
+        );
+        let paths: Vec<&str> = report.members.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths, ["dir/a\\xff", "dir/a\\xfe"]);
+    }
+
     use serde_json::json;
     use sha2::{Digest as _, Sha256};
 
