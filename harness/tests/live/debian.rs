@@ -224,6 +224,24 @@ fn containerd_1_4_from_bullseye_loads_the_hybrid() {
     );
 }
 
+fn docker_28_from_sid_loads_the_hybrid() {
+    hybrid_through_the_runner(RuntimeKind::Docker, "28", "overlay2", "sid", "config");
+}
+
+fn docker_28_from_sid_runs_the_containerd_image_store() {
+    let info =
+        hybrid_through_the_runner(RuntimeKind::Docker, "28", "containerd", "sid", "manifest");
+    assert_eq!(info.store, "overlayfs");
+}
+
+fn podman_5_from_sid_loads_the_hybrid() {
+    hybrid_through_the_runner(RuntimeKind::Podman, "5", "overlay", "sid", "config");
+}
+
+fn containerd_2_from_sid_loads_the_hybrid() {
+    hybrid_through_the_runner(RuntimeKind::Containerd, "2", "overlayfs", "sid", "manifest");
+}
+
 /// Starts `spec` straight from the provider, timing the start.
 fn start_timed(
     spec: &InstanceSpec,
@@ -267,6 +285,11 @@ fn what_a_suite_cannot_give_is_unavailable() {
         Err(e) => assert!(e.is_unavailable(), "{e}"),
         Ok((i, _)) => panic!("no-such-suite: {:?}", i.info),
     }
+    assert!(debian::cached("no-such-suite").is_none());
+    // Only its lock file is left; no other process builds this suite, so it can go.
+    let cache = debian::rootfs::Cache::default_location().unwrap();
+    let key = debian::rootfs::RootfsSpec::new("no-such-suite").key();
+    let _ = std::fs::remove_file(cache.dir.join(format!("{key}.lock")));
 }
 
 fn the_containerd_store_on_docker_20_10_is_unavailable() {
@@ -438,6 +461,10 @@ pub const TESTS: &[LiveTest] = &[
     live_test!(docker_20_10_from_bullseye_loads_the_hybrid, NEEDS),
     live_test!(podman_3_0_from_bullseye_loads_the_hybrid, NEEDS),
     live_test!(containerd_1_4_from_bullseye_loads_the_hybrid, NEEDS),
+    live_test!(docker_28_from_sid_loads_the_hybrid, NEEDS),
+    live_test!(docker_28_from_sid_runs_the_containerd_image_store, NEEDS),
+    live_test!(podman_5_from_sid_loads_the_hybrid, NEEDS),
+    live_test!(containerd_2_from_sid_loads_the_hybrid, NEEDS),
     live_test!(what_a_suite_cannot_give_is_unavailable, NEEDS),
     live_test!(the_containerd_store_on_docker_20_10_is_unavailable, NEEDS),
     live_test!(
