@@ -311,6 +311,32 @@ fn the_containerd_store_on_docker_20_10_is_unavailable() {
     }
 }
 
+/// The host provider checks Docker's store the same way: its Docker (20.10 on Debian 12) has
+/// no containerd image store, which is a skip; a Docker >= 24 must confirm it from the daemon.
+fn the_host_provider_checks_the_containerd_store_too() {
+    let spec = InstanceSpec::new(RuntimeKind::Docker, "containerd");
+    match start_timed(&spec) {
+        Err(e @ ProviderError::StoreUnavailable { .. }) => {
+            assert!(e.is_unavailable());
+            assert!(e.to_string().contains("Docker >= 24"), "{e}");
+        }
+        Ok((instance, _)) => {
+            assert!(
+                instance.facts.version.major().is_some_and(|m| m >= 24),
+                "{:?}",
+                instance.info
+            );
+            assert_eq!(
+                instance.facts.family,
+                harness::verify::predict::Family::DockerContainerd
+            );
+            let report = instance.shutdown();
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 fn instances_start_from_trixie_with_nothing_on_the_host_mount_table() {
     let entry = provisioned("trixie");
     let before = manifest(&entry.tree());
@@ -336,6 +362,30 @@ fn instances_start_from_trixie_with_nothing_on_the_host_mount_table() {
         assert!(!root.exists());
         assert!(processes_mentioning(&root).is_empty());
     }
+    assert_unchanged(&entry, &before);
+}
+
+fn a_crashed_debian_daemon_is_detected_and_cleaned_up() {
+    let entry = provisioned("trixie");
+    let before = manifest(&entry.tree());
+    let (instance, _) =
+        start_timed(&spec(RuntimeKind::Docker, "26.1", "overlay2", "trixie")).unwrap();
+    let root = instance.root_path().to_path_buf();
+    // dockerd writes its pid file inside its namespace, through the bind: the same file, and
+    // the same pid (no pid namespace).
+    let pid: i32 = std::fs::read_to_string(root.join("docker.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let dead = instance.dead_daemon();
+    assert_eq!(dead.map(|d| d.0).as_deref(), Some("dockerd"));
+    let report = instance.shutdown();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(!root.exists());
+    assert!(processes_mentioning(&root).is_empty());
     assert_unchanged(&entry, &before);
 }
 
@@ -468,9 +518,14 @@ pub const TESTS: &[LiveTest] = &[
     live_test!(what_a_suite_cannot_give_is_unavailable, NEEDS),
     live_test!(the_containerd_store_on_docker_20_10_is_unavailable, NEEDS),
     live_test!(
+        the_host_provider_checks_the_containerd_store_too,
+        &["dockerd", "containerd"]
+    ),
+    live_test!(
         instances_start_from_trixie_with_nothing_on_the_host_mount_table,
         NEEDS
     ),
     live_test!(a_finished_debian_run_leaves_nothing_behind, NEEDS),
+    live_test!(a_crashed_debian_daemon_is_detected_and_cleaned_up, NEEDS),
     live_test!(ctrl_c_during_a_debian_run_leaves_nothing_behind, NEEDS),
 ];
