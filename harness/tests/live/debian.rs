@@ -337,19 +337,20 @@ fn the_host_provider_checks_the_containerd_store_too() {
     }
 }
 
-fn instances_start_from_trixie_with_nothing_on_the_host_mount_table() {
-    let entry = provisioned("trixie");
+/// Starts each `(runtime, version, store)` from `suite` straight from the provider, timing the
+/// start, and checks that no mount ever reaches the host's table, that teardown leaves nothing,
+/// and that the cached tree is unchanged.
+fn instances_start_with_nothing_on_the_host_mount_table(
+    suite: &str,
+    cells: &[(RuntimeKind, &str, &str)],
+) {
+    let entry = provisioned(suite);
     let before = manifest(&entry.tree());
-    for (runtime, version, store) in [
-        (RuntimeKind::Docker, "26.1", "overlay2"),
-        (RuntimeKind::Docker, "26.1", "containerd"),
-        (RuntimeKind::Podman, "5.4", "overlay"),
-        (RuntimeKind::Containerd, "1.7", "overlayfs"),
-    ] {
-        let (instance, took) = start_timed(&spec(runtime, version, store, "trixie")).unwrap();
+    for &(runtime, version, store) in cells {
+        let (instance, took) = start_timed(&spec(runtime, version, store, suite)).unwrap();
         let root = instance.root_path().to_path_buf();
         eprintln!(
-            "{runtime} {} ({store}) from trixie started in {took:.2?}",
+            "{runtime} {} ({store}) from {suite} started in {took:.2?}",
             instance.info.version
         );
         // Every mount (the overlay root, /proc, the instance's own bind, the daemons' own
@@ -363,6 +364,41 @@ fn instances_start_from_trixie_with_nothing_on_the_host_mount_table() {
         assert!(processes_mentioning(&root).is_empty());
     }
     assert_unchanged(&entry, &before);
+}
+
+fn instances_start_from_trixie_with_nothing_on_the_host_mount_table() {
+    instances_start_with_nothing_on_the_host_mount_table(
+        "trixie",
+        &[
+            (RuntimeKind::Docker, "26.1", "overlay2"),
+            (RuntimeKind::Docker, "26.1", "containerd"),
+            (RuntimeKind::Podman, "5.4", "overlay"),
+            (RuntimeKind::Containerd, "1.7", "overlayfs"),
+        ],
+    );
+}
+
+fn instances_start_from_bullseye_with_nothing_on_the_host_mount_table() {
+    instances_start_with_nothing_on_the_host_mount_table(
+        "bullseye",
+        &[
+            (RuntimeKind::Docker, "20.10", "overlay2"),
+            (RuntimeKind::Podman, "3.0", "overlay"),
+            (RuntimeKind::Containerd, "1.4", "overlayfs"),
+        ],
+    );
+}
+
+fn instances_start_from_sid_with_nothing_on_the_host_mount_table() {
+    instances_start_with_nothing_on_the_host_mount_table(
+        "sid",
+        &[
+            (RuntimeKind::Docker, "28", "overlay2"),
+            (RuntimeKind::Docker, "28", "containerd"),
+            (RuntimeKind::Podman, "5", "overlay"),
+            (RuntimeKind::Containerd, "2", "overlayfs"),
+        ],
+    );
 }
 
 fn a_crashed_debian_daemon_is_detected_and_cleaned_up() {
@@ -523,6 +559,14 @@ pub const TESTS: &[LiveTest] = &[
     ),
     live_test!(
         instances_start_from_trixie_with_nothing_on_the_host_mount_table,
+        NEEDS
+    ),
+    live_test!(
+        instances_start_from_bullseye_with_nothing_on_the_host_mount_table,
+        NEEDS
+    ),
+    live_test!(
+        instances_start_from_sid_with_nothing_on_the_host_mount_table,
         NEEDS
     ),
     live_test!(a_finished_debian_run_leaves_nothing_behind, NEEDS),
