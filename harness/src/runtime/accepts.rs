@@ -13,7 +13,6 @@ use super::RuntimeKind;
 /// containerd's default snapshotter: see `provider/host.rs`), and containerd's snapshotter
 /// names, which that store reports as its driver.
 const DOCKER: &[&str] = &[
-    "containerd",
     "overlay2",
     "fuse-overlayfs",
     "btrfs",
@@ -22,6 +21,7 @@ const DOCKER: &[&str] = &[
     "devicemapper",
     "aufs",
     "overlay",
+    "containerd",
     "overlayfs",
     "native",
     "stargz",
