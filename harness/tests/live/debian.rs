@@ -534,6 +534,80 @@ fn ctrl_c_during_a_debian_run_leaves_nothing_behind() {
     assert_unchanged(&entry, &before);
 }
 
+fn a_sigkilled_debian_run_stops_its_daemons_and_is_swept() {
+    let entry = provisioned("trixie");
+    let before = manifest(&entry.tree());
+    let project = tempfile::tempdir().unwrap();
+    let tmp = short_tmp();
+    write_project(project.path(), "docker", "26.1", "overlay2");
+    // Forty loads, so the run is still going when it is killed.
+    let mut yaml = scenario_yaml("config");
+    for i in 0..40 {
+        yaml.push_str(&format!("  - id: again-{i}\n    load: hybrid\n"));
+    }
+    std::fs::write(project.path().join("scenarios/debian.yaml"), yaml).unwrap();
+    let mut child = harness_cmd(project.path(), tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until dockerd answers, not just until its socket exists: a dockerd that gets
+    // SIGTERM while still starting, with its containerd gone at the same moment, waits for
+    // that containerd for ever (seen with Docker 26.1; the host provider's dockerd would do the
+    // same), and PR_SET_PDEATHSIG sends SIGTERM.
+    let rt = runtime();
+    let started = Instant::now();
+    let root = loop {
+        let serving = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let sock = p.join("docker.sock");
+                sock.exists()
+                    && rt.block_on(async {
+                        match harness::runtime::docker::DockerDriver::connect(&sock).await {
+                            Ok(d) => d.ping().await,
+                            Err(_) => false,
+                        }
+                    })
+            });
+        if let Some(root) = serving {
+            break root;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120) && child.try_wait().unwrap().is_none(),
+            "dockerd never came up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // No teardown runs: only PR_SET_PDEATHSIG stops the daemons, whose namespace (and every
+    // mount in it) goes with them.
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed, not finished: {status}");
+    let started = Instant::now();
+    while !processes_mentioning(tmp.path()).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "daemons outlived the harness: {:#?}",
+            processes_mentioning(tmp.path())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(mounts_under(tmp.path()).unwrap().is_empty());
+    assert!(
+        root.exists(),
+        "the killed run's root is left for the next run to sweep"
+    );
+    let out = harness_cmd(project.path(), tmp.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed stale instance root"), "{stderr}");
+    assert_clean(tmp.path());
+    assert_unchanged(&entry, &before);
+}
+
 /// This module's tests and the binaries each needs (see `LiveTest`).
 pub const TESTS: &[LiveTest] = &[
     live_test!(docker_26_1_from_trixie_loads_the_hybrid, NEEDS),
@@ -572,4 +646,5 @@ pub const TESTS: &[LiveTest] = &[
     live_test!(a_finished_debian_run_leaves_nothing_behind, NEEDS),
     live_test!(a_crashed_debian_daemon_is_detected_and_cleaned_up, NEEDS),
     live_test!(ctrl_c_during_a_debian_run_leaves_nothing_behind, NEEDS),
+    live_test!(a_sigkilled_debian_run_stops_its_daemons_and_is_swept, NEEDS),
 ];
