@@ -389,6 +389,17 @@ fn instances_start_from_bullseye_with_nothing_on_the_host_mount_table() {
     );
 }
 
+fn instances_start_from_bookworm_with_nothing_on_the_host_mount_table() {
+    instances_start_with_nothing_on_the_host_mount_table(
+        "bookworm",
+        &[
+            (RuntimeKind::Docker, "20.10.24", "overlay2"),
+            (RuntimeKind::Podman, "4.3", "overlay"),
+            (RuntimeKind::Containerd, "1.6", "overlayfs"),
+        ],
+    );
+}
+
 fn instances_start_from_sid_with_nothing_on_the_host_mount_table() {
     instances_start_with_nothing_on_the_host_mount_table(
         "sid",
@@ -637,6 +648,10 @@ pub const TESTS: &[LiveTest] = &[
     ),
     live_test!(
         instances_start_from_bullseye_with_nothing_on_the_host_mount_table,
+        NEEDS
+    ),
+    live_test!(
+        instances_start_from_bookworm_with_nothing_on_the_host_mount_table,
         NEEDS
     ),
     live_test!(
