@@ -12,6 +12,9 @@
 //!   bridge disabled so the host's network is not touched. dockerd would otherwise use the
 //!   system containerd whenever `/run/containerd/containerd.sock` exists, which would not be
 //!   hermetic.
+//!   The store is the cell's `store` as `--storage-driver`, except `containerd`: the containerd
+//!   image store, `{"features":{"containerd-snapshotter":true}}` in that config file (Docker >=
+//!   24) with containerd's default snapshotter.
 //! - **Podman**: `podman system service` with its own `--root`, `--runroot` and `--tmpdir`,
 //!   and `CONTAINERS_CONF`, `CONTAINERS_STORAGE_CONF` and `CONTAINERS_REGISTRIES_CONF` pointing
 //!   at files in the instance root, so no system or user configuration is read. Locks are file
@@ -119,6 +122,8 @@ impl Provider for Host {
         spec: &'a InstanceSpec,
     ) -> BoxFuture<'a, Result<Instance, ProviderError>> {
         Box::pin(async move {
+            // Every binary first, so a missing one fails before any daemon starts.
+            self.available(spec)?;
             let root = InstanceRoot::create().map_err(ProviderError::Root)?;
             let launcher = PathLauncher;
             let instance = match spec.runtime {
