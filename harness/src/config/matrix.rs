@@ -372,7 +372,7 @@ include: [{ builder: classic, note: legacy }, { debug: true }]",
     )]
     #[case::unknown_store(
         "axes: { runtime: [docker], version: [host], store: [vfs, VFS] }\n",
-        r#"matrix.yaml:1:58: axes.store[1]: unknown store "VFS" for docker (known: overlay2, fuse-overlayfs, btrfs, zfs, vfs, devicemapper, aufs, overlay, overlayfs, native, stargz)"#
+        r#"matrix.yaml:1:58: axes.store[1]: unknown store "VFS" for docker (known: overlay2, fuse-overlayfs, btrfs, zfs, vfs, devicemapper, aufs, overlay, containerd, overlayfs, native, stargz)"#
     )]
     #[case::store_of_another_runtime(
         "axes: { runtime: [containerd], version: [host], store: [overlay2] }\n",
@@ -380,7 +380,7 @@ include: [{ builder: classic, note: legacy }, { debug: true }]",
     )]
     #[case::unknown_provider(
         "axes: { runtime: [docker], version: [host], store: [vfs] }\ninclude: [{ provider: sockt }]\n",
-        r#"matrix.yaml:2:23: include[0].provider: unknown provider "sockt" (known: host, socket)"#
+        r#"matrix.yaml:2:23: include[0].provider: unknown provider "sockt" (known: host, socket, debian)"#
     )]
     #[case::unknown_builder(
         "axes: { runtime: [docker], version: [host], store: [vfs], builder: [buildkitt] }\n",

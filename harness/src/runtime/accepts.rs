@@ -8,8 +8,10 @@
 use super::RuntimeKind;
 
 /// Docker's `--storage-driver` values (moby `daemon/graphdriver`: overlay2, fuse-overlayfs,
-/// btrfs, zfs, vfs, and devicemapper, aufs and overlay, which moby 24/25 removed) and, for the
-/// containerd image store (`features.containerd-snapshotter`), containerd's snapshotter names.
+/// btrfs, zfs, vfs, and devicemapper, aufs and overlay, which moby 24/25 removed), `containerd`
+/// for the containerd image store itself (`features.containerd-snapshotter`, Docker >= 24, with
+/// containerd's default snapshotter: see `provider/host.rs`), and containerd's snapshotter
+/// names, which that store reports as its driver.
 const DOCKER: &[&str] = &[
     "overlay2",
     "fuse-overlayfs",
@@ -19,6 +21,7 @@ const DOCKER: &[&str] = &[
     "devicemapper",
     "aufs",
     "overlay",
+    "containerd",
     "overlayfs",
     "native",
     "stargz",

@@ -38,6 +38,7 @@ macro_rules! live_test {
 mod containerd;
 mod crafted;
 mod ctr_conformance;
+mod debian;
 mod drivers;
 mod inspect_step;
 mod providers;
@@ -50,6 +51,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("containerd", containerd::TESTS),
     ("crafted", crafted::TESTS),
     ("ctr_conformance", ctr_conformance::TESTS),
+    ("debian", debian::TESTS),
     ("drivers", drivers::TESTS),
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),

@@ -12,6 +12,9 @@
 //!   bridge disabled so the host's network is not touched. dockerd would otherwise use the
 //!   system containerd whenever `/run/containerd/containerd.sock` exists, which would not be
 //!   hermetic.
+//!   The store is the cell's `store` as `--storage-driver`, except `containerd`: the containerd
+//!   image store, `{"features":{"containerd-snapshotter":true}}` in that config file (Docker >=
+//!   24) with containerd's default snapshotter.
 //! - **Podman**: `podman system service` with its own `--root`, `--runroot` and `--tmpdir`,
 //!   and `CONTAINERS_CONF`, `CONTAINERS_STORAGE_CONF` and `CONTAINERS_REGISTRIES_CONF` pointing
 //!   at files in the instance root, so no system or user configuration is read. Locks are file
@@ -28,6 +31,13 @@
 //!
 //! Readiness: 60 s for dockerd and Podman, 30 s for containerd, each probe bounded by
 //! [`PROBE_TIMEOUT`](super::PROBE_TIMEOUT).
+//!
+//! **Shared with other providers.** The daemon command lines ([`start_docker`],
+//! [`start_podman`], [`start_containerd`]) take a [`Launcher`], which decides only where each
+//! binary comes from and how its process is started; the host's is [`PathLauncher`] (the
+//! binary on `PATH`). The `debian` provider runs the same command lines with the binaries of a
+//! Debian root filesystem. After a Docker instance starts, [`check_docker_store`] confirms the
+//! daemon runs the store the cell asked for.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +56,42 @@ use crate::runtime::{BoxFuture, RuntimeKind};
 
 /// The host provider (see the module doc).
 pub struct Host;
+
+/// How a provider starts one daemon: where its binary comes from and what its process runs in.
+/// The command line (`args`, `envs`) is the caller's, identical for every provider.
+pub trait Launcher: Send + Sync {
+    /// Starts daemon `name` (also the binary's file name, `dockerd`, `containerd`, `podman`;
+    /// `env` is the variable that overrides its host path) with `args` and `envs`, stdout and
+    /// stderr to `log`, and hands it to `root`, which then owns its teardown.
+    fn launch(
+        &self,
+        root: &InstanceRoot,
+        binary: &str,
+        env: &str,
+        args: &[String],
+        envs: &[(String, String)],
+        log: PathBuf,
+    ) -> Result<(), ProviderError>;
+}
+
+/// The host's [`Launcher`]: the binary found by [`find_binary`], started as is.
+pub struct PathLauncher;
+
+impl Launcher for PathLauncher {
+    fn launch(
+        &self,
+        root: &InstanceRoot,
+        binary: &str,
+        env: &str,
+        args: &[String],
+        envs: &[(String, String)],
+        log: PathBuf,
+    ) -> Result<(), ProviderError> {
+        let path = find_binary(binary, env)?;
+        root.adopt(Daemon::spawn(binary, &path, args, envs, log)?);
+        Ok(())
+    }
+}
 
 /// `(binary, environment variable that overrides it)` for each daemon a runtime needs.
 fn binaries(runtime: RuntimeKind) -> &'static [(&'static str, &'static str)] {
@@ -76,13 +122,21 @@ impl Provider for Host {
         spec: &'a InstanceSpec,
     ) -> BoxFuture<'a, Result<Instance, ProviderError>> {
         Box::pin(async move {
+            // Every binary first, so a missing one fails before any daemon starts.
+            self.available(spec)?;
             let root = InstanceRoot::create().map_err(ProviderError::Root)?;
+            let launcher = PathLauncher;
             let instance = match spec.runtime {
-                RuntimeKind::Docker => start_docker(&spec.store, root).await?,
-                RuntimeKind::Podman => start_podman(&spec.store, root).await?,
-                RuntimeKind::Containerd => start_containerd(&spec.store, root).await?,
+                RuntimeKind::Docker => start_docker(&spec.store, root, &launcher).await?,
+                RuntimeKind::Podman => start_podman(&spec.store, root, &launcher).await?,
+                RuntimeKind::Containerd => start_containerd(&spec.store, root, &launcher).await?,
             };
-            if let Err(e) = check_version(self.name(), spec, &instance.info) {
+            let checked = check_version(self.name(), spec, &instance.info);
+            let checked = match checked {
+                Ok(()) => check_docker_store(self.name(), spec, &instance).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
                 let _ = instance.shutdown();
                 return Err(e);
             }
@@ -91,35 +145,67 @@ impl Provider for Host {
     }
 }
 
-/// Starts a hermetic containerd + dockerd with storage driver `store` and connects to it.
-async fn start_docker(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
-    let dockerd = find_binary("dockerd", "HARNESS_DOCKERD")?;
+/// The Docker store that is the containerd image store (`features.containerd-snapshotter`),
+/// rather than a graph driver.
+pub const DOCKER_CONTAINERD_STORE: &str = "containerd";
+
+/// The first Docker major version with the containerd image store (moby 24.0 added
+/// `features.containerd-snapshotter`).
+const CONTAINERD_STORE_SINCE: u64 = 24;
+
+/// `driver-type` in `docker info`'s DriverStatus when dockerd runs the containerd image store
+/// (moby `daemon/containerd` `ImageService.StorageDriver` reports the snapshotter plugin type;
+/// docker/compose's CI asserts the same value).
+const SNAPSHOTTER_DRIVER_TYPE: &str = "io.containerd.snapshotter.v1";
+
+/// daemon.json and the `--storage-driver` argument (if any) for Docker store `store`: the
+/// containerd image store is a feature flag with containerd's default snapshotter, any other
+/// store is the graph driver of that name.
+fn docker_store_config(store: &str) -> (&'static str, Option<String>) {
+    if store == DOCKER_CONTAINERD_STORE {
+        ("{\"features\":{\"containerd-snapshotter\":true}}\n", None)
+    } else {
+        ("{}\n", Some(format!("--storage-driver={store}")))
+    }
+}
+
+/// Starts a hermetic containerd + dockerd with store `store` (a storage driver, or
+/// [`DOCKER_CONTAINERD_STORE`]) and connects to it.
+pub async fn start_docker(
+    store: &str,
+    root: InstanceRoot,
+    launcher: &dyn Launcher,
+) -> Result<Instance, ProviderError> {
     let dir = root.path().to_path_buf();
-    let ctd_sock = start_containerd_daemon(&root, &dir.join("containerd")).await?;
+    let ctd_sock = start_containerd_daemon(&root, &dir.join("containerd"), launcher).await?;
     let daemon_json = dir.join("daemon.json");
-    std::fs::write(&daemon_json, "{}\n").map_err(io("write daemon.json"))?;
+    let (config, storage_driver) = docker_store_config(store);
+    std::fs::write(&daemon_json, config).map_err(io("write daemon.json"))?;
     let sock = dir.join("docker.sock");
     let p = |x: PathBuf| display(&x);
-    let args = vec![
+    let mut args = vec![
         format!("--config-file={}", p(daemon_json)),
         format!("--data-root={}", p(dir.join("data"))),
         format!("--exec-root={}", p(dir.join("exec"))),
         format!("--pidfile={}", p(dir.join("docker.pid"))),
         format!("--host=unix://{}", p(sock.clone())),
         format!("--containerd={}", p(ctd_sock)),
-        format!("--storage-driver={store}"),
+    ];
+    args.extend(storage_driver);
+    args.extend([
         "--iptables=false".into(),
         "--ip-masq=false".into(),
         "--bridge=none".into(),
         "--userland-proxy=false".into(),
-    ];
-    root.adopt(Daemon::spawn(
+    ]);
+    launcher.launch(
+        &root,
         "dockerd",
-        &dockerd,
+        "HARNESS_DOCKERD",
         &args,
         &[],
         dir.join("dockerd.log"),
-    )?);
+    )?;
     wait_until_ready(&root, "dockerd", Duration::from_secs(60), || {
         let sock = sock.clone();
         async move {
@@ -135,8 +221,11 @@ async fn start_docker(store: &str, root: InstanceRoot) -> Result<Instance, Provi
 }
 
 /// Starts a hermetic `podman system service` with storage driver `store` and connects to it.
-async fn start_podman(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
-    let podman = find_binary("podman", "HARNESS_PODMAN")?;
+pub async fn start_podman(
+    store: &str,
+    root: InstanceRoot,
+    launcher: &dyn Launcher,
+) -> Result<Instance, ProviderError> {
     let dir = root.path().to_path_buf();
     let (graph, run, tmp) = (dir.join("storage"), dir.join("run"), dir.join("tmp"));
     for d in [&graph, &run, &tmp] {
@@ -189,13 +278,14 @@ async fn start_podman(store: &str, root: InstanceRoot) -> Result<Instance, Provi
             display(&registries_conf),
         ),
     ];
-    root.adopt(Daemon::spawn(
+    launcher.launch(
+        &root,
         "podman",
-        &podman,
+        "HARNESS_PODMAN",
         &args,
         &envs,
         dir.join("podman.log"),
-    )?);
+    )?;
     wait_until_ready(&root, "podman", Duration::from_secs(60), || {
         let sock = sock.clone();
         async move { sock.exists() && PodmanDriver::connect(&sock).await.is_ok() }
@@ -207,9 +297,13 @@ async fn start_podman(store: &str, root: InstanceRoot) -> Result<Instance, Provi
 
 /// Starts a hermetic containerd whose images are recorded against snapshotter `store`, and
 /// connects to it.
-async fn start_containerd(store: &str, root: InstanceRoot) -> Result<Instance, ProviderError> {
+pub async fn start_containerd(
+    store: &str,
+    root: InstanceRoot,
+    launcher: &dyn Launcher,
+) -> Result<Instance, ProviderError> {
     let dir = root.path().join("containerd");
-    let sock = start_containerd_daemon(&root, &dir).await?;
+    let sock = start_containerd_daemon(&root, &dir, launcher).await?;
     let driver = ContainerdDriver::connect(&sock, store).await?;
     Instance::new(Box::new(driver), Box::new(root)).await
 }
@@ -237,25 +331,109 @@ fn containerd_config(dir: &Path) -> String {
 pub async fn start_containerd_daemon(
     root: &InstanceRoot,
     dir: &Path,
+    launcher: &dyn Launcher,
 ) -> Result<PathBuf, ProviderError> {
-    let containerd = find_binary("containerd", "HARNESS_CONTAINERD")?;
     std::fs::create_dir_all(dir).map_err(io("create containerd dir"))?;
     let config = dir.join("config.toml");
     std::fs::write(&config, containerd_config(dir)).map_err(io("write containerd config"))?;
     let sock = dir.join("containerd.sock");
-    root.adopt(Daemon::spawn(
+    launcher.launch(
+        root,
         "containerd",
-        &containerd,
+        "HARNESS_CONTAINERD",
         &["--config".into(), display(&config)],
         &[],
         dir.join("containerd.log"),
-    )?);
+    )?;
     wait_until_ready(root, "containerd", Duration::from_secs(30), || {
         let sock = sock.clone();
         async move { version_answers(&sock).await }
     })
     .await?;
     Ok(sock)
+}
+
+/// Checks that a Docker instance runs the store `spec` asked for: for
+/// [`DOCKER_CONTAINERD_STORE`], `driver-type` [`SNAPSHOTTER_DRIVER_TYPE`] in `docker info`'s
+/// DriverStatus; for any other store, `Driver` equal to it. A Docker before 24, which has no
+/// containerd image store (and ignores the unknown feature), is
+/// [`ProviderError::StoreUnavailable`]; any other mismatch is [`ProviderError::StoreMismatch`].
+/// Other runtimes pass unchecked here (their drivers check the store themselves).
+pub async fn check_docker_store(
+    provider: &'static str,
+    spec: &InstanceSpec,
+    instance: &Instance,
+) -> Result<(), ProviderError> {
+    if spec.runtime != RuntimeKind::Docker {
+        return Ok(());
+    }
+    let socket = instance.root_path().join("docker.sock");
+    let (driver, driver_type) = docker_driver(&socket).await?;
+    let found = match &driver_type {
+        Some(t) => format!("{driver} ({t})"),
+        None => driver.clone(),
+    };
+    let runs = if spec.store == DOCKER_CONTAINERD_STORE {
+        driver_type.as_deref() == Some(SNAPSHOTTER_DRIVER_TYPE)
+    } else {
+        driver == spec.store && driver_type.as_deref() != Some(SNAPSHOTTER_DRIVER_TYPE)
+    };
+    if runs {
+        return Ok(());
+    }
+    let too_old = instance
+        .facts
+        .version
+        .major()
+        .is_some_and(|m| m < CONTAINERD_STORE_SINCE);
+    if spec.store == DOCKER_CONTAINERD_STORE && too_old {
+        return Err(ProviderError::StoreUnavailable {
+            provider,
+            runtime: spec.runtime,
+            wanted: spec.store.clone(),
+            found: format!(
+                "{found}: docker {} has no containerd image store \
+                 (features.containerd-snapshotter needs Docker >= {CONTAINERD_STORE_SINCE})",
+                instance.info.version
+            ),
+        });
+    }
+    Err(ProviderError::StoreMismatch {
+        provider,
+        runtime: spec.runtime,
+        wanted: spec.store.clone(),
+        found,
+    })
+}
+
+/// `docker info`'s `Driver` and the `driver-type` entry of its DriverStatus, if any.
+async fn docker_driver(socket: &Path) -> Result<(String, Option<String>), ProviderError> {
+    use crate::runtime::RuntimeError;
+    let endpoint = display(socket);
+    let failed = |e: bollard::errors::Error| {
+        ProviderError::Runtime(RuntimeError::Protocol {
+            runtime: "docker",
+            what: format!("info ({endpoint})"),
+            source: Box::new(e),
+        })
+    };
+    let client = bollard::Docker::connect_with_unix(
+        &endpoint,
+        crate::runtime::CALL_TIMEOUT.as_secs(),
+        bollard::API_DEFAULT_VERSION,
+    )
+    .map_err(failed)?
+    .negotiate_version()
+    .await
+    .map_err(failed)?;
+    let info = client.info().await.map_err(failed)?;
+    let driver_type = info
+        .driver_status
+        .unwrap_or_default()
+        .into_iter()
+        .find(|kv| kv.first().is_some_and(|k| k == "driver-type"))
+        .and_then(|kv| kv.get(1).cloned());
+    Ok((info.driver.unwrap_or_default(), driver_type))
 }
 
 /// `true` once the daemon on `socket` answers a Version call (within two seconds).
@@ -286,6 +464,16 @@ mod tests {
         }
         assert!(config.contains("address = \"/tmp/harness-x/containerd/containerd.sock\""));
         assert!(config.contains("path = \"/tmp/harness-x/containerd/opt\""));
+    }
+
+    #[test]
+    fn the_containerd_store_is_a_feature_and_other_stores_a_driver() {
+        let (json, arg) = docker_store_config("containerd");
+        assert_eq!(json, "{\"features\":{\"containerd-snapshotter\":true}}\n");
+        assert_eq!(arg, None);
+        let (json, arg) = docker_store_config("overlay2");
+        assert_eq!(json, "{}\n");
+        assert_eq!(arg.as_deref(), Some("--storage-driver=overlay2"));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! probe bounded by [`PROBE_TIMEOUT`], so one probe that hangs (a socket that accepts and never
 //! answers) cannot outlast the deadline.
 
+pub mod debian;
 pub mod host;
 pub mod socket;
 
@@ -34,7 +35,7 @@ use super::teardown::InstanceRoot;
 use super::{BoxFuture, RuntimeError, RuntimeInfo, RuntimeKind};
 
 /// Every provider, by name. Adding a provider is one module and one line here.
-pub static PROVIDERS: &[&dyn Provider] = &[&host::Host, &socket::Socket];
+pub static PROVIDERS: &[&dyn Provider] = &[&host::Host, &socket::Socket, &debian::Debian];
 
 /// The provider a spec gets when it names none.
 pub const DEFAULT_PROVIDER: &str = "host";
@@ -132,6 +133,16 @@ pub enum ProviderError {
         wanted: String,
         found: String,
     },
+    /// The daemon started, but runs another store than the one it was configured with.
+    #[error(
+        "the {provider} provider's {runtime} was started for store {wanted:?} but runs {found}"
+    )]
+    StoreMismatch {
+        provider: &'static str,
+        runtime: RuntimeKind,
+        wanted: String,
+        found: String,
+    },
     /// Anything else a provider cannot give here, in its own words (for providers whose
     /// reasons are their own, so adding one needs no new variant).
     #[error("{provider} provider: {reason}")]
@@ -184,6 +195,7 @@ impl ProviderError {
             | ProviderError::Unavailable { .. } => true,
             ProviderError::MissingOption { .. }
             | ProviderError::UnknownProvider { .. }
+            | ProviderError::StoreMismatch { .. }
             | ProviderError::Root(_)
             | ProviderError::Io { .. }
             | ProviderError::Spawn(_)
@@ -317,7 +329,7 @@ mod tests {
         let err = for_spec(&spec).err().unwrap();
         assert_eq!(
             err.to_string(),
-            r#"unknown provider "dind" (known: host, socket)"#
+            r#"unknown provider "dind" (known: host, socket, debian)"#
         );
         assert!(!err.is_unavailable());
     }
