@@ -32,6 +32,7 @@ pub mod podman;
 pub mod process;
 pub mod provider;
 pub mod replay;
+pub mod sources;
 pub mod teardown;
 
 use std::future::Future;

@@ -1,0 +1,967 @@
+//! Where a runtime version can come from: [`resolve`] takes a runtime and a cell's `version`
+//! (a prefix such as `26.1`, or `host`) and answers with a [`Source`]: the host's installed
+//! binary if its version matches, else the first Debian suite whose package index carries a
+//! matching version.
+//!
+//! **Host versions** are read without starting a daemon: `dockerd --version`, `podman
+//! --version`, `containerd --version`, from the binaries the host provider would start
+//! ([`provider::find_binary`], so `HARNESS_DOCKERD`, `HARNESS_PODMAN` and `HARNESS_CONTAINERD`
+//! apply here too).
+//!
+//! **Debian versions** are read from the suites' package indexes, never written down here:
+//! `mmdebstrap --variant=apt --simulate --include=docker.io,podman,...` initialises only apt's
+//! package cache for the suite, and with `--verbose` prints the `Inst PACKAGE (VERSION ...)`
+//! lines of apt's simulated install, which are the versions a root filesystem built by the
+//! `debian` provider (also mmdebstrap) would get, security and updates suites included. This
+//! way mmdebstrap chooses the mirror, as it does for the provider; `HARNESS_DEBIAN_MIRROR`
+//! overrides it (passed as mmdebstrap's MIRROR argument, the same variable the provider
+//! reads). A Release past its `Valid-Until` is accepted (`Acquire::Check-Valid-Until
+//! "false"`): frozen copies of the archive serve such files for `sid`. One suite takes about
+//! 13 s to read cold (all four in parallel: about 15 s), so the result is cached per suite in
+//! `$XDG_CACHE_HOME/harness/index/<suite>.json` for [`INDEX_MAX_AGE`]. Processes that read the
+//! same suite at once take turns on a lock file, so one reads the index and the others use its
+//! result; the cache file itself is replaced atomically (a temp file, then a rename), so a
+//! reader never sees half a file.
+//!
+//! **Matching.** A Debian package version is `[EPOCH:]UPSTREAM[-REVISION]`
+//! (`20.10.24+dfsg1-1+deb12u1+b6`, `1:2.75-10`); a cell's `version` is matched against the
+//! upstream part, as a prefix on component boundaries ([`provider::version_matches`]): `26.1`
+//! matches `26.1.5+dfsg1-9`, `4.3` does not match `4.30.1-1`. The full package version is kept
+//! in the [`Source`], for results and for the provider's cache key.
+//!
+//! **Suites** are [`DEFAULT_SUITES`], in that order (oldest first, so a version two suites
+//! carry resolves to the more stable one), unless `HARNESS_DEBIAN_SUITES` lists others.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::RuntimeKind;
+use super::provider::{self, HOST_VERSION, ProviderError, version_matches};
+
+/// The Debian suites considered, oldest first: four generations of every runtime (see
+/// DESIGN.md). Overridden by [`SUITES_ENV`].
+pub const DEFAULT_SUITES: &[&str] = &["bullseye", "bookworm", "trixie", "sid"];
+
+/// Lists the suites to consider instead of [`DEFAULT_SUITES`], separated by commas or spaces,
+/// in order of preference.
+pub const SUITES_ENV: &str = "HARNESS_DEBIAN_SUITES";
+
+/// A mirror for mmdebstrap (its MIRROR argument: a URI, a `deb ...` line or a sources file).
+/// Unset, mmdebstrap picks Debian's default itself.
+pub const MIRROR_ENV: &str = "HARNESS_DEBIAN_MIRROR";
+
+/// The packages whose versions each suite's index entry records: the three runtimes
+/// ([`package`]), and the builder and registry later issues use.
+pub const PACKAGES: &[&str] = &[
+    "docker.io",
+    "podman",
+    "containerd",
+    "buildah",
+    "docker-registry",
+];
+
+/// How long a cached index entry is used before it is read again: one day. Suites move
+/// slowly (a point release, a security update); `harness doctor --refresh` forces a read.
+pub const INDEX_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long reading one suite's index may take: 300 s (about 13 s here).
+pub const INDEX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long `BINARY --version` may take: 10 s.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// apt's option that accepts a Release file past its `Valid-Until` date.
+const NO_VALID_UNTIL: &str = "Acquire::Check-Valid-Until \"false\"";
+
+/// The Debian package that ships `runtime`.
+pub fn package(runtime: RuntimeKind) -> &'static str {
+    match runtime {
+        RuntimeKind::Docker => "docker.io",
+        RuntimeKind::Podman => "podman",
+        RuntimeKind::Containerd => "containerd",
+    }
+}
+
+/// The binary whose `--version` says the host's version of `runtime`, and the environment
+/// variable that overrides its path (the host provider's).
+fn host_binary(runtime: RuntimeKind) -> (&'static str, &'static str) {
+    match runtime {
+        RuntimeKind::Docker => ("dockerd", "HARNESS_DOCKERD"),
+        RuntimeKind::Podman => ("podman", "HARNESS_PODMAN"),
+        RuntimeKind::Containerd => ("containerd", "HARNESS_CONTAINERD"),
+    }
+}
+
+/// Where a runtime version comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum Source {
+    /// The binary installed on this machine (the `host` provider), which reports `version`.
+    Host { version: String },
+    /// A root filesystem of Debian `suite` (the `debian` provider), where `package` is at
+    /// `package_version` (`26.1.5+dfsg1-9+deb13u1+b1`).
+    Debian {
+        suite: String,
+        package: String,
+        package_version: String,
+    },
+}
+
+impl Source {
+    /// The provider that gives this source (`host`, `debian`).
+    pub fn provider(&self) -> &'static str {
+        match self {
+            Source::Host { .. } => "host",
+            Source::Debian { .. } => "debian",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Host { version } => write!(f, "host ({version})"),
+            Source::Debian {
+                suite,
+                package,
+                package_version,
+            } => write!(f, "debian {suite} ({package} {package_version})"),
+        }
+    }
+}
+
+/// The upstream part of a Debian package version: without the epoch (`1:`) and the Debian
+/// revision (from the last `-`), as dpkg splits it (deb-version(7)): `26.1.5+dfsg1-9+deb13u1`
+/// is `26.1.5+dfsg1`, `1:2.75-10` is `2.75`, a native `5.23.2` stays itself.
+pub fn upstream_version(package_version: &str) -> &str {
+    let v = match package_version.split_once(':') {
+        Some((epoch, rest)) if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) => {
+            rest
+        }
+        _ => package_version,
+    };
+    v.rfind('-').map_or(v, |i| &v[..i])
+}
+
+/// Whether the cell version `wanted` (a prefix) matches the package version
+/// `package_version`'s upstream part.
+pub fn package_version_matches(wanted: &str, package_version: &str) -> bool {
+    version_matches(wanted, upstream_version(package_version))
+}
+
+/// The version in `BINARY --version`'s output, as the running daemon reports it:
+/// - `Docker version 20.10.24+dfsg1, build 5d6db84` is `20.10.24+dfsg1`;
+/// - `podman version 4.3.1` is `4.3.1`;
+/// - `containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3` is
+///   `1.6.20~ds1` (its third field, `version.Version`; upstream builds print `v1.7.24`, whose
+///   `v` is dropped as containerd's Version API has it).
+pub fn parse_host_version(runtime: RuntimeKind, output: &str) -> Option<String> {
+    let line = output.lines().find(|l| !l.trim().is_empty())?.trim();
+    let version = match runtime {
+        RuntimeKind::Docker => {
+            let rest = line.strip_prefix("Docker version ")?;
+            rest.split(',').next()?.trim()
+        }
+        RuntimeKind::Podman => line
+            .strip_prefix("podman version ")?
+            .split_whitespace()
+            .next()?,
+        RuntimeKind::Containerd => {
+            let mut fields = line.split_whitespace();
+            (fields.next()? == "containerd").then_some(())?;
+            let v = fields.nth(1)?;
+            v.strip_prefix('v').unwrap_or(v)
+        }
+    };
+    (!version.is_empty()).then(|| version.to_string())
+}
+
+/// Why the host's version of a runtime is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    NotInstalled(ProviderError),
+    #[error("failed to run {binary} --version: {reason}")]
+    Failed { binary: String, reason: String },
+    #[error("{binary} --version printed no version: {output:?}")]
+    Unparsable { binary: String, output: String },
+}
+
+/// The version of the installed `runtime`, from its binary's `--version` (no daemon started).
+/// Docker also needs a containerd for the host provider: one missing is
+/// [`HostError::NotInstalled`] too.
+pub fn host_version(runtime: RuntimeKind) -> Result<String, HostError> {
+    let (binary, env) = host_binary(runtime);
+    let path = provider::find_binary(binary, env).map_err(HostError::NotInstalled)?;
+    if runtime == RuntimeKind::Docker {
+        provider::find_binary("containerd", "HARNESS_CONTAINERD")
+            .map_err(HostError::NotInstalled)?;
+    }
+    let failed = |reason: String| HostError::Failed {
+        binary: binary.into(),
+        reason,
+    };
+    let mut cmd = Command::new(&path);
+    cmd.arg("--version");
+    let out = run_bounded(&mut cmd, VERSION_TIMEOUT, None).map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(format!("{}: {}", out.status, tail(&out.stderr, 3))));
+    }
+    parse_host_version(runtime, &out.stdout).ok_or_else(|| HostError::Unparsable {
+        binary: binary.into(),
+        output: out.stdout.trim().to_string(),
+    })
+}
+
+/// What one suite's package index says about [`PACKAGES`], as cached in
+/// `$XDG_CACHE_HOME/harness/index/<suite>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuiteIndex {
+    pub suite: String,
+    /// When the index was read, in seconds since the Unix epoch.
+    pub fetched_at: u64,
+    /// [`MIRROR_ENV`] when it was read (`None`: mmdebstrap's default). An entry read from
+    /// another mirror than the one now set is read again.
+    pub mirror: Option<String>,
+    /// Package name to the full version apt would install (`docker.io` ->
+    /// `26.1.5+dfsg1-9+deb13u1+b1`).
+    pub packages: BTreeMap<String, String>,
+    /// Packages of [`PACKAGES`] the suite does not have.
+    pub missing: Vec<String>,
+}
+
+impl SuiteIndex {
+    /// The full version of `package` in this suite, if it has it.
+    pub fn version_of(&self, package: &str) -> Option<&str> {
+        self.packages.get(package).map(String::as_str)
+    }
+
+    /// How long ago the index was read.
+    pub fn age(&self) -> Duration {
+        Duration::from_secs(unix_now().saturating_sub(self.fetched_at))
+    }
+}
+
+/// Every `Inst PACKAGE [OLD] (VERSION ORIGINS [ARCH])` line of apt's simulated install (what
+/// `mmdebstrap --verbose --simulate` prints), as package -> version.
+pub fn parse_simulate(output: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for line in output.lines() {
+        let Some(rest) = line.strip_prefix("Inst ") else {
+            continue;
+        };
+        let Some((name, rest)) = rest.split_once(' ') else {
+            continue;
+        };
+        // An upgrade names the installed version first, in brackets: `Inst foo [1.0] (1.1 ...)`.
+        let Some(open) = rest.find('(') else {
+            continue;
+        };
+        if let Some(version) = rest[open + 1..].split_whitespace().next() {
+            found.insert(name.to_string(), version.trim_end_matches(')').to_string());
+        }
+    }
+    found
+}
+
+/// The packages apt says it cannot install at all: `E: Unable to locate package X` and
+/// `E: Package 'X' has no installation candidate`.
+pub fn parse_unlocatable(output: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in output.lines() {
+        let name = if let Some(n) = line.strip_prefix("E: Unable to locate package ") {
+            n.trim()
+        } else if let Some(rest) = line.strip_prefix("E: Package '") {
+            match rest.split_once("' has no installation candidate") {
+                Some((n, _)) => n,
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        if !names.iter().any(|x| x == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+/// Failure to read a suite's package index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("mmdebstrap is not installed (apt-get install mmdebstrap)")]
+    ToolMissing,
+    #[error("failed to run mmdebstrap for {suite}")]
+    Spawn {
+        suite: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mmdebstrap --simulate for {suite} failed ({status}): {tail}")]
+    Failed {
+        suite: String,
+        status: String,
+        tail: String,
+    },
+    #[error("mmdebstrap --simulate for {suite} did not finish within {after:?}")]
+    TimedOut { suite: String, after: Duration },
+    #[error("failed to {what} {}", path.display())]
+    Cache {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a version has no source.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// `host` was asked for and the runtime is not installed (or says no version).
+    #[error("{runtime} is not installed here: {source}")]
+    HostUnavailable {
+        runtime: RuntimeKind,
+        #[source]
+        source: HostError,
+    },
+    /// Neither the host nor any suite has a matching version; `tried` says what each has.
+    #[error("no source has {runtime} {wanted} (host: {host}; {tried})")]
+    NoSource {
+        runtime: RuntimeKind,
+        wanted: String,
+        host: String,
+        tried: String,
+    },
+}
+
+impl ResolveError {
+    /// Always `true`: a version no source has is a reason to skip (outside CI), not the
+    /// harness breaking. Kept as a method so a future variant can say otherwise.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ResolveError::HostUnavailable { .. } | ResolveError::NoSource { .. } => true,
+        }
+    }
+}
+
+/// Reads and caches suites' package indexes and resolves versions against them. Build it with
+/// [`Resolver::from_env`]; the fields are public so tests and `harness doctor` can adjust it.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    /// The suites, in order of preference. Default: [`SUITES_ENV`] or [`DEFAULT_SUITES`].
+    pub suites: Vec<String>,
+    /// mmdebstrap's MIRROR argument. Default: [`MIRROR_ENV`], else none (mmdebstrap's own).
+    pub mirror: Option<String>,
+    /// Where index entries are cached. Default: `$XDG_CACHE_HOME/harness/index`.
+    pub cache_dir: PathBuf,
+    /// How old a cached entry may be. Default: [`INDEX_MAX_AGE`].
+    pub max_age: Duration,
+    /// Read every index again, ignoring entries cached before this resolver was made.
+    /// Default: `false`.
+    pub refresh: bool,
+    created_at: u64,
+}
+
+/// The harness's cache directory: `$XDG_CACHE_HOME/harness`, or `~/.cache/harness` when
+/// `XDG_CACHE_HOME` is unset or not absolute (as the XDG base directory spec says).
+pub fn cache_root() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/root"))
+                .join(".cache")
+        });
+    base.join("harness")
+}
+
+/// The suites named by [`SUITES_ENV`]'s value `value`, or [`DEFAULT_SUITES`] when it names
+/// none.
+pub fn suites_from(value: Option<&str>) -> Vec<String> {
+    let listed: Vec<String> = value
+        .unwrap_or_default()
+        .split([',', ' ', '\t', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if listed.is_empty() {
+        DEFAULT_SUITES.iter().map(|s| s.to_string()).collect()
+    } else {
+        listed
+    }
+}
+
+impl Resolver {
+    /// A resolver as the environment says (see the fields' defaults).
+    pub fn from_env() -> Resolver {
+        Resolver::new(cache_root().join("index"))
+    }
+
+    /// A resolver caching in `cache_dir`, otherwise as the environment says.
+    pub fn new(cache_dir: PathBuf) -> Resolver {
+        Resolver {
+            suites: suites_from(std::env::var(SUITES_ENV).ok().as_deref()),
+            mirror: std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty()),
+            cache_dir,
+            max_age: INDEX_MAX_AGE,
+            refresh: false,
+            created_at: unix_now(),
+        }
+    }
+
+    /// Where `runtime` at `wanted` (a version prefix or `host`) comes from: `host` is the
+    /// installed binary; otherwise the installed binary if it matches, else the first suite
+    /// (in [`Resolver::suites`] order) whose index has a matching version. Indexes are only
+    /// read when the host does not match.
+    pub fn resolve(&self, runtime: RuntimeKind, wanted: &str) -> Result<Source, ResolveError> {
+        let host = host_version(runtime);
+        if wanted == HOST_VERSION {
+            return host
+                .map(|version| Source::Host { version })
+                .map_err(|source| ResolveError::HostUnavailable { runtime, source });
+        }
+        if let Ok(version) = &host
+            && version_matches(wanted, version)
+        {
+            return Ok(Source::Host {
+                version: version.clone(),
+            });
+        }
+        choose(runtime, wanted, host.as_ref().ok(), &self.indexes())
+    }
+
+    /// Every suite's index, read in parallel (cached entries are used when fresh).
+    pub fn indexes(&self) -> Vec<(String, Result<SuiteIndex, IndexError>)> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .suites
+                .iter()
+                .map(|suite| (suite, scope.spawn(|| self.index(suite))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(suite, h)| (suite.clone(), h.join().expect("index thread panicked")))
+                .collect()
+        })
+    }
+
+    /// `suite`'s index: the cached entry if it is fresh, else read with mmdebstrap and cached.
+    /// Processes reading the same suite take turns on `<suite>.lock`, so the second finds the
+    /// first's fresh entry instead of reading the index again.
+    pub fn index(&self, suite: &str) -> Result<SuiteIndex, IndexError> {
+        let path = self.cache_dir.join(format!("{suite}.json"));
+        if let Some(cached) = self.cached(&path) {
+            return Ok(cached);
+        }
+        let cache = |what| {
+            let path = path.clone();
+            move |source| IndexError::Cache { what, path, source }
+        };
+        std::fs::create_dir_all(&self.cache_dir).map_err(cache("create"))?;
+        let lock_path = self.cache_dir.join(format!("{suite}.lock"));
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(cache("open the lock of"))?;
+        let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| cache("lock")(std::io::Error::from(errno)))?;
+        if let Some(cached) = self.cached(&path) {
+            return Ok(cached);
+        }
+        let index = fetch_index(suite, self.mirror.as_deref())?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(cache("write"))?;
+        let json = serde_json::to_string_pretty(&index).expect("index serializes");
+        tmp.write_all(format!("{json}\n").as_bytes())
+            .map_err(cache("write"))?;
+        tmp.persist(&path).map_err(|e| cache("write")(e.error))?;
+        Ok(index)
+    }
+
+    /// The entry at `path`, if it exists, parses, is for this mirror and is fresh.
+    fn cached(&self, path: &Path) -> Option<SuiteIndex> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let index: SuiteIndex = serde_json::from_str(&text).ok()?;
+        let fresh = if self.refresh {
+            index.fetched_at >= self.created_at
+        } else {
+            index.age() <= self.max_age
+        };
+        let complete = PACKAGES
+            .iter()
+            .all(|p| index.packages.contains_key(*p) || index.missing.iter().any(|m| m == p));
+        (fresh && complete && index.mirror == self.mirror).then_some(index)
+    }
+}
+
+/// [`Resolver::resolve`] with [`Resolver::from_env`].
+pub fn resolve(runtime: RuntimeKind, wanted: &str) -> Result<Source, ResolveError> {
+    Resolver::from_env().resolve(runtime, wanted)
+}
+
+/// The resolution rule, given what is known: the host's version if it matches, else the first
+/// suite in `indexes` whose package for `runtime` matches `wanted`.
+pub fn choose(
+    runtime: RuntimeKind,
+    wanted: &str,
+    host: Option<&String>,
+    indexes: &[(String, Result<SuiteIndex, IndexError>)],
+) -> Result<Source, ResolveError> {
+    if let Some(version) = host
+        && (wanted == HOST_VERSION || version_matches(wanted, version))
+    {
+        return Ok(Source::Host {
+            version: version.clone(),
+        });
+    }
+    let package = package(runtime);
+    let mut tried = Vec::new();
+    for (suite, index) in indexes {
+        match index {
+            Ok(index) => match index.version_of(package) {
+                Some(v) if package_version_matches(wanted, v) => {
+                    return Ok(Source::Debian {
+                        suite: suite.clone(),
+                        package: package.into(),
+                        package_version: v.into(),
+                    });
+                }
+                Some(v) => tried.push(format!("{suite}: {v}")),
+                None => tried.push(format!("{suite}: no {package}")),
+            },
+            Err(e) => tried.push(format!("{suite}: {e}")),
+        }
+    }
+    Err(ResolveError::NoSource {
+        runtime,
+        wanted: wanted.into(),
+        host: host.map_or_else(|| "not installed".into(), |v| v.clone()),
+        tried: tried.join("; "),
+    })
+}
+
+/// Reads `suite`'s index with `mmdebstrap --variant=apt --simulate` (see the module doc).
+/// Packages apt cannot find are recorded as missing and the read is repeated without them,
+/// so one package dropped from a suite does not hide the others.
+fn fetch_index(suite: &str, mirror: Option<&str>) -> Result<SuiteIndex, IndexError> {
+    let mmdebstrap = provider::find_binary("mmdebstrap", "HARNESS_MMDEBSTRAP")
+        .map_err(|_| IndexError::ToolMissing)?;
+    let mut wanted: Vec<&str> = PACKAGES.to_vec();
+    let mut missing = Vec::new();
+    loop {
+        let tmp = tempfile::Builder::new()
+            .prefix("harness-index-")
+            .tempdir()
+            .map_err(|source| IndexError::Spawn {
+                suite: suite.into(),
+                source,
+            })?;
+        let mut cmd = Command::new(&mmdebstrap);
+        cmd.args(["--verbose", "--variant=apt", "--simulate"])
+            .arg(format!("--include={}", wanted.join(",")))
+            .arg(format!("--aptopt={NO_VALID_UNTIL}"))
+            .arg(suite)
+            .arg(tmp.path().join("root"));
+        if let Some(m) = mirror {
+            cmd.arg(m);
+        }
+        let out = run_bounded(&mut cmd, INDEX_TIMEOUT, Some(tmp.path())).map_err(|e| match e {
+            BoundedError::TimedOut => IndexError::TimedOut {
+                suite: suite.into(),
+                after: INDEX_TIMEOUT,
+            },
+            BoundedError::Io(source) => IndexError::Spawn {
+                suite: suite.into(),
+                source,
+            },
+        })?;
+        if out.status.success() {
+            let installs = parse_simulate(&out.stderr);
+            let mut packages = BTreeMap::new();
+            for p in wanted {
+                match installs.get(p) {
+                    Some(v) => {
+                        packages.insert(p.to_string(), v.clone());
+                    }
+                    None => missing.push(p.to_string()),
+                }
+            }
+            return Ok(SuiteIndex {
+                suite: suite.into(),
+                fetched_at: unix_now(),
+                mirror: mirror.map(String::from),
+                packages,
+                missing,
+            });
+        }
+        let gone: Vec<String> = parse_unlocatable(&out.stderr)
+            .into_iter()
+            .filter(|p| wanted.contains(&p.as_str()))
+            .collect();
+        if gone.is_empty() {
+            return Err(IndexError::Failed {
+                suite: suite.into(),
+                status: out.status.to_string(),
+                tail: tail(&out.stderr, 5),
+            });
+        }
+        wanted.retain(|p| !gone.iter().any(|g| g == p));
+        missing.extend(gone);
+        if wanted.is_empty() {
+            return Ok(SuiteIndex {
+                suite: suite.into(),
+                fetched_at: unix_now(),
+                mirror: mirror.map(String::from),
+                packages: BTreeMap::new(),
+                missing,
+            });
+        }
+    }
+}
+
+/// What a bounded command printed.
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BoundedError {
+    #[error("timed out")]
+    TimedOut,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs `cmd` in its own process group with output captured to files (in `dir`, or a temp
+/// dir), killing the whole group if it has not finished after `timeout`.
+fn run_bounded(
+    cmd: &mut Command,
+    timeout: Duration,
+    dir: Option<&Path>,
+) -> Result<Output, BoundedError> {
+    use std::os::unix::process::CommandExt;
+    let own = match dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir()?),
+    };
+    let dir = dir.unwrap_or_else(|| own.as_ref().expect("own temp dir").path());
+    let (out_path, err_path) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::fs::File::create(&err_path)?)
+        .process_group(0)
+        .spawn()?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(BoundedError::TimedOut);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let read = |p: &Path| std::fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned());
+    Ok(Output {
+        status,
+        stdout: read(&out_path)?,
+        stderr: read(&err_path)?,
+    })
+}
+
+/// The last `n` non-empty lines of `text`, joined by " | ".
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/sources")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The captured `mmdebstrap --verbose --simulate` output of each suite (see
+    /// tests/data/sources/README.md) gives these versions.
+    #[rstest::rstest]
+    #[case("bullseye", ["20.10.5+dfsg1-1+deb11u4", "3.0.1+dfsg1-3+deb11u5", "1.4.13~ds1-1~deb11u6", "1.19.6+dfsg1-1+b6", "2.7.1+ds2-7+deb11u1"])]
+    #[case("bookworm", ["20.10.24+dfsg1-1+deb12u1+b6", "4.3.1+ds1-8+deb12u1+b3", "1.6.20~ds1-1+deb12u3", "1.28.2+ds1-3+deb12u1+b3", "2.8.2+ds1-1"])]
+    #[case("trixie", ["26.1.5+dfsg1-9+deb13u1+b1", "5.4.2+ds1-2+b2", "1.7.24~ds1-6+deb13u1", "1.39.3+ds1-1+b7", "2.8.3+ds1-2+b8"])]
+    #[case("sid", ["28.5.2+dfsg4-5", "5.8.6+ds1-3", "2.1.9+ds1-5", "1.43.2+ds1-3+b1", "2.8.3+ds1-3"])]
+    fn simulate_output_gives_each_packages_version(
+        #[case] suite: &str,
+        #[case] versions: [&str; 5],
+    ) {
+        let found = parse_simulate(&data(&format!("mmdebstrap-simulate-{suite}.txt")));
+        for (package, version) in PACKAGES.iter().zip(versions) {
+            assert_eq!(
+                found.get(*package).map(String::as_str),
+                Some(version),
+                "{suite} {package}"
+            );
+        }
+        // Every other package of the install is there too, epochs kept.
+        assert!(found.len() > 100, "{}", found.len());
+        assert!(found.values().any(|v| v.contains(':')));
+    }
+
+    #[test]
+    fn simulate_lines_of_every_shape_parse() {
+        let out = "\
+Inst libc6 (2.41-12+deb13u5 Debian:13.8/stable [amd64]) []
+Inst libcap2 (1:2.75-10+deb13u1+b3 Debian:13.8/stable [amd64])
+Inst foo [1.0-1] (1.1-1 Debian:unstable [amd64])
+Conf libc6 (2.41-12+deb13u5 Debian:13.8/stable [amd64])
+I: Inst not-a-line (9)
+";
+        let found = parse_simulate(out);
+        assert_eq!(
+            found,
+            BTreeMap::from([
+                ("foo".into(), "1.1-1".into()),
+                ("libc6".into(), "2.41-12+deb13u5".into()),
+                ("libcap2".into(), "1:2.75-10+deb13u1+b3".into()),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_package_apt_cannot_find_is_named() {
+        let out = data("mmdebstrap-simulate-missing-package.txt");
+        assert_eq!(parse_unlocatable(&out), ["no-such-package-xyz"]);
+        // mmdebstrap simulated the essential set before it tried the includes.
+        assert!(!parse_simulate(&out).contains_key("docker.io"));
+        assert_eq!(
+            parse_unlocatable("E: Package 'docker.io' has no installation candidate\n"),
+            ["docker.io"]
+        );
+    }
+
+    #[rstest::rstest]
+    #[case("26.1.5+dfsg1-9+deb13u1+b1", "26.1.5+dfsg1")]
+    #[case("20.10.24+dfsg1-1+deb12u1+b6", "20.10.24+dfsg1")]
+    #[case("1:2.75-10+deb13u1+b3", "2.75")]
+    #[case("2:6.3.0+dfsg-3", "6.3.0+dfsg")]
+    #[case("1.7.24~ds1-6+deb13u1", "1.7.24~ds1")]
+    #[case("5.23.2", "5.23.2")]
+    #[case("1:1.3.dfsg+really1.3.1-1+deb13u1", "1.3.dfsg+really1.3.1")]
+    #[case("1.0-beta-2", "1.0-beta")]
+    fn upstream_version_drops_epoch_and_revision(#[case] full: &str, #[case] upstream: &str) {
+        assert_eq!(upstream_version(full), upstream);
+    }
+
+    #[rstest::rstest]
+    #[case("26.1", "26.1.5+dfsg1-9", true)]
+    #[case("26.1.5", "26.1.5+dfsg1-9+deb13u1+b1", true)]
+    #[case("26", "26.1.5+dfsg1-9", true)]
+    #[case("20.10.24", "20.10.24+dfsg1-1+deb12u1+b6", true)]
+    #[case("1.7", "1.7.24~ds1-6+deb13u1", true)]
+    #[case("2.75", "1:2.75-10", true)]
+    #[case("26.1.5+dfsg1", "26.1.5+dfsg1-9", true)]
+    #[case("2.1", "2.10.0-1", false)]
+    #[case("26.1.5+dfsg1-9", "26.1.5+dfsg1-9", false)]
+    #[case("1", "1:2.75-10", false)]
+    #[case("20.10.2", "20.10.24+dfsg1-1", false)]
+    #[case("5.4", "5.8.6+ds1-3", false)]
+    fn cell_versions_match_the_upstream_part(
+        #[case] wanted: &str,
+        #[case] full: &str,
+        #[case] matches: bool,
+    ) {
+        assert_eq!(package_version_matches(wanted, full), matches);
+    }
+
+    #[test]
+    fn host_versions_parse_from_each_binarys_output() {
+        use RuntimeKind::*;
+        for (runtime, file, version) in [
+            (Docker, "dockerd-version.txt", "20.10.24+dfsg1"),
+            (Podman, "podman-version.txt", "4.3.1"),
+            (Containerd, "containerd-version.txt", "1.6.20~ds1"),
+        ] {
+            assert_eq!(
+                parse_host_version(runtime, &data(file)).as_deref(),
+                Some(version),
+                "{runtime}"
+            );
+        }
+        let upstream = "containerd github.com/containerd/containerd/v2 v2.1.9 4c4f4ac7d7e4\n";
+        assert_eq!(
+            parse_host_version(Containerd, upstream).as_deref(),
+            Some("2.1.9")
+        );
+        assert_eq!(
+            parse_host_version(Docker, "Docker version 28.5.2, build ecc6942\n").as_deref(),
+            Some("28.5.2")
+        );
+        assert_eq!(parse_host_version(Docker, "podman version 4.3.1"), None);
+        assert_eq!(parse_host_version(Containerd, ""), None);
+    }
+
+    fn index(suite: &str, docker: &str) -> (String, Result<SuiteIndex, IndexError>) {
+        (
+            suite.to_string(),
+            Ok(SuiteIndex {
+                suite: suite.into(),
+                fetched_at: 0,
+                mirror: None,
+                packages: BTreeMap::from([("docker.io".to_string(), docker.to_string())]),
+                missing: vec![],
+            }),
+        )
+    }
+
+    #[test]
+    fn the_host_wins_then_the_first_matching_suite() {
+        use RuntimeKind::Docker;
+        let host = "20.10.24+dfsg1".to_string();
+        let indexes = [
+            index("bookworm", "20.10.24+dfsg1-1+deb12u1+b6"),
+            index("trixie", "26.1.5+dfsg1-9+deb13u1+b1"),
+            index("forky", "26.1.5+dfsg1-9+b2"),
+        ];
+        assert_eq!(
+            choose(Docker, "20.10.24", Some(&host), &indexes).unwrap(),
+            Source::Host {
+                version: host.clone()
+            }
+        );
+        assert_eq!(
+            choose(Docker, "host", Some(&host), &indexes).unwrap(),
+            Source::Host {
+                version: host.clone()
+            }
+        );
+        assert_eq!(
+            choose(Docker, "20.10", None, &indexes).unwrap(),
+            Source::Debian {
+                suite: "bookworm".into(),
+                package: "docker.io".into(),
+                package_version: "20.10.24+dfsg1-1+deb12u1+b6".into()
+            }
+        );
+        let trixie = choose(Docker, "26.1", Some(&host), &indexes).unwrap();
+        assert_eq!(
+            trixie.to_string(),
+            "debian trixie (docker.io 26.1.5+dfsg1-9+deb13u1+b1)"
+        );
+        assert_eq!(trixie.provider(), "debian");
+    }
+
+    #[test]
+    fn no_source_says_what_each_has() {
+        let host = "20.10.24+dfsg1".to_string();
+        let indexes = [
+            index("trixie", "26.1.5+dfsg1-9+deb13u1+b1"),
+            ("sid".to_string(), Err(IndexError::ToolMissing)),
+        ];
+        let err = choose(RuntimeKind::Docker, "25.0", Some(&host), &indexes).unwrap_err();
+        assert!(err.is_unavailable());
+        assert_eq!(
+            err.to_string(),
+            "no source has docker 25.0 (host: 20.10.24+dfsg1; trixie: \
+             26.1.5+dfsg1-9+deb13u1+b1; sid: mmdebstrap is not installed (apt-get install \
+             mmdebstrap))"
+        );
+        let err = choose(RuntimeKind::Podman, "5.4", None, &indexes[..1]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no source has podman 5.4 (host: not installed; trixie: no podman)"
+        );
+    }
+
+    #[test]
+    fn suites_come_from_the_environment_value_or_the_default() {
+        assert_eq!(suites_from(None), DEFAULT_SUITES);
+        assert_eq!(suites_from(Some("")), DEFAULT_SUITES);
+        assert_eq!(suites_from(Some("trixie, sid")), ["trixie", "sid"]);
+        assert_eq!(suites_from(Some("forky")), ["forky"]);
+    }
+
+    /// A cached entry is used while fresh, for the same mirror, and with every package
+    /// accounted for; anything else is read again.
+    #[test]
+    fn cached_entries_are_used_only_while_they_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut resolver = Resolver::new(dir.path().to_path_buf());
+        resolver.mirror = None;
+        let path = dir.path().join("trixie.json");
+        let mut entry = SuiteIndex {
+            suite: "trixie".into(),
+            fetched_at: unix_now() - 60,
+            mirror: None,
+            packages: PACKAGES
+                .iter()
+                .map(|p| (p.to_string(), "1.0-1".to_string()))
+                .collect(),
+            missing: vec![],
+        };
+        let write = |e: &SuiteIndex| std::fs::write(&path, serde_json::to_string(e).unwrap());
+        write(&entry).unwrap();
+        assert_eq!(resolver.cached(&path), Some(entry.clone()));
+        // The same entry through index(): no mmdebstrap needed.
+        assert_eq!(resolver.index("trixie").unwrap(), entry);
+
+        resolver.refresh = true;
+        assert_eq!(
+            resolver.cached(&path),
+            None,
+            "refresh ignores older entries"
+        );
+        resolver.refresh = false;
+
+        entry.fetched_at = unix_now() - INDEX_MAX_AGE.as_secs() - 1;
+        write(&entry).unwrap();
+        assert_eq!(resolver.cached(&path), None, "too old");
+
+        entry.fetched_at = unix_now();
+        entry.mirror = Some("file:///srv/mirror".into());
+        write(&entry).unwrap();
+        assert_eq!(resolver.cached(&path), None, "another mirror");
+
+        entry.mirror = None;
+        entry.packages.remove("buildah");
+        write(&entry).unwrap();
+        assert_eq!(resolver.cached(&path), None, "a package unaccounted for");
+        entry.missing.push("buildah".into());
+        write(&entry).unwrap();
+        assert!(resolver.cached(&path).is_some());
+
+        std::fs::write(&path, "{").unwrap();
+        assert_eq!(resolver.cached(&path), None, "half a file");
+    }
+
+    #[test]
+    fn cache_root_follows_xdg_rules() {
+        // Only read here: the environment is process-wide, so the test does not set it.
+        let root = cache_root();
+        assert!(root.ends_with("harness"), "{}", root.display());
+        assert!(root.is_absolute());
+    }
+}
