@@ -23,6 +23,7 @@
 pub mod accepts;
 pub mod containerd;
 pub mod docker;
+pub mod doctor;
 pub mod facts;
 mod grpc;
 pub mod instance;

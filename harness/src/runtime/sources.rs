@@ -56,6 +56,9 @@ pub const SUITES_ENV: &str = "HARNESS_DEBIAN_SUITES";
 /// Unset, mmdebstrap picks Debian's default itself.
 pub const MIRROR_ENV: &str = "HARNESS_DEBIAN_MIRROR";
 
+/// Overrides the path of `mmdebstrap` (the `debian` provider reads it too).
+pub const MMDEBSTRAP_ENV: &str = "HARNESS_MMDEBSTRAP";
+
 /// The packages whose versions each suite's index entry records: the three runtimes
 /// ([`package`]), and the builder and registry later issues use.
 pub const PACKAGES: &[&str] = &[
@@ -369,11 +372,12 @@ pub struct Resolver {
 }
 
 /// The harness's cache directory: `$XDG_CACHE_HOME/harness`, or `~/.cache/harness` when
-/// `XDG_CACHE_HOME` is unset or not absolute (as the XDG base directory spec says).
+/// `XDG_CACHE_HOME` is unset or empty (the same rule as the `debian` provider's root
+/// filesystem cache, so both live side by side).
 pub fn cache_root() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
         .unwrap_or_else(|| {
             std::env::var_os("HOME")
                 .map(PathBuf::from)
@@ -483,6 +487,11 @@ impl Resolver {
         let json = serde_json::to_string_pretty(&index).expect("index serializes");
         tmp.write_all(format!("{json}\n").as_bytes())
             .map_err(cache("write"))?;
+        // Readable by everyone, like the rest of a cache (NamedTempFile creates it 0600).
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(cache("write"))?;
         tmp.persist(&path).map_err(|e| cache("write")(e.error))?;
         Ok(index)
     }
@@ -553,8 +562,8 @@ pub fn choose(
 /// Packages apt cannot find are recorded as missing and the read is repeated without them,
 /// so one package dropped from a suite does not hide the others.
 fn fetch_index(suite: &str, mirror: Option<&str>) -> Result<SuiteIndex, IndexError> {
-    let mmdebstrap = provider::find_binary("mmdebstrap", "HARNESS_MMDEBSTRAP")
-        .map_err(|_| IndexError::ToolMissing)?;
+    let mmdebstrap =
+        provider::find_binary("mmdebstrap", MMDEBSTRAP_ENV).map_err(|_| IndexError::ToolMissing)?;
     let mut wanted: Vec<&str> = PACKAGES.to_vec();
     let mut missing = Vec::new();
     loop {
@@ -962,6 +971,5 @@ I: Inst not-a-line (9)
         // Only read here: the environment is process-wide, so the test does not set it.
         let root = cache_root();
         assert!(root.ends_with("harness"), "{}", root.display());
-        assert!(root.is_absolute());
     }
 }
