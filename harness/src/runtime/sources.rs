@@ -368,6 +368,9 @@ pub struct Resolver {
     /// Read every index again, ignoring entries cached before this resolver was made.
     /// Default: `false`.
     pub refresh: bool,
+    /// The `mmdebstrap` to run. Default: `None`, which is [`MMDEBSTRAP_ENV`] or the one on
+    /// `PATH`.
+    pub mmdebstrap: Option<PathBuf>,
     created_at: u64,
 }
 
@@ -417,6 +420,7 @@ impl Resolver {
             cache_dir,
             max_age: INDEX_MAX_AGE,
             refresh: false,
+            mmdebstrap: None,
             created_at: unix_now(),
         }
     }
@@ -482,7 +486,12 @@ impl Resolver {
         if let Some(cached) = self.cached(&path) {
             return Ok(cached);
         }
-        let index = fetch_index(suite, self.mirror.as_deref())?;
+        let mmdebstrap = match &self.mmdebstrap {
+            Some(p) => p.clone(),
+            None => provider::find_binary("mmdebstrap", MMDEBSTRAP_ENV)
+                .map_err(|_| IndexError::ToolMissing)?,
+        };
+        let index = fetch_index(&mmdebstrap, suite, self.mirror.as_deref())?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(cache("write"))?;
         let json = serde_json::to_string_pretty(&index).expect("index serializes");
         tmp.write_all(format!("{json}\n").as_bytes())
@@ -561,9 +570,11 @@ pub fn choose(
 /// Reads `suite`'s index with `mmdebstrap --variant=apt --simulate` (see the module doc).
 /// Packages apt cannot find are recorded as missing and the read is repeated without them,
 /// so one package dropped from a suite does not hide the others.
-fn fetch_index(suite: &str, mirror: Option<&str>) -> Result<SuiteIndex, IndexError> {
-    let mmdebstrap =
-        provider::find_binary("mmdebstrap", MMDEBSTRAP_ENV).map_err(|_| IndexError::ToolMissing)?;
+fn fetch_index(
+    mmdebstrap: &Path,
+    suite: &str,
+    mirror: Option<&str>,
+) -> Result<SuiteIndex, IndexError> {
     let mut wanted: Vec<&str> = PACKAGES.to_vec();
     let mut missing = Vec::new();
     loop {
@@ -574,7 +585,7 @@ fn fetch_index(suite: &str, mirror: Option<&str>) -> Result<SuiteIndex, IndexErr
                 suite: suite.into(),
                 source,
             })?;
-        let mut cmd = Command::new(&mmdebstrap);
+        let mut cmd = Command::new(mmdebstrap);
         cmd.args(["--verbose", "--variant=apt", "--simulate"])
             .arg(format!("--include={}", wanted.join(",")))
             .arg(format!("--aptopt={NO_VALID_UNTIL}"))

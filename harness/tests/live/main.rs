@@ -42,6 +42,7 @@ mod drivers;
 mod inspect_step;
 mod providers;
 mod save;
+mod sources;
 mod styles;
 mod teardown;
 
@@ -54,6 +55,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("save", save::TESTS),
+    ("sources", sources::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
 ];
