@@ -180,8 +180,9 @@ fn assemble(
     for (suite, index) in indexes {
         match index {
             Err(IndexError::ToolMissing) => tool_missing = true,
-            Err(e) => missing.push(Missing {
-                what: format!("the {suite} package index ({e})"),
+            // The error itself is on the suite's line.
+            Err(_) => missing.push(Missing {
+                what: format!("the {suite} package index"),
                 command: "harness doctor --refresh".into(),
             }),
             Ok(_) => {}

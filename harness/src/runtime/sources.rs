@@ -21,7 +21,9 @@
 //! `$XDG_CACHE_HOME/harness/index/<suite>.json` for [`INDEX_MAX_AGE`]. Processes that read the
 //! same suite at once take turns on a lock file, so one reads the index and the others use its
 //! result; the cache file itself is replaced atomically (a temp file, then a rename), so a
-//! reader never sees half a file.
+//! reader never sees half a file. mmdebstrap works in a `.fetch-<suite>-*` directory beside the
+//! entries (about 60 MB of package lists while it runs), removed when it finishes; one left by
+//! a killed process is removed by the next reader of that suite.
 //!
 //! **Matching.** A Debian package version is `[EPOCH:]UPSTREAM[-REVISION]`
 //! (`20.10.24+dfsg1-1+deb12u1+b6`, `1:2.75-10`); a cell's `version` is matched against the
@@ -41,8 +43,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::RuntimeKind;
 use super::provider::{self, HOST_VERSION, ProviderError, version_matches};
+use super::{RuntimeKind, teardown};
 
 /// The Debian suites considered, oldest first: four generations of every runtime (see
 /// DESIGN.md). Overridden by [`SUITES_ENV`].
@@ -491,7 +493,36 @@ impl Resolver {
             None => provider::find_binary("mmdebstrap", MMDEBSTRAP_ENV)
                 .map_err(|_| IndexError::ToolMissing)?,
         };
-        let index = fetch_index(&mmdebstrap, suite, self.mirror.as_deref())?;
+        // mmdebstrap works in `.fetch-<suite>-XXXXXX` beside the entries; one left by a process
+        // that was killed is removed here, where no other process can be using it (the lock is
+        // held), unless something is mounted in it.
+        let work_prefix = format!(".fetch-{suite}-");
+        for stale in std::fs::read_dir(&self.cache_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let p = stale.path();
+            if stale
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&work_prefix)
+                && teardown::mounts_under(&p).is_ok_and(|m| m.is_empty())
+            {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
+        let work = |source| IndexError::Cache {
+            what: "create a work directory in",
+            path: self.cache_dir.clone(),
+            source,
+        };
+        let index = fetch_index(&mmdebstrap, suite, self.mirror.as_deref(), || {
+            tempfile::Builder::new()
+                .prefix(&work_prefix)
+                .tempdir_in(&self.cache_dir)
+                .map_err(work)
+        })?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(cache("write"))?;
         let json = serde_json::to_string_pretty(&index).expect("index serializes");
         tmp.write_all(format!("{json}\n").as_bytes())
@@ -570,21 +601,17 @@ pub fn choose(
 /// Reads `suite`'s index with `mmdebstrap --variant=apt --simulate` (see the module doc).
 /// Packages apt cannot find are recorded as missing and the read is repeated without them,
 /// so one package dropped from a suite does not hide the others.
+/// `work_dir` makes an empty directory for each mmdebstrap run (deleted on drop).
 fn fetch_index(
     mmdebstrap: &Path,
     suite: &str,
     mirror: Option<&str>,
+    work_dir: impl Fn() -> Result<tempfile::TempDir, IndexError>,
 ) -> Result<SuiteIndex, IndexError> {
     let mut wanted: Vec<&str> = PACKAGES.to_vec();
     let mut missing = Vec::new();
     loop {
-        let tmp = tempfile::Builder::new()
-            .prefix("harness-index-")
-            .tempdir()
-            .map_err(|source| IndexError::Spawn {
-                suite: suite.into(),
-                source,
-            })?;
+        let tmp = work_dir()?;
         let mut cmd = Command::new(mmdebstrap);
         cmd.args(["--verbose", "--variant=apt", "--simulate"])
             .arg(format!("--include={}", wanted.join(",")))
@@ -631,7 +658,7 @@ fn fetch_index(
             return Err(IndexError::Failed {
                 suite: suite.into(),
                 status: out.status.to_string(),
-                tail: tail(&out.stderr, 5),
+                tail: first_errors(&out.stderr),
             });
         }
         wanted.retain(|p| !gone.iter().any(|g| g == p));
@@ -702,6 +729,21 @@ fn run_bounded(
         stdout: read(&out_path)?,
         stderr: read(&err_path)?,
     })
+}
+
+/// apt's and mmdebstrap's first two `E:` lines (the cause comes first; the last ones only say
+/// that mmdebstrap failed), or the last lines if there are none.
+fn first_errors(text: &str) -> String {
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("E: "))
+        .take(2)
+        .collect();
+    if errors.is_empty() {
+        tail(text, 3)
+    } else {
+        errors.join(" | ")
+    }
 }
 
 /// The last `n` non-empty lines of `text`, joined by " | ".
@@ -775,6 +817,12 @@ I: Inst not-a-line (9)
     fn a_package_apt_cannot_find_is_named() {
         let out = data("mmdebstrap-simulate-missing-package.txt");
         assert_eq!(parse_unlocatable(&out), ["no-such-package-xyz"]);
+        assert_eq!(
+            first_errors(&out),
+            "E: Unable to locate package no-such-package-xyz | E: setup failed: E: apt-get \
+             --yes -oAPT::Get::Simulate=true install -oAPT::Status-Fd=<$fd> \
+             -oDpkg::Use-Pty=false docker.io no-such-package-xyz failed"
+        );
         // mmdebstrap simulated the essential set before it tried the includes.
         assert!(!parse_simulate(&out).contains_key("docker.io"));
         assert_eq!(
@@ -975,6 +1023,30 @@ I: Inst not-a-line (9)
 
         std::fs::write(&path, "{").unwrap();
         assert_eq!(resolver.cached(&path), None, "half a file");
+    }
+
+    /// A work directory left by a killed reader of the same suite is removed before the next
+    /// read; another suite's is left to its own readers; a failed read leaves nothing.
+    #[test]
+    fn a_killed_readers_work_directory_is_removed_by_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut resolver = Resolver::new(dir.path().to_path_buf());
+        resolver.mirror = None;
+        resolver.mmdebstrap = Some(PathBuf::from("/bin/false"));
+        for d in [".fetch-trixie-AbC123/root/etc", ".fetch-sid-XyZ789"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let err = resolver.index("trixie").unwrap_err();
+        assert!(
+            matches!(&err, IndexError::Failed { suite, .. } if suite == "trixie"),
+            "{err:?}"
+        );
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".fetch-sid-XyZ789", "trixie.lock"]);
     }
 
     #[test]

@@ -201,7 +201,8 @@ fn processes_reading_one_suite_at_once_read_it_once() {
     let runs = std::fs::read_to_string(&log).unwrap();
     assert_eq!(runs.lines().count(), 1, "mmdebstrap ran {runs:?}");
     assert!(a.version_of("docker.io").is_some(), "{a:?}");
-    // Nothing but the entry and its lock is left in the cache directory.
+    // Nothing but the entry and its lock is left in the cache directory (mmdebstrap's work
+    // directories are gone).
     let mut left: Vec<String> = std::fs::read_dir(&index_dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
