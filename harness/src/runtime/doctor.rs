@@ -76,6 +76,9 @@ pub struct SuiteVersion {
     pub package_version: String,
     /// Whether the suite's root filesystem is cached.
     pub rootfs_cached: bool,
+    /// The package's version in the cached root filesystem (its entry's `packages` file),
+    /// when that differs from the index's: the tree was built before the suite moved on.
+    pub rootfs_package_version: Option<String>,
 }
 
 /// A missing piece and the command that gets it.
@@ -147,6 +150,16 @@ pub fn cached_rootfs(rootfs_dir: &Path, suite: &str) -> Option<String> {
     names.pop()
 }
 
+/// `package`'s version as a cache entry recorded it at build time (its `packages` file:
+/// `<package>\t<version>` lines, `dpkg-query -W` of the tree).
+fn recorded_version(entry: &Path, package: &str) -> Option<String> {
+    let text = std::fs::read_to_string(entry.join("packages")).ok()?;
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(p, _)| *p == package)
+        .map(|(_, v)| v.trim().to_string())
+}
+
 /// Gathers the report: host versions, every suite's index (cached or read, in parallel) and
 /// the root filesystems cached in `rootfs_dir`.
 pub fn diagnose(resolver: &Resolver, rootfs_dir: &Path) -> Doctor {
@@ -204,11 +217,16 @@ fn assemble(
             .zip(&suites)
             .filter_map(|((suite, index), report)| {
                 let v = index.as_ref().ok()?.version_of(package)?;
+                let built = report
+                    .rootfs
+                    .as_ref()
+                    .and_then(|entry| recorded_version(&rootfs_dir.join(entry), package));
                 Some(SuiteVersion {
                     suite: suite.clone(),
                     version: sources::upstream_version(v).to_string(),
                     package_version: v.to_string(),
                     rootfs_cached: report.rootfs.is_some(),
+                    rootfs_package_version: built.filter(|b| b != v),
                 })
             })
             .collect();
@@ -282,17 +300,17 @@ pub fn render_text(d: &Doctor, color: bool) -> String {
             ("-".into(), ""),
         ]);
         for v in &r.debian {
-            let rootfs = if v.rootfs_cached {
-                ("cached", "32")
-            } else {
-                ("not cached", "33")
+            let rootfs = match (&v.rootfs_package_version, v.rootfs_cached) {
+                (Some(built), _) => (format!("cached (built with {built})"), "33"),
+                (None, true) => ("cached".to_string(), "32"),
+                (None, false) => ("not cached".to_string(), "33"),
             };
             rows.push([
                 (r.runtime.to_string(), ""),
                 (v.suite.clone(), ""),
                 (v.version.clone(), "32"),
                 (v.package_version.clone(), ""),
-                (rootfs.0.into(), rootfs.1),
+                rootfs,
             ]);
         }
         if r.sources == 0 {
@@ -456,6 +474,11 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let rootfs = cache.path().join("rootfs");
         std::fs::create_dir_all(rootfs.join("trixie-0123456789abcdef")).unwrap();
+        std::fs::write(
+            rootfs.join("trixie-0123456789abcdef/packages"),
+            "containerd\t1.7.24~ds1-6\ndocker.io\t26.1.5+dfsg1-9+deb13u1+b1\n",
+        )
+        .unwrap();
         let mut resolver = Resolver::new(cache.path().join("index"));
         resolver.mirror = None;
         let indexes = [
@@ -481,6 +504,15 @@ mod tests {
         let docker = &d.runtimes[0];
         assert_eq!(docker.debian[0].version, "26.1.5+dfsg1");
         assert!(docker.debian[0].rootfs_cached);
+        assert_eq!(
+            docker.debian[0].rootfs_package_version, None,
+            "the same version"
+        );
+        assert_eq!(
+            d.runtimes[2].debian[0].rootfs_package_version.as_deref(),
+            Some("1.7.24~ds1-6"),
+            "built before the suite's update"
+        );
         assert!(!docker.debian[1].rootfs_cached);
         assert_eq!(docker.stores, accepts::stores(RuntimeKind::Docker));
         let what: Vec<_> = d.missing.iter().map(|m| m.what.as_str()).collect();
@@ -521,6 +553,7 @@ mod tests {
             ]
         );
         assert!(!text.contains('\x1b'));
+        assert!(text.contains("  cached (built with 1.7.24~ds1-6)\n"), "{text}");
         assert!(text.contains("  forky: index unavailable: mmdebstrap is not installed"));
         assert!(text.contains("  trixie: index read "));
         assert!(text.contains("root filesystem rootfs/trixie-0123456789abcdef"));
