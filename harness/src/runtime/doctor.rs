@@ -553,7 +553,10 @@ mod tests {
             ]
         );
         assert!(!text.contains('\x1b'));
-        assert!(text.contains("  cached (built with 1.7.24~ds1-6)\n"), "{text}");
+        assert!(
+            text.contains("  cached (built with 1.7.24~ds1-6)\n"),
+            "{text}"
+        );
         assert!(text.contains("  forky: index unavailable: mmdebstrap is not installed"));
         assert!(text.contains("  trixie: index read "));
         assert!(text.contains("root filesystem rootfs/trixie-0123456789abcdef"));

@@ -445,7 +445,7 @@ impl Resolver {
                 version: version.clone(),
             });
         }
-        choose(runtime, wanted, host.as_ref().ok(), &self.indexes())
+        choose(runtime, wanted, host.as_deref().ok(), &self.indexes())
     }
 
     /// Every suite's index, read in parallel (cached entries are used when fresh).
@@ -562,14 +562,14 @@ pub fn resolve(runtime: RuntimeKind, wanted: &str) -> Result<Source, ResolveErro
 pub fn choose(
     runtime: RuntimeKind,
     wanted: &str,
-    host: Option<&String>,
+    host: Option<&str>,
     indexes: &[(String, Result<SuiteIndex, IndexError>)],
 ) -> Result<Source, ResolveError> {
     if let Some(version) = host
         && (wanted == HOST_VERSION || version_matches(wanted, version))
     {
         return Ok(Source::Host {
-            version: version.clone(),
+            version: version.to_string(),
         });
     }
     let package = package(runtime);
@@ -593,7 +593,7 @@ pub fn choose(
     Err(ResolveError::NoSource {
         runtime,
         wanted: wanted.into(),
-        host: host.map_or_else(|| "not installed".into(), |v| v.clone()),
+        host: host.unwrap_or("not installed").to_string(),
         tried: tried.join("; "),
     })
 }
@@ -908,22 +908,22 @@ I: Inst not-a-line (9)
     #[test]
     fn the_host_wins_then_the_first_matching_suite() {
         use RuntimeKind::Docker;
-        let host = "20.10.24+dfsg1".to_string();
+        let host = "20.10.24+dfsg1";
         let indexes = [
             index("bookworm", "20.10.24+dfsg1-1+deb12u1+b6"),
             index("trixie", "26.1.5+dfsg1-9+deb13u1+b1"),
             index("forky", "26.1.5+dfsg1-9+b2"),
         ];
         assert_eq!(
-            choose(Docker, "20.10.24", Some(&host), &indexes).unwrap(),
+            choose(Docker, "20.10.24", Some(host), &indexes).unwrap(),
             Source::Host {
-                version: host.clone()
+                version: host.into()
             }
         );
         assert_eq!(
-            choose(Docker, "host", Some(&host), &indexes).unwrap(),
+            choose(Docker, "host", Some(host), &indexes).unwrap(),
             Source::Host {
-                version: host.clone()
+                version: host.into()
             }
         );
         assert_eq!(
@@ -934,7 +934,7 @@ I: Inst not-a-line (9)
                 package_version: "20.10.24+dfsg1-1+deb12u1+b6".into()
             }
         );
-        let trixie = choose(Docker, "26.1", Some(&host), &indexes).unwrap();
+        let trixie = choose(Docker, "26.1", Some(host), &indexes).unwrap();
         assert_eq!(
             trixie.to_string(),
             "debian trixie (docker.io 26.1.5+dfsg1-9+deb13u1+b1)"
@@ -944,12 +944,12 @@ I: Inst not-a-line (9)
 
     #[test]
     fn no_source_says_what_each_has() {
-        let host = "20.10.24+dfsg1".to_string();
+        let host = "20.10.24+dfsg1";
         let indexes = [
             index("trixie", "26.1.5+dfsg1-9+deb13u1+b1"),
             ("sid".to_string(), Err(IndexError::ToolMissing)),
         ];
-        let err = choose(RuntimeKind::Docker, "25.0", Some(&host), &indexes).unwrap_err();
+        let err = choose(RuntimeKind::Docker, "25.0", Some(host), &indexes).unwrap_err();
         assert!(err.is_unavailable());
         assert_eq!(
             err.to_string(),
