@@ -193,6 +193,13 @@ fn assemble(
     for (suite, index) in indexes {
         match index {
             Err(IndexError::ToolMissing) => tool_missing = true,
+            Err(IndexError::BadSuite(_)) => missing.push(Missing {
+                what: format!("a suite name instead of {suite:?}"),
+                command: format!(
+                    "{}=bullseye,bookworm,trixie,sid (or unset it for those)",
+                    sources::SUITES_ENV
+                ),
+            }),
             // The error itself is on the suite's line.
             Err(_) => missing.push(Missing {
                 what: format!("the {suite} package index"),

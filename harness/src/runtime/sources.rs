@@ -302,6 +302,8 @@ pub fn parse_unlocatable(output: &str) -> Vec<String> {
 pub enum IndexError {
     #[error("mmdebstrap is not installed (apt-get install mmdebstrap)")]
     ToolMissing,
+    #[error("the suite name {0:?} is not a plain name (letters, digits, '.', '-', '_')")]
+    BadSuite(String),
     #[error("failed to run mmdebstrap for {suite}")]
     Spawn {
         suite: String,
@@ -467,6 +469,9 @@ impl Resolver {
     /// Processes reading the same suite take turns on `<suite>.lock`, so the second finds the
     /// first's fresh entry instead of reading the index again.
     pub fn index(&self, suite: &str) -> Result<SuiteIndex, IndexError> {
+        if !is_plain_name(suite) {
+            return Err(IndexError::BadSuite(suite.into()));
+        }
         let path = self.cache_dir.join(format!("{suite}.json"));
         if let Some(cached) = self.cached(&path) {
             return Ok(cached);
@@ -523,7 +528,10 @@ impl Resolver {
                 .tempdir_in(&self.cache_dir)
                 .map_err(work)
         })?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.cache_dir).map_err(cache("write"))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{suite}.json."))
+            .tempfile_in(&self.cache_dir)
+            .map_err(cache("write"))?;
         let json = serde_json::to_string_pretty(&index).expect("index serializes");
         tmp.write_all(format!("{json}\n").as_bytes())
             .map_err(cache("write"))?;
@@ -550,6 +558,16 @@ impl Resolver {
             .all(|p| index.packages.contains_key(*p) || index.missing.iter().any(|m| m == p));
         (fresh && complete && index.mirror == self.mirror).then_some(index)
     }
+}
+
+/// Whether `suite` can name a cache file: ASCII letters, digits, `.`, `-`, `_`, not starting
+/// with `.` (suite names such as `bookworm-backports` all are).
+fn is_plain_name(suite: &str) -> bool {
+    !suite.is_empty()
+        && !suite.starts_with('.')
+        && suite
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 /// [`Resolver::resolve`] with [`Resolver::from_env`].
@@ -1047,6 +1065,18 @@ I: Inst not-a-line (9)
             .collect();
         left.sort();
         assert_eq!(left, [".fetch-sid-XyZ789", "trixie.lock"]);
+    }
+
+    #[test]
+    fn a_suite_name_that_is_not_a_plain_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolver = Resolver::new(dir.path().to_path_buf());
+        for bad in ["../etc", "", ".hidden", "a/b", "sid trixie"] {
+            let err = resolver.index(bad).unwrap_err();
+            assert!(matches!(err, IndexError::BadSuite(_)), "{bad}: {err:?}");
+        }
+        assert!(is_plain_name("bookworm-backports"));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
