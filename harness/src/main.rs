@@ -31,9 +31,13 @@ Exit codes:
            be read
   craft    0 written; 2 bad usage, a bad spec, or the archive cannot be written
   ref      0 every reference can be stored by the style; 1 at least one cannot;
-           2 bad usage";
+           2 bad usage
+  doctor   0 every runtime has at least one source (host or a Debian suite); 1 at
+           least one has none; 2 bad usage";
 
 const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+
+const DOCTOR_EXIT_CODES: &str = "Exit codes: 0 every runtime has at least one source (host or a Debian suite); 1 at least one has none; 2 bad usage.";
 
 const CELLS_EXIT_CODES: &str = "Exit codes: 0 listed; 2 bad usage or a bad matrix.";
 
@@ -61,6 +65,21 @@ enum Command {
     /// runtime of the given style stores when an image is tagged with it.
     #[command(name = "ref", after_help = REF_EXIT_CODES)]
     Ref(RefArgs),
+    /// Say where each runtime can come from here (the host's binary, Debian suites), what is
+    /// cached, and the command that gets each missing piece.
+    #[command(after_help = DOCTOR_EXIT_CODES)]
+    Doctor(DoctorArgs),
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Read every suite's package index again instead of using the cached entries (which
+    /// are used for a day).
+    #[arg(long)]
+    refresh: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 const REF_EXIT_CODES: &str =
@@ -169,6 +188,7 @@ fn main() -> ExitCode {
         Command::Ref(args) => explain_refs(args),
         Command::Craft(args) => craft(args),
         Command::Inspect(args) => inspect(args),
+        Command::Doctor(args) => doctor(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -258,6 +278,21 @@ fn explain_refs(args: RefArgs) -> i32 {
         Format::Table => print!("{}", harness::reference::render_text(&reports, args.style)),
     }
     i32::from(reports.iter().any(|r| r.stored.is_none()))
+}
+
+fn doctor(args: DoctorArgs) -> i32 {
+    use harness::runtime::{doctor, sources};
+    let mut resolver = sources::Resolver::from_env();
+    resolver.refresh = args.refresh;
+    let report = doctor::diagnose(&resolver, &doctor::rootfs_dir());
+    match args.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Table => print!(
+            "{}",
+            doctor::render_text(&report, color_allowed(&std::io::stdout()))
+        ),
+    }
+    report.exit_code()
 }
 
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {
@@ -356,6 +391,6 @@ mod tests {
                 .unwrap_or_default();
             assert!(own.starts_with("Exit codes: 0 "), "{name}: {own:?}");
         }
-        assert_eq!(names, ["run", "cells", "inspect", "craft", "ref"]);
+        assert_eq!(names, ["run", "cells", "inspect", "craft", "ref", "doctor"]);
     }
 }

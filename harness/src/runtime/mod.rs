@@ -23,6 +23,7 @@
 pub mod accepts;
 pub mod containerd;
 pub mod docker;
+pub mod doctor;
 pub mod facts;
 mod grpc;
 pub mod instance;
@@ -32,6 +33,7 @@ pub mod podman;
 pub mod process;
 pub mod provider;
 pub mod replay;
+pub mod sources;
 pub mod teardown;
 
 use std::future::Future;

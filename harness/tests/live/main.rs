@@ -43,6 +43,7 @@ mod drivers;
 mod inspect_step;
 mod providers;
 mod save;
+mod sources;
 mod styles;
 mod teardown;
 
@@ -56,6 +57,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("save", save::TESTS),
+    ("sources", sources::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
 ];
