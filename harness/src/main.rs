@@ -302,7 +302,7 @@ fn usage_error(e: &dyn std::fmt::Display) -> i32 {
 
 fn run(args: RunArgs) -> i32 {
     // Everything is validated before anything has a side effect.
-    let session = match Session::load(
+    let mut session = match Session::load(
         &args.matrix,
         &args.scenarios,
         Path::new("scenarios"),
@@ -311,6 +311,7 @@ fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage_error(&run::error_chain(&e)),
     };
+    session.resolve_sources();
     for w in &session.warnings {
         eprintln!("harness: warning: {w}");
     }

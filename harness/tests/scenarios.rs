@@ -24,6 +24,9 @@ fn workspace() -> PathBuf {
 /// Why `cell` cannot run here, if its provider says it cannot give it (a runtime's binaries
 /// missing, no such socket). Other problems are left for the trial to report.
 fn missing_runtime(cell: &Cell) -> Option<String> {
+    if let Some(why) = cell.extra.get(run::session::SOURCE_ERROR) {
+        return Some(format!("skipped: {why}"));
+    }
     let spec = run::instance_spec(cell);
     harness::runtime::provider::for_spec(&spec)
         .ok()?
@@ -38,8 +41,10 @@ fn main() {
     let root = workspace();
     // The same loading and validation as `harness run`: a bad matrix, scenario or fixture spec
     // fails here, before any trial starts anything.
-    let session = Session::load(&root.join("matrix.yaml"), &[], &root.join("scenarios"), &[])
+    let mut session = Session::load(&root.join("matrix.yaml"), &[], &root.join("scenarios"), &[])
         .unwrap_or_else(|e| panic!("{}", run::error_chain(&e)));
+    // Where each versioned cell's runtime comes from (package indexes, cached for a day).
+    session.resolve_sources();
     for w in &session.warnings {
         eprintln!("warning: {w}");
     }

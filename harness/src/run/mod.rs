@@ -277,6 +277,17 @@ pub fn instance_spec(cell: &Cell) -> InstanceSpec {
 /// here" into a skip (outside CI; another version is a skip everywhere, since no provider of
 /// this machine has it).
 async fn start(cell: &Cell, opts: &RunOptions, lookup: ProviderLookup) -> Result<Instance, Status> {
+    // No source has the version the cell wants (see Session::resolve_sources): a skip here,
+    // an error under CI, which must run every cell it plans.
+    if let Some(why) = cell.extra.get(session::SOURCE_ERROR) {
+        return Err(if opts.ci {
+            Status::error(ErrorKind::Start, why.clone())
+        } else {
+            Status::Skip {
+                reason: why.clone(),
+            }
+        });
+    }
     let spec = instance_spec(cell);
     let started = match lookup(&spec) {
         Ok(provider) => provider.start(&spec).await,

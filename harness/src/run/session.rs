@@ -13,6 +13,9 @@ use super::{CellResult, Event, Fixtures, RunOptions};
 use crate::config::{self, Cell, ConfigError, Matrix, Scenario, Selector, Site};
 use crate::steps::fixtures::FixtureError;
 
+/// The cell key [`Session::resolve_sources`] sets when no source has the cell's version.
+pub const SOURCE_ERROR: &str = "source_error";
+
 /// Scenarios with their crafted fixtures, ready to run.
 pub type Prepared = Vec<(Arc<Scenario>, Arc<Fixtures>)>;
 
@@ -100,6 +103,41 @@ impl Session {
             scenarios,
             warnings,
         })
+    }
+
+    /// Decides where each selected cell's runtime comes from, for cells that name a version
+    /// but no provider: the host binary when it has that version, else the Debian suite
+    /// whose package index carries it ([`crate::runtime::sources`]). A Debian source is
+    /// written into the cell as its provider and options (`provider: debian`, `suite`,
+    /// `package_version`), so the results record where the runtime came from; a version no
+    /// source has is recorded as `source_error`, which the runner makes a `skip` (outside CI)
+    /// or an `error` (under CI). Reads package indexes (cached for a day), so it is a side
+    /// effect of its own, after loading.
+    pub fn resolve_sources(&mut self) {
+        use crate::runtime::provider::HOST_VERSION;
+        use crate::runtime::sources::{Resolver, Source};
+        let resolver = Resolver::from_env();
+        for cell in &mut self.cells {
+            if cell.version == HOST_VERSION || cell.extra.contains_key("provider") {
+                continue;
+            }
+            match resolver.resolve(cell.runtime, &cell.version) {
+                Ok(Source::Host { .. }) => {}
+                Ok(Source::Debian {
+                    suite,
+                    package_version,
+                    ..
+                }) => {
+                    cell.extra.insert("provider".into(), "debian".into());
+                    cell.extra.insert("suite".into(), suite);
+                    cell.extra.insert("package_version".into(), package_version);
+                }
+                Err(e) => {
+                    cell.extra
+                        .insert(SOURCE_ERROR.into(), super::error_chain(&e));
+                }
+            }
+        }
     }
 
     /// The process-wide side effects of running: signal handlers that tear instances down, and

@@ -100,15 +100,22 @@ impl InstanceFacts {
 }
 
 /// The loader family of a runtime, by what it reports: Docker's containerd image store
-/// reports its driver as `overlayfs` or another snapshotter name prefixed `io.containerd.`;
-/// Podman before 4 is modelled as 3.4. A version with no number is taken as the newest.
+/// reports its driver as `overlayfs` or another snapshotter name prefixed `io.containerd.`.
+/// Podman 3.2 to 3.x is modelled as 3.4: Podman 3.2 moved `podman load` to containers/common's
+/// libimage, which tries oci-archive before docker-archive (podman#10809 was filed on 3.2);
+/// Podman 3.0 and 3.1 still load docker-archive first and name a hybrid from its RepoTags, as
+/// 4.x does (seen on 3.0.1). A version with no number is taken as the newest.
 pub fn loader_family(runtime: RuntimeKind, store: &str, version: &Version) -> Family {
     match runtime {
         RuntimeKind::Docker if store.starts_with("io.containerd.") || store == "overlayfs" => {
             Family::DockerContainerd
         }
         RuntimeKind::Docker => Family::DockerClassic,
-        RuntimeKind::Podman if version.major().is_some_and(|m| m < 4) => Family::Podman34,
+        RuntimeKind::Podman
+            if version.major() == Some(3) && version.0.get(1).is_some_and(|minor| *minor >= 2) =>
+        {
+            Family::Podman34
+        }
         RuntimeKind::Podman => Family::Podman,
         RuntimeKind::Containerd => Family::Containerd,
     }
@@ -175,6 +182,9 @@ mod tests {
             Family::DockerContainerd
         );
         assert_eq!(f(Podman, "3.4.4", "overlay").family, Family::Podman34);
+        assert_eq!(f(Podman, "3.2.3", "overlay").family, Family::Podman34);
+        // Seen on 3.0.1 (bullseye): docker-archive first, the hybrid named from RepoTags.
+        assert_eq!(f(Podman, "3.0.1", "overlay").family, Family::Podman);
         assert_eq!(f(Podman, "4.3.1", "overlay").family, Family::Podman);
         assert_eq!(f(Podman, "", "overlay").family, Family::Podman);
         assert_eq!(

@@ -146,6 +146,9 @@ pub fn classify(message: &str) -> &'static str {
             "repository name must be lowercase",
             "name-contains-uppercase",
         ),
+        // Docker >= 25 (distribution/reference): "repository name (library/FOO) must be
+        // lowercase".
+        ("must be lowercase", "name-contains-uppercase"),
         (
             "cannot specify 64-byte hexadecimal strings",
             "hex-identifier",
@@ -154,6 +157,8 @@ pub fn classify(message: &str) -> &'static str {
             "refusing to create a tag with a digest reference",
             "refuse-digest-tag",
         ),
+        // Docker >= 25's tag endpoint (moby `postImagesTag`).
+        ("cannot import digest reference", "refuse-digest-tag"),
         ("must not be more than 255 characters", "name-too-long"),
         (
             "repository name must have at least one component",
@@ -465,6 +470,11 @@ mod tests {
                 "invalid-format",
             ),
             ("No such image: foo:latest", "not-found"),
+            (
+                "invalid reference format: repository name (library/FOO) must be lowercase",
+                "name-contains-uppercase",
+            ),
+            ("cannot import digest reference", "refuse-digest-tag"),
             ("something else entirely", "other"),
         ] {
             assert_eq!(classify(message), class, "{message}");
