@@ -33,7 +33,9 @@ Exit codes:
   ref      0 every reference can be stored by the style; 1 at least one cannot;
            2 bad usage
   doctor   0 every runtime has at least one source (host or a Debian suite); 1 at
-           least one has none; 2 bad usage";
+           least one has none; 2 bad usage
+  provision 0 provisioned, listed or pruned; 1 a root filesystem could not be
+           built; 2 bad usage or a bad matrix";
 
 const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
 
@@ -69,6 +71,28 @@ enum Command {
     /// cached, and the command that gets each missing piece.
     #[command(after_help = DOCTOR_EXIT_CODES)]
     Doctor(DoctorArgs),
+    /// Build the cached root filesystems the matrix's cells need (Debian suites, with
+    /// mmdebstrap), ahead of a run; or list or prune the cache.
+    #[command(after_help = PROVISION_EXIT_CODES)]
+    Provision(ProvisionArgs),
+}
+
+const PROVISION_EXIT_CODES: &str = "Exit codes: 0 provisioned (or listed, pruned); 1 a root filesystem could not be built; 2 bad usage or a bad matrix.";
+
+#[derive(clap::Args)]
+struct ProvisionArgs {
+    /// The matrix file.
+    #[arg(long, default_value = "matrix.yaml")]
+    matrix: PathBuf,
+    /// Only these cells (ids or globs); repeatable. Default: all.
+    #[arg(long = "cell", value_name = "ID")]
+    cells: Vec<String>,
+    /// List the cache's entries (suite, key, runtime versions, current or stale) instead.
+    #[arg(long, conflicts_with = "prune")]
+    list: bool,
+    /// Remove the cache's entries that no current recipe builds instead.
+    #[arg(long)]
+    prune: bool,
 }
 
 #[derive(clap::Args)]
@@ -189,6 +213,7 @@ fn main() -> ExitCode {
         Command::Craft(args) => craft(args),
         Command::Inspect(args) => inspect(args),
         Command::Doctor(args) => doctor(args),
+        Command::Provision(args) => provision(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -295,6 +320,82 @@ fn doctor(args: DoctorArgs) -> i32 {
     report.exit_code()
 }
 
+fn provision(args: ProvisionArgs) -> i32 {
+    use harness::run::provision;
+    if args.list {
+        return match provision::list() {
+            Ok(entries) => {
+                for e in &entries {
+                    let versions: Vec<String> =
+                        e.versions.iter().map(|(p, v)| format!("{p} {v}")).collect();
+                    let state = if e.current { "current" } else { "stale" };
+                    println!("{}  {state}  {}", e.name, versions.join(", "));
+                }
+                if entries.is_empty() {
+                    println!("no cached root filesystems");
+                }
+                0
+            }
+            Err(e) => usage_error(&e),
+        };
+    }
+    if args.prune {
+        return match provision::prune() {
+            Ok(removed) => {
+                for r in &removed {
+                    println!("removed {}", r.display());
+                }
+                println!("{} stale entries removed", removed.len());
+                0
+            }
+            Err(e) => usage_error(&e),
+        };
+    }
+    let matrix = match config::load_matrix(&args.matrix) {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e),
+    };
+    let mut cells: Vec<config::Cell> = match matrix.select(&args.cells) {
+        Ok(c) => c.into_iter().cloned().collect(),
+        Err(e) => return usage_error(&e),
+    };
+    run::session::resolve_cell_sources(&mut cells);
+    for c in &cells {
+        if let Some(why) = c.extra.get(run::session::SOURCE_ERROR) {
+            eprintln!("harness: {}: {why}", c.id);
+        }
+    }
+    let suites = provision::suites_of(&cells);
+    if suites.is_empty() {
+        println!("nothing to provision: no cell needs a Debian suite");
+        return 0;
+    }
+    let results = provision::provision(&suites, |suite, cached| {
+        if cached {
+            eprintln!("{suite}: cached");
+        } else {
+            eprintln!("{suite}: building with mmdebstrap (about a minute or two) ...");
+        }
+    });
+    let mut failed = false;
+    for p in &results {
+        match &p.entry {
+            Ok(dir) => println!(
+                "{}  {}  {} ({:.1}s)",
+                p.suite,
+                if p.cached { "cached" } else { "built" },
+                dir.display(),
+                p.took.as_secs_f64()
+            ),
+            Err(e) => {
+                failed = true;
+                eprintln!("harness: {}: {}", p.suite, run::error_chain(e));
+            }
+        }
+    }
+    i32::from(failed)
+}
+
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {
     eprintln!("harness: {e}");
     2
@@ -392,6 +493,17 @@ mod tests {
                 .unwrap_or_default();
             assert!(own.starts_with("Exit codes: 0 "), "{name}: {own:?}");
         }
-        assert_eq!(names, ["run", "cells", "inspect", "craft", "ref", "doctor"]);
+        assert_eq!(
+            names,
+            [
+                "run",
+                "cells",
+                "inspect",
+                "craft",
+                "ref",
+                "doctor",
+                "provision"
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! Every step runs under a timeout, and a cell whose task panics becomes an `error` of its own
 //! while the other cells finish. [`session`] is the one entry point both front doors use.
 
+pub mod provision;
 #[cfg(test)]
 mod replay_tests;
 pub mod session;

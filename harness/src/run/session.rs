@@ -114,30 +114,7 @@ impl Session {
     /// or an `error` (under CI). Reads package indexes (cached for a day), so it is a side
     /// effect of its own, after loading.
     pub fn resolve_sources(&mut self) {
-        use crate::runtime::provider::HOST_VERSION;
-        use crate::runtime::sources::{Resolver, Source};
-        let resolver = Resolver::from_env();
-        for cell in &mut self.cells {
-            if cell.version == HOST_VERSION || cell.extra.contains_key("provider") {
-                continue;
-            }
-            match resolver.resolve(cell.runtime, &cell.version) {
-                Ok(Source::Host { .. }) => {}
-                Ok(Source::Debian {
-                    suite,
-                    package_version,
-                    ..
-                }) => {
-                    cell.extra.insert("provider".into(), "debian".into());
-                    cell.extra.insert("suite".into(), suite);
-                    cell.extra.insert("package_version".into(), package_version);
-                }
-                Err(e) => {
-                    cell.extra
-                        .insert(SOURCE_ERROR.into(), super::error_chain(&e));
-                }
-            }
-        }
+        resolve_cell_sources(&mut self.cells);
     }
 
     /// The process-wide side effects of running: signal handlers that tear instances down, and
@@ -167,6 +144,34 @@ impl Session {
             .build()
             .expect("tokio runtime");
         rt.block_on(super::run_all(prepared, &self.cells, opts, on_event))
+    }
+}
+
+/// [`Session::resolve_sources`] for any cells.
+pub fn resolve_cell_sources(cells: &mut [Cell]) {
+    use crate::runtime::provider::HOST_VERSION;
+    use crate::runtime::sources::{Resolver, Source};
+    let resolver = Resolver::from_env();
+    for cell in cells.iter_mut() {
+        if cell.version == HOST_VERSION || cell.extra.contains_key("provider") {
+            continue;
+        }
+        match resolver.resolve(cell.runtime, &cell.version) {
+            Ok(Source::Host { .. }) => {}
+            Ok(Source::Debian {
+                suite,
+                package_version,
+                ..
+            }) => {
+                cell.extra.insert("provider".into(), "debian".into());
+                cell.extra.insert("suite".into(), suite);
+                cell.extra.insert("package_version".into(), package_version);
+            }
+            Err(e) => {
+                cell.extra
+                    .insert(SOURCE_ERROR.into(), super::error_chain(&e));
+            }
+        }
     }
 }
 

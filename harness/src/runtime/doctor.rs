@@ -110,26 +110,19 @@ fn host_packages(runtime: RuntimeKind) -> &'static str {
     }
 }
 
-/// The packages of a root filesystem the `debian` provider builds (its `rootfs::PACKAGES`).
-const ROOTFS_PACKAGES: &str =
-    "docker.io,containerd,runc,podman,crun,conmon,uidmap,buildah,skopeo,iptables,xz-utils";
-
-/// The command that builds `suite`'s root filesystem: the `debian` provider's mmdebstrap
-/// command line (it builds the tree into the cache on first use; see [`ROOTFS_NOTE`]).
-/// `mirror` is [`sources::MIRROR_ENV`]'s value, passed on as the provider passes it.
+/// The command that builds `suite`'s root filesystem into the cache: `harness provision`
+/// for the cells of that suite (the `debian` provider's own mmdebstrap run, keyed and locked
+/// as a run would build it). `mirror` is [`sources::MIRROR_ENV`]'s value, passed on.
 pub fn rootfs_command(suite: &str, mirror: Option<&str>) -> String {
-    let mirror = mirror.map(|m| format!(" '{m}'")).unwrap_or_default();
-    format!(
-        "mmdebstrap --variant=apt --aptopt='APT::Install-Recommends \"true\"' \
-         --aptopt='Acquire::Check-Valid-Until \"false\"' --include={ROOTFS_PACKAGES} {suite} \
-         {suite}.tar{mirror}"
-    )
+    let mirror = mirror
+        .map(|m| format!("{}='{m}' ", sources::MIRROR_ENV))
+        .unwrap_or_default();
+    format!("{mirror}harness provision   # builds {suite} and every other suite matrix.yaml needs")
 }
 
-/// Printed under the missing root filesystems: how they get into the cache today.
-pub const ROOTFS_NOTE: &str = "A cell with `provider: debian` and `suite: SUITE` builds its \
-     suite's root filesystem into the cache on first use (that mmdebstrap command, about a \
-     minute); the commands above show what it runs.";
+/// Printed under the missing root filesystems: how they get into the cache otherwise.
+pub const ROOTFS_NOTE: &str = "A run also builds a missing root filesystem on first use \
+     (mmdebstrap, a minute or two); `harness provision` does it ahead, with progress.";
 
 /// The cached root filesystem entry of `suite` in `rootfs_dir`: a directory named
 /// `<suite>-<key>` whose key has no further `-` (so `bookworm` does not claim a
@@ -539,11 +532,11 @@ mod tests {
             "scripts/install-deps (or: apt-get install podman crun conmon uidmap)"
         );
         assert!(
-            d.missing[3]
-                .command
-                .starts_with("mmdebstrap --variant=apt ")
+            d.missing[3].command.starts_with("harness provision ")
+                && d.missing[3].command.contains(" builds sid "),
+            "{}",
+            d.missing[3].command
         );
-        assert!(d.missing[3].command.ends_with(" sid sid.tar"));
 
         let text = render_text(&d, false);
         let table: Vec<&str> = text.lines().take(7).collect();

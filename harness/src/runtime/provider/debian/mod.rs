@@ -30,7 +30,7 @@ use crate::runtime::{BoxFuture, RuntimeKind};
 /// The debian provider (see the module doc).
 pub struct Debian;
 
-const NAME: &str = "debian";
+pub const NAME: &str = "debian";
 
 /// The option naming the suite.
 pub const SUITE_OPTION: &str = "suite";
