@@ -49,9 +49,16 @@ pub fn table(results: &[CellResult], color: bool) -> String {
     let rows: Vec<[String; 4]> = results
         .iter()
         .map(|r| {
+            // Where the runtime came from, when not this machine's binaries: the suite.
+            let from = r
+                .cell
+                .extra
+                .get("suite")
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default();
             let ran = match &r.runtime {
                 Some(i) => format!(
-                    "{} {} (api {}, {})",
+                    "{} {} (api {}, {}{from})",
                     i.runtime, i.version, i.api_version, i.store
                 ),
                 None => "-".to_string(),
