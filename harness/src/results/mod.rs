@@ -31,6 +31,10 @@ pub struct CellResult {
     pub cell: Cell,
     /// What the cell actually ran against; `None` when no instance started.
     pub runtime: Option<RuntimeInfo>,
+    /// `false` when the instance was not hermetic (the `socket` provider: a daemon and store
+    /// someone else runs). Written only then.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub hermetic: bool,
     /// How the scenario's images were made: the cell's builder, or `craft` for archives the
     /// harness wrote itself.
     pub builder: String,
@@ -48,6 +52,14 @@ pub struct CellResult {
     #[serde(skip)]
     pub snapshot_body: String,
     pub duration_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl CellResult {

@@ -151,6 +151,7 @@ fn blank_result(scenario: &Scenario, fixtures: &Fixtures, cell: &Cell) -> CellRe
         scenario: scenario.name.clone(),
         cell: cell.clone(),
         runtime: None,
+        hermetic: true,
         builder: cell.builder.clone().unwrap_or_else(|| "craft".to_string()),
         fixtures: fixtures.all_facts(),
         status: Status::Pass,
@@ -181,7 +182,11 @@ pub async fn run_cell_with(
 ) -> CellResult {
     let started = Instant::now();
     match start(cell, opts, lookup).await {
-        Ok(instance) => run_on(scenario, fixtures, cell, instance, opts, started).await,
+        Ok((instance, hermetic)) => {
+            let mut result = run_on(scenario, fixtures, cell, instance, opts, started).await;
+            result.hermetic = hermetic;
+            result
+        }
         Err(status) => finish(blank_result(scenario, fixtures, cell), status, started),
     }
 }
@@ -276,8 +281,12 @@ pub fn instance_spec(cell: &Cell) -> InstanceSpec {
 
 /// Starts the cell's instance through its provider, turning "this provider cannot give that
 /// here" into a skip (outside CI; another version is a skip everywhere, since no provider of
-/// this machine has it).
-async fn start(cell: &Cell, opts: &RunOptions, lookup: ProviderLookup) -> Result<Instance, Status> {
+/// this machine has it). Also says whether the provider's instances are hermetic.
+async fn start(
+    cell: &Cell,
+    opts: &RunOptions,
+    lookup: ProviderLookup,
+) -> Result<(Instance, bool), Status> {
     // No source has the version the cell wants (see Session::resolve_sources): a skip here,
     // an error under CI, which must run every cell it plans.
     if let Some(why) = cell.extra.get(session::SOURCE_ERROR) {
@@ -290,12 +299,12 @@ async fn start(cell: &Cell, opts: &RunOptions, lookup: ProviderLookup) -> Result
         });
     }
     let spec = instance_spec(cell);
-    let started = match lookup(&spec) {
-        Ok(provider) => provider.start(&spec).await,
-        Err(e) => Err(e),
+    let (started, hermetic) = match lookup(&spec) {
+        Ok(provider) => (provider.start(&spec).await, provider.hermetic()),
+        Err(e) => (Err(e), true),
     };
     match started {
-        Ok(i) => Ok(i),
+        Ok(i) => Ok((i, hermetic)),
         Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => Err(Status::Skip {
             reason: format!("{binary} is not installed here (set {env} or install it)"),
         }),

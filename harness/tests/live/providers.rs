@@ -79,6 +79,11 @@ fn scenario_through_the_socket_provider(scenario: &str, runtime: RuntimeKind, st
             result.status
         );
         assert_eq!(result.runtime.as_ref(), Some(&host.info));
+        // The results say the cell was not hermetic.
+        assert!(!result.hermetic);
+        assert!(
+            harness::report::to_json(std::slice::from_ref(&result)).contains("\"hermetic\": false")
+        );
         let name = run::snapshot::snapshot_name(&scenario.name, &cell.id);
         let stored =
             std::fs::read_to_string(workspace().join("snapshots").join(format!("{name}.snap")))

@@ -84,6 +84,12 @@ pub trait Provider: Send + Sync {
     /// (binaries installed, a socket present): `Err` is the error `start` would fail with. What
     /// can only be learnt by starting (the version a binary reports) is not checked.
     fn available(&self, spec: &InstanceSpec) -> Result<(), ProviderError>;
+    /// Whether its instances are hermetic: their own root, store and configuration, created
+    /// and removed by the harness. Default `true`; a provider that connects to a daemon
+    /// someone else runs says `false`, and every result from it says so.
+    fn hermetic(&self) -> bool {
+        true
+    }
     /// Starts (or connects to) an instance as `spec` says.
     fn start<'a>(
         &'a self,

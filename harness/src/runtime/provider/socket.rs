@@ -52,6 +52,11 @@ impl Provider for Socket {
         NAME
     }
 
+    /// The daemon and its store are someone else's.
+    fn hermetic(&self) -> bool {
+        false
+    }
+
     fn available(&self, spec: &InstanceSpec) -> Result<(), ProviderError> {
         socket_of(spec).map(drop)
     }
