@@ -516,7 +516,8 @@ mod tests {
 
     use super::*;
 
-    fn data(name: &str) -> String {
+    /// A file of `harness/tests/data/sources/`.
+    pub(super) fn data(name: &str) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data/sources")
             .join(name);

@@ -147,13 +147,7 @@ impl StepKind for Inspect {
 
     fn contradictions(claim: &InspectClaim, obs: &InspectObservation) -> Vec<Contradiction> {
         let mut out = Vec::new();
-        let mut push = |claim: &'static str, message: String| {
-            out.push(Contradiction {
-                claim,
-                subject: None,
-                message,
-            })
-        };
+        let mut push = |claim, message| out.push(Contradiction::of(claim, message));
         if let Some(want) = claim.outcome
             && want != obs.outcome
         {

@@ -92,6 +92,17 @@ pub struct Contradiction {
     pub message: String,
 }
 
+impl Contradiction {
+    /// A contradiction of the claim key `claim` as a whole (no `subject`).
+    pub fn of(claim: &'static str, message: String) -> Contradiction {
+        Contradiction {
+            claim,
+            subject: None,
+            message,
+        }
+    }
+}
+
 /// One kind of step. Implementors are unit types; the associated types carry the data.
 pub trait StepKind: 'static {
     /// The YAML key of the action (`load`).

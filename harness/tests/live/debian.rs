@@ -21,7 +21,7 @@ use harness::runtime::provider::{self, InstanceSpec, ProviderError};
 use harness::runtime::teardown::mounts_under;
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, processes_mentioning};
+use crate::{LiveTest, assert_clean, processes_mentioning};
 
 const NEEDS: &[&str] = &["mmdebstrap", "unshare", "nsenter", "chroot"];
 
@@ -466,19 +466,6 @@ fn harness_cmd(project: &Path, tmp: &Path) -> Command {
         .args(["run", "--snapshots", "ignore"])
         .stdin(Stdio::null());
     cmd
-}
-
-fn assert_clean(tmp: &Path) {
-    let procs = processes_mentioning(tmp);
-    assert!(procs.is_empty(), "processes left running: {procs:#?}");
-    let mounts = mounts_under(tmp).unwrap();
-    assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
-    let left: Vec<_> = std::fs::read_dir(tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
 fn a_finished_debian_run_leaves_nothing_behind() {

@@ -176,6 +176,21 @@ pub async fn names(rt: &dyn harness::runtime::Runtime) -> std::collections::BTre
         .collect()
 }
 
+/// Asserts that nothing under `tmp` survives: no processes mention it, nothing is mounted
+/// below it, and it holds no instance root.
+pub fn assert_clean(tmp: &Path) {
+    let procs = processes_mentioning(tmp);
+    assert!(procs.is_empty(), "processes left running: {procs:#?}");
+    let mounts = harness::runtime::teardown::mounts_under(tmp).unwrap();
+    assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
 /// Processes whose command line mentions `needle` (other than this test process).
 pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.display().to_string();

@@ -8,22 +8,7 @@ use harness::runtime::teardown::mounts_under;
 use harness::runtime::{RuntimeKind, start_instance};
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, processes_mentioning};
-
-/// Asserts that nothing under `tmp` survives: no processes mention it, nothing is mounted
-/// below it, and it holds no instance root.
-fn assert_clean(tmp: &Path) {
-    let procs = processes_mentioning(tmp);
-    assert!(procs.is_empty(), "processes left running: {procs:#?}");
-    let mounts = mounts_under(tmp).unwrap();
-    assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
-    let left: Vec<_> = std::fs::read_dir(tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "files left behind: {left:?}");
-}
+use crate::{LiveTest, assert_clean, processes_mentioning};
 
 /// A private, short TMPDIR (unix socket paths must stay under 108 bytes).
 fn short_tmp() -> tempfile::TempDir {

@@ -285,12 +285,7 @@ pub(super) fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
-    fn data(name: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/sources")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::runtime::sources::tests::data;
 
     /// The captured `mmdebstrap --verbose --simulate` output of each suite (see
     /// tests/data/sources/README.md) gives these versions.
