@@ -166,9 +166,9 @@ struct RunArgs {
     /// Run only these cells (ids or globs like `podman-*`); repeatable. Default: all.
     #[arg(long = "cell", value_name = "ID")]
     cells: Vec<String>,
-    /// Cells run at once. Default: the number of CPUs.
-    #[arg(long, short)]
-    jobs: Option<usize>,
+    /// Cells run at once, 1 to 1024. Default: the number of CPUs.
+    #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: Option<u16>,
     /// How to treat outcome snapshots.
     #[arg(long, value_enum, default_value_t = SnapshotMode::Check)]
     snapshots: SnapshotMode,
@@ -206,6 +206,18 @@ fn main() -> ExitCode {
         .with_ansi(color_allowed(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_)) {
+        // A closed stdout pipe (`harness ref ... | head`) ends these commands quietly, as it
+        // ends `cat`, instead of a panic. `run` keeps SIGPIPE ignored: it must tear its
+        // instances down whatever happens to its output, and writes its results with `emit`.
+        // SAFETY: no other thread exists yet, and SIG_DFL installs no handler code.
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
+    }
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Cells(args) => cells(args),
@@ -416,6 +428,15 @@ fn run(args: RunArgs) -> i32 {
     for w in &session.warnings {
         eprintln!("harness: warning: {w}");
     }
+    // A results file that cannot be written would lose every result at the end: find out now.
+    if let Some(path) = &args.json
+        && let Err(e) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+    {
+        return usage_error(&format!("cannot write --json {}: {e}", path.display()));
+    }
     for stale in Session::begin() {
         eprintln!("harness: removed stale instance root {}", stale.display());
     }
@@ -426,7 +447,9 @@ fn run(args: RunArgs) -> i32 {
     let opts = RunOptions {
         snapshots: args.snapshots,
         snapshot_dir: args.snapshot_dir.clone(),
-        jobs: args.jobs.unwrap_or_else(run::session::default_jobs),
+        jobs: args
+            .jobs
+            .map_or_else(run::session::default_jobs, usize::from),
         ci: run::in_ci(),
         step_timeout: run::DEFAULT_STEP_TIMEOUT,
     };
@@ -455,15 +478,26 @@ fn run(args: RunArgs) -> i32 {
         return 3;
     }
     match args.format {
-        Format::Json => println!("{json}"),
+        Format::Json => emit(&format!("{json}\n")),
         Format::Table => {
             let color = color_allowed(&std::io::stdout());
-            print!("{}", harness::report::table(&results, color));
-            print!("{}", harness::report::details(&results));
-            println!("\n{}", harness::report::Summary::of(&results).line());
+            emit(&format!(
+                "{}{}\n{}\n",
+                harness::report::table(&results, color),
+                harness::report::details(&results),
+                harness::report::Summary::of(&results).line()
+            ));
         }
     }
     harness::report::exit_code(&results)
+}
+
+/// Writes `text` to stdout; a reader that went away (a closed pipe) is not an error worth a
+/// panic after a whole run: the exit code still says how the run went.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 #[cfg(test)]

@@ -359,3 +359,25 @@ fn special_files_are_refused_unless_asked() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["layout"], "oci-archive");
 }
+
+/// Issue 13, item 12: a closed stdout pipe (`| head`) panicked `ref` and `inspect` with exit
+/// 101. They now end as `cat` does, by SIGPIPE, without a panic message.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let bin = env!("CARGO_BIN_EXE_harness");
+    let refs: Vec<String> = (0..2000).map(|i| format!("a.test/r{i}:v1")).collect();
+    let mut child = std::process::Command::new(bin)
+        .arg("ref")
+        .args(&refs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, as cat is");
+}

@@ -13,7 +13,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -43,13 +42,34 @@ pub fn write_archive_to_path(
     path: &Path,
 ) -> Result<CraftedArchive, CraftError> {
     let image = Image::build(Plan::resolve(spec)?)?;
-    let file = File::create(path).map_err(|source| CraftError::CreateFile {
+    // Written to a temporary file beside `path` and renamed over it at the end, so a failure
+    // (a full disk) leaves no truncated archive under the name, and the temporary file is
+    // removed whatever happens.
+    let create_error = |source| CraftError::CreateFile {
         path: path.to_path_buf(),
         source,
-    })?;
-    let mut out = BufWriter::new(file);
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".harness-craft-")
+        .tempfile_in(dir)
+        .map_err(create_error)?;
+    let mut out = BufWriter::new(tmp);
     write_members(&image, &mut out)?;
     out.flush().map_err(CraftError::Write)?;
+    let tmp = out
+        .into_inner()
+        .map_err(|e| CraftError::Write(e.into_error()))?;
+    // tempfile creates 0600; an archive is for others to read, as a plain create makes it.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .map_err(CraftError::Write)?;
+    tmp.persist(path).map_err(|e| create_error(e.error))?;
     Ok(CraftedArchive::from_image(&image))
 }
 
@@ -164,6 +184,48 @@ fn write_members<W: Write>(image: &Image<'_>, out: W) -> Result<(), CraftError> 
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 13, item 12: a full disk left a truncated archive under the output name. The
+    /// archive is written beside it and renamed, so a failed write leaves nothing.
+    #[test]
+    fn a_full_disk_leaves_no_partial_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::create_dir(&small).unwrap();
+        let mounted = nix::mount::mount(
+            Some("tmpfs"),
+            &small,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=64k"),
+        );
+        if let Err(e) = mounted {
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !ci,
+                "CI runs as root and must be able to mount a tmpfs: {e}"
+            );
+            eprintln!("SKIP: cannot mount a small tmpfs here ({e}); needs root");
+            return;
+        }
+        let spec: FixtureSpec = serde_saphyr::from_str(
+            "layout: oci-archive\nname: a.test/big:1\nlayers: [{ files: [{ path: big, content: \"x\" }] }]\n",
+        )
+        .unwrap();
+        let mut spec = spec;
+        spec.layers[0].files[0].content = "x".repeat(1 << 20);
+        let out = small.join("out.tar");
+        let err = write_archive_to_path(&spec, &out);
+        let left: Vec<_> = std::fs::read_dir(&small)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        nix::mount::umount(&small).unwrap();
+        assert!(err.is_err(), "a 1 MiB archive cannot fit in 64 KiB");
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     use super::*;
     use crate::craft::testutil::{
         blob, check_facts, check_oci_graph, json, read_members, sample_spec, write, yaml,
