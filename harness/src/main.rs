@@ -337,15 +337,7 @@ fn provision(args: ProvisionArgs) -> i32 {
     if args.list {
         return match provision::list() {
             Ok(entries) => {
-                for e in &entries {
-                    let versions: Vec<String> =
-                        e.versions.iter().map(|(p, v)| format!("{p} {v}")).collect();
-                    let state = if e.current { "current" } else { "stale" };
-                    println!("{}  {state}  {}", e.name, versions.join(", "));
-                }
-                if entries.is_empty() {
-                    println!("no cached root filesystems");
-                }
+                print!("{}", provision::render_list(&entries));
                 0
             }
             Err(e) => usage_error(&e),
@@ -383,29 +375,19 @@ fn provision(args: ProvisionArgs) -> i32 {
         return 0;
     }
     let results = provision::provision(&suites, |suite, cached| {
-        if cached {
-            eprintln!("{suite}: cached");
+        let what = if cached {
+            "cached"
         } else {
-            eprintln!("{suite}: building with mmdebstrap (about a minute or two) ...");
-        }
+            "building with mmdebstrap (a minute or two) ..."
+        };
+        eprintln!("{suite}: {what}");
     });
-    let mut failed = false;
-    for p in &results {
-        match &p.entry {
-            Ok(dir) => println!(
-                "{}  {}  {} ({:.1}s)",
-                p.suite,
-                if p.cached { "cached" } else { "built" },
-                dir.display(),
-                p.took.as_secs_f64()
-            ),
-            Err(e) => {
-                failed = true;
-                eprintln!("harness: {}: {}", p.suite, run::error_chain(e));
-            }
-        }
+    let (out, errors) = provision::render_provisioned(&results);
+    print!("{out}");
+    for e in &errors {
+        eprintln!("harness: {e}");
     }
-    i32::from(failed)
+    i32::from(!errors.is_empty())
 }
 
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {

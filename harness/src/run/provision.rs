@@ -117,6 +117,42 @@ pub fn prune() -> Result<Vec<PathBuf>, std::io::Error> {
     Ok(removed)
 }
 
+/// `harness provision --list`: one line per entry, `<suite>-<key>  current|stale  versions`.
+pub fn render_list(entries: &[Listed]) -> String {
+    if entries.is_empty() {
+        return "no cached root filesystems\n".into();
+    }
+    entries
+        .iter()
+        .map(|e| {
+            let versions: Vec<String> =
+                e.versions.iter().map(|(p, v)| format!("{p} {v}")).collect();
+            let state = if e.current { "current" } else { "stale" };
+            format!("{}  {state}  {}\n", e.name, versions.join(", "))
+        })
+        .collect()
+}
+
+/// The lines `harness provision` prints for what it provisioned (stdout), and the errors
+/// (stderr).
+pub fn render_provisioned(results: &[Provisioned]) -> (String, Vec<String>) {
+    let mut out = String::new();
+    let mut errors = Vec::new();
+    for p in results {
+        match &p.entry {
+            Ok(dir) => out.push_str(&format!(
+                "{}  {}  {} ({:.1}s)\n",
+                p.suite,
+                if p.cached { "cached" } else { "built" },
+                dir.display(),
+                p.took.as_secs_f64()
+            )),
+            Err(e) => errors.push(format!("{}: {}", p.suite, super::error_chain(e))),
+        }
+    }
+    (out, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +181,20 @@ mod tests {
             cell(&[("provider", "socket"), ("suite", "bullseye")]),
         ];
         assert_eq!(suites_of(&cells), ["trixie", "sid"]);
+    }
+
+    #[test]
+    fn listing_says_current_or_stale_with_the_versions() {
+        let entries = [Listed {
+            name: "trixie-0123456789abcdef".into(),
+            dir: PathBuf::from("/c/trixie-0123456789abcdef"),
+            current: false,
+            versions: vec![("docker.io".into(), "26.1.5+dfsg1-9".into())],
+        }];
+        assert_eq!(
+            render_list(&entries),
+            "trixie-0123456789abcdef  stale  docker.io 26.1.5+dfsg1-9\n"
+        );
+        assert_eq!(render_list(&[]), "no cached root filesystems\n");
     }
 }
