@@ -67,6 +67,9 @@ impl InstanceRoot {
             .prefix(&format!("{ROOT_PREFIX}{kind}"))
             .tempdir()?
             .keep();
+        // Only root's: the root holds daemon sockets, configs and image stores (issue 13,
+        // item 12: tempfile left it 0755, readable by every user).
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         std::fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
         let shared: Shared = Arc::new(Mutex::new(Some(Resources {
             daemons: Vec::new(),
@@ -310,6 +313,17 @@ pub fn sweep_stale_roots() -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn instance_roots_are_private_to_their_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = InstanceRoot::create_named("mode-").unwrap();
+        let mode = std::fs::metadata(root.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+        let report = root.teardown();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
+
     use super::*;
 
     #[test]
