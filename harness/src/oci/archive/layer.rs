@@ -29,12 +29,12 @@ pub(crate) const LIST_LIMIT: usize = 32;
 /// per entry, not with path lengths or data. Symlink paths are kept whole (to find entries
 /// written through them); layers hold few.
 pub(crate) fn walk_tar<R: Read>(input: R, buf: &mut [u8]) -> (TarScan, R) {
-    let mut archive = tar::Archive::new(input);
+    let mut archive = tar::Archive::new(crate::oci::archive::guard::HeaderGuard::new(input));
     let mut walk = Walk::default();
     if let Err(e) = walk.run(&mut archive, buf) {
         walk.scan.error = Some(e.to_string());
     }
-    (walk.scan, archive.into_inner())
+    (walk.scan, archive.into_inner().into_inner())
 }
 
 #[derive(Default)]

@@ -31,6 +31,7 @@
 
 mod build;
 mod compression;
+mod guard;
 mod json;
 mod layer;
 pub(crate) mod media;
@@ -44,6 +45,7 @@ mod scan;
 pub(crate) mod testutil;
 
 pub use compression::Compression;
+pub use guard::MAX_METADATA_MEMBER;
 pub use model::{
     ArchiveReport, BlobRef, ConfigReport, DescriptorReport, ImageNames, ImageReport,
     IndexGraphReport, IndexJson, InputKind, JsonError, JsonErrorKind, LayerReport, LayerSource,

@@ -65,7 +65,8 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
         let mut tar_input = Counting::new(decoded);
         let mut last: Option<String> = None;
         {
-            let mut archive = tar::Archive::new(&mut tar_input);
+            let mut archive =
+                tar::Archive::new(crate::oci::archive::guard::HeaderGuard::new(&mut tar_input));
             let entries = archive
                 .entries()
                 .map_err(|e| read_error(compression, None, e))?;
@@ -185,6 +186,28 @@ impl<R: Read> Read for Counting<R> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 13, item 2: a pax header of gigabytes was read into memory whole. One over the
+    /// limit is refused as the archive is read, before its data is buffered.
+    #[test]
+    fn an_oversized_pax_header_is_refused_before_it_is_buffered() {
+        let size = 64u64 << 20;
+        let mut h = tar::Header::new_ustar();
+        h.set_path("PaxHeaders/x").unwrap();
+        h.set_size(size);
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_cksum();
+        let mut tar = h.as_bytes().to_vec();
+        tar.extend(std::iter::repeat_n(b'a', size as usize));
+        let gz = crate::oci::archive::testutil::compress(Compression::Gzip, &tar);
+        assert!(gz.len() < 1 << 20, "small on disk: {}", gz.len());
+        let err = read_archive(gz.as_slice()).unwrap_err();
+        assert!(
+            crate::run::error_chain(&err).contains("pax header member of 67108864 bytes"),
+            "{}",
+            crate::run::error_chain(&err)
+        );
+    }
 
     /// Issue 13, item 6: two names that are not UTF-8 were decoded lossily into the same
     /// text, a false `duplicate-entry`.
