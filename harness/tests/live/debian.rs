@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::config::{self, Cell};
@@ -21,7 +21,7 @@ use harness::runtime::provider::{self, InstanceSpec, ProviderError};
 use harness::runtime::teardown::mounts_under;
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, assert_clean, processes_mentioning};
+use crate::{LiveTest, assert_clean, harness_cmd, processes_mentioning};
 
 const NEEDS: &[&str] = &["mmdebstrap", "unshare", "nsenter", "chroot"];
 
@@ -456,16 +456,6 @@ fn write_project(dir: &Path, runtime: &str, version: &str, store: &str) {
     )
     .unwrap();
     std::fs::write(dir.join("scenarios/debian.yaml"), scenario_yaml("config")).unwrap();
-}
-
-fn harness_cmd(project: &Path, tmp: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
-    cmd.current_dir(project)
-        .env("TMPDIR", tmp)
-        .env("NO_COLOR", "1")
-        .args(["run", "--snapshots", "ignore"])
-        .stdin(Stdio::null());
-    cmd
 }
 
 fn a_finished_debian_run_leaves_nothing_behind() {

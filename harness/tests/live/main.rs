@@ -191,6 +191,17 @@ pub fn assert_clean(tmp: &Path) {
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
 
+/// `harness run --snapshots ignore` in `project`, with `tmp` as its TMPDIR and no colour.
+pub fn harness_cmd(project: &Path, tmp: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harness"));
+    cmd.current_dir(project)
+        .env("TMPDIR", tmp)
+        .env("NO_COLOR", "1")
+        .args(["run", "--snapshots", "ignore"])
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// Processes whose command line mentions `needle` (other than this test process).
 pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.display().to_string();

@@ -8,7 +8,7 @@ use harness::runtime::teardown::mounts_under;
 use harness::runtime::{RuntimeKind, start_instance};
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, assert_clean, processes_mentioning};
+use crate::{LiveTest, assert_clean, harness_cmd, processes_mentioning};
 
 /// A private, short TMPDIR (unix socket paths must stay under 108 bytes).
 fn short_tmp() -> tempfile::TempDir {
@@ -33,16 +33,6 @@ fn write_project(dir: &Path, runtime: &str, store: &str) {
          steps:\n  - id: load-one\n    load: one\n",
     )
     .unwrap();
-}
-
-fn harness_cmd(project: &Path, tmp: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
-    cmd.current_dir(project)
-        .env("TMPDIR", tmp)
-        .env("NO_COLOR", "1")
-        .args(["run", "--snapshots", "ignore"])
-        .stdin(Stdio::null());
-    cmd
 }
 
 fn a_finished_run_leaves_nothing_behind() {
