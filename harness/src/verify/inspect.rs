@@ -71,7 +71,7 @@ pub fn inspect_path(path: &Path) -> Result<Inspection, ReadError> {
 mod tests {
     use super::*;
     use crate::oci::archive::testutil::{
-        TarEntry, TestImage, compress, crafted, names, oci_archive, shuffles,
+        TestImage, compress, crafted, names, oci_archive, shuffles,
     };
     use crate::oci::archive::{Compression, LayoutKind};
     use crate::verify::FindingCode;
@@ -100,13 +100,7 @@ mod tests {
 
         let a = oci_archive(&TestImage::one_layer(), names("example.test/app:1", "1"));
         let dir = tempfile::tempdir().unwrap();
-        for (path, entry) in &a.entries {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            if let TarEntry::File(d) = entry {
-                std::fs::write(&full, d).unwrap();
-            }
-        }
+        a.write_dir(dir.path());
         let from_dir = inspect_path(dir.path()).unwrap();
         assert_eq!(from_dir.report.layout, LayoutKind::OciLayoutDir);
         let from_tar = inspect_archive(a.tar().as_slice()).unwrap();

@@ -21,7 +21,9 @@ use harness::runtime::provider::{self, InstanceSpec, ProviderError};
 use harness::runtime::teardown::mounts_under;
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, assert_clean, harness_cmd, processes_mentioning};
+use crate::{
+    LiveTest, assert_clean, harness_cmd, interrupt, processes_mentioning, wait_for_instance,
+};
 
 const NEEDS: &[&str] = &["mmdebstrap", "unshare", "nsenter", "chroot"];
 
@@ -489,35 +491,17 @@ fn ctrl_c_during_a_debian_run_leaves_nothing_behind() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let up = loop {
-        let serving = std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| {
-            e.file_name().to_string_lossy().starts_with("harness-")
-                && e.path().join("docker.sock").exists()
-        });
-        if serving {
-            break true;
-        }
-        if started.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let up = wait_for_instance(
+        &mut child,
+        tmp.path(),
+        "docker.sock",
+        Duration::from_secs(120),
+        || true,
+    );
     assert!(up, "dockerd never came up");
     // Serving, with its data root and overlay mounted in its namespace, none on the host's.
     assert!(mounts_under(tmp.path()).unwrap().is_empty());
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    interrupt(child, Signal::SIGINT);
     assert_clean(tmp.path());
     assert_unchanged(&entry, &before);
 }

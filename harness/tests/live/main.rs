@@ -62,10 +62,6 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("teardown", teardown::TESTS),
 ];
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
-
 /// The binaries of `needs` that are not installed here.
 fn missing(needs: &[&str]) -> Vec<String> {
     needs
@@ -77,7 +73,7 @@ fn missing(needs: &[&str]) -> Vec<String> {
 
 fn main() {
     let args = Arguments::from_args();
-    let ci = in_ci();
+    let ci = harness::run::in_ci();
     let mut trials = vec![Trial::test(
         "every_live_test_is_registered",
         every_live_test_is_registered,
@@ -94,7 +90,7 @@ fn main() {
                     // Under CI, or when an ignored trial is run on purpose (`--run-ignored`).
                     return Err(format!(
                         "{missing:?} not installed{} (scripts/install-deps installs them)",
-                        if in_ci() {
+                        if harness::run::in_ci() {
                             ", and CI must have them"
                         } else {
                             ""
@@ -200,6 +196,44 @@ pub fn harness_cmd(project: &Path, tmp: &Path) -> std::process::Command {
         .args(["run", "--snapshots", "ignore"])
         .stdin(std::process::Stdio::null());
     cmd
+}
+
+/// Waits until an instance root under `tmp` holds `socket` and `ready()` holds; `false` when
+/// `child` exits first or `timeout` passes.
+pub fn wait_for_instance(
+    child: &mut std::process::Child,
+    tmp: &Path,
+    socket: &str,
+    timeout: std::time::Duration,
+    ready: impl Fn() -> bool,
+) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        let serving = std::fs::read_dir(tmp).unwrap().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with("harness-")
+                && e.path().join(socket).exists()
+        });
+        if serving && ready() {
+            return true;
+        }
+        if started.elapsed() > timeout || child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` to a `harness run` child and asserts it exits with 128 + the signal's number,
+/// as it does after tearing every instance down.
+pub fn interrupt(child: std::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(128 + signal as i32),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Processes whose command line mentions `needle` (other than this test process).

@@ -2,13 +2,15 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::runtime::teardown::mounts_under;
 use harness::runtime::{RuntimeKind, start_instance};
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, assert_clean, harness_cmd, processes_mentioning};
+use crate::{
+    LiveTest, assert_clean, harness_cmd, interrupt, processes_mentioning, wait_for_instance,
+};
 
 /// A private, short TMPDIR (unix socket paths must stay under 108 bytes).
 fn short_tmp() -> tempfile::TempDir {
@@ -65,32 +67,18 @@ fn interrupt_mid_run(runtime: &str, store: &str, socket: &str, signal: Signal) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
     // Wait until the daemon is serving *and* has mounted something under its root (dockerd
     // makes its data root a mount; Podman's overlay driver bind-mounts its home), so the
     // interrupt proves that teardown unmounts, not just that it kills.
-    let up = loop {
-        let serving = std::fs::read_dir(tmp.path()).unwrap().flatten().any(|e| {
-            e.file_name().to_string_lossy().starts_with("harness-")
-                && e.path().join(socket).exists()
-        });
-        if serving && !mounts_under(tmp.path()).unwrap().is_empty() {
-            break true;
-        }
-        if started.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(up, "the daemon never came up with a mount under its root");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(128 + signal as i32),
-        "stderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let up = wait_for_instance(
+        &mut child,
+        tmp.path(),
+        socket,
+        Duration::from_secs(60),
+        || !mounts_under(tmp.path()).unwrap().is_empty(),
     );
+    assert!(up, "the daemon never came up with a mount under its root");
+    interrupt(child, signal);
     assert_clean(tmp.path());
 }
 

@@ -240,8 +240,8 @@ mod tests {
     use super::*;
     use crate::oci::archive::LayoutKind;
     use crate::oci::archive::testutil::{
-        ArchiveBuilder, TarEntry, TestImage, TestLayer, compress, crafted, names, oci_archive,
-        shuffles, stored,
+        ArchiveBuilder, TestImage, TestLayer, compress, crafted, names, oci_archive, shuffles,
+        stored,
     };
     use crate::oci::{Digest, media_type};
 
@@ -322,13 +322,7 @@ mod tests {
         let image = TestImage::one_layer();
         let a = oci_archive(&image, names("example.test/app:1", "1"));
         let dir = tempfile::tempdir().unwrap();
-        for (path, entry) in &a.entries {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            if let TarEntry::File(d) = entry {
-                std::fs::write(&full, d).unwrap();
-            }
-        }
+        a.write_dir(dir.path());
         let from_dir = read_path(dir.path()).unwrap();
         let from_tar = a.read();
         assert_eq!(

@@ -198,6 +198,17 @@ impl ArchiveBuilder {
         raw_tar(&self.entries)
     }
 
+    /// Writes the regular-file members under `dir`, as an OCI layout directory holds them.
+    pub(crate) fn write_dir(&self, dir: &std::path::Path) {
+        for (path, entry) in &self.entries {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            if let TarEntry::File(d) = entry {
+                std::fs::write(&full, d).unwrap();
+            }
+        }
+    }
+
     pub(crate) fn read(&self) -> ArchiveReport {
         read_archive(self.tar().as_slice()).expect("archive is readable")
     }
