@@ -5,6 +5,7 @@
 //! each of which owns its YAML form and its runtime call) are the only modules that know both
 //! scenarios and runtimes.
 
+pub mod build;
 pub mod config;
 pub mod craft;
 pub mod oci;
