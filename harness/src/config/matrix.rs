@@ -28,7 +28,7 @@ pub struct Matrix {
 /// One runtime configuration a scenario runs on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
-    /// `<runtime>-<version>-<store>[-<builder>]`, lowercased, with every character outside
+    /// `<runtime>-<version>-<store>[-<builder>][-<api>][-<provider>]`, lowercased, with every character outside
     /// `[a-z0-9._-]` replaced by `-`. Unique within a matrix; used in snapshot names, CLI
     /// filters and CI job names.
     pub id: String,
@@ -39,6 +39,11 @@ pub struct Cell {
     pub store: String,
     /// The image builder, for scenarios that build (`buildkit`, `classic`, `buildah`).
     pub builder: Option<String>,
+    /// The API the cell's steps go through when it is not the runtime's default one
+    /// (`compat` for Podman's Docker-compatible API, `ctr` for containerd's CLI; see
+    /// `runtime/api.rs`). `None` is the default API; naming the default is the same as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
     /// Every other key the matrix gave this cell.
     pub extra: BTreeMap<String, String>,
 }
@@ -134,10 +139,30 @@ fn cell(path: &Path, c: &Combination) -> Result<Cell, ConfigError> {
             Ok::<_, ConfigError>(b.text.clone())
         })
         .transpose()?;
+    let api = c
+        .values
+        .get("api")
+        .map(|a| {
+            let a = non_empty(path, a)?;
+            super::selector::check_api(
+                path,
+                a.field.as_str(),
+                Some(runtime),
+                &Spanned::new(a.text.clone(), a.at, a.at),
+            )?;
+            Ok::<_, ConfigError>(a.text.clone())
+        })
+        .transpose()?
+        .filter(|a| a != crate::runtime::api::default_api(runtime));
     let extra = c
         .values
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "runtime" | "version" | "store" | "builder"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "runtime" | "version" | "store" | "builder" | "api"
+            )
+        })
         .map(|(k, v)| (k.clone(), v.text.clone()))
         .collect();
 
@@ -167,7 +192,10 @@ fn cell(path: &Path, c: &Combination) -> Result<Cell, ConfigError> {
         None => None,
     };
     let mut id = format!("{runtime}-{version}-{store}");
-    for part in [builder.as_deref(), provider].into_iter().flatten() {
+    for part in [builder.as_deref(), api.as_deref(), provider]
+        .into_iter()
+        .flatten()
+    {
         id.push('-');
         id.push_str(part);
     }
@@ -177,6 +205,7 @@ fn cell(path: &Path, c: &Combination) -> Result<Cell, ConfigError> {
         version,
         store,
         builder,
+        api,
         extra,
     })
 }
@@ -316,6 +345,26 @@ include:
     }
 
     #[test]
+    fn a_non_default_api_is_part_of_the_id_and_the_default_is_no_api() {
+        let m = parse(
+            "axes: { runtime: [podman], version: [host], store: [vfs], api: [libpod, compat] }\n\
+             include: [{ runtime: containerd, version: host, store: native, api: ctr }]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&m),
+            [
+                "podman-host-vfs",
+                "podman-host-vfs-compat",
+                "containerd-host-native-ctr"
+            ]
+        );
+        assert_eq!(m.cells[0].api, None);
+        assert_eq!(m.cells[1].api.as_deref(), Some("compat"));
+        assert!(m.cells.iter().all(|c| !c.extra.contains_key("api")));
+    }
+
+    #[test]
     fn builder_and_extra_keys() {
         let m = parse(
             "axes: { runtime: [docker], version: ['25.0'], store: [overlay2], builder: [buildkit, classic] }
@@ -385,6 +434,10 @@ include: [{ builder: classic, note: legacy }, { debug: true }]",
     #[case::unknown_builder(
         "axes: { runtime: [docker], version: [host], store: [vfs], builder: [buildkitt] }\n",
         r#"matrix.yaml:1:69: axes.builder[0]: unknown builder "buildkitt" (known: buildkit, classic, buildah)"#
+    )]
+    #[case::api_of_another_runtime(
+        "axes: { runtime: [docker], version: [host], store: [vfs], api: [compat] }\n",
+        r#"matrix.yaml:1:65: axes.api[0]: unknown api "compat" for docker (known: engine)"#
     )]
     #[case::duplicate_from_include(
         "axes: { runtime: [docker], version: [host], store: [vfs] }\ninclude:\n  - { runtime: docker, version: Host, store: vfs }\n",

@@ -344,6 +344,7 @@ known_issues:
             version: "host".into(),
             store: "vfs".into(),
             builder: None,
+            api: None,
             extra: BTreeMap::new(),
         }
     }

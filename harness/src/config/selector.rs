@@ -31,6 +31,17 @@ pub struct Selector {
     pub store: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub builder: Option<String>,
+    /// The API the cell goes through (`libpod`, `compat`, `grpc`, `ctr`, `engine`): a cell
+    /// without `api:` is on its runtime's default API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+}
+
+/// The API `cell` goes through: its `api`, or its runtime's default.
+fn cell_api(cell: &Cell) -> &str {
+    cell.api
+        .as_deref()
+        .unwrap_or_else(|| crate::runtime::api::default_api(cell.runtime))
 }
 
 impl Selector {
@@ -42,6 +53,7 @@ impl Selector {
                 .builder
                 .as_ref()
                 .is_none_or(|b| cell.builder.as_ref() == Some(b))
+            && self.api.as_deref().is_none_or(|a| a == cell_api(cell))
             && self
                 .version
                 .as_ref()
@@ -58,6 +70,7 @@ impl Selector {
                 .builder
                 .as_ref()
                 .is_none_or(|b| cell.builder.as_ref() == Some(b))
+            && self.api.as_deref().is_none_or(|a| a == cell_api(cell))
             && self.version.as_ref().is_none_or(|v| {
                 cell.version == "host"
                     || v.matches(&cell.version)
@@ -79,6 +92,7 @@ pub(crate) struct RawSelector {
     version: Option<Spanned<String>>,
     store: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
+    api: Option<Spanned<String>>,
 }
 
 impl RawSelector {
@@ -103,11 +117,15 @@ impl RawSelector {
         if let Some(builder) = &self.builder {
             check_builder(path, &format!("{field}.builder"), builder)?;
         }
+        if let Some(api) = &self.api {
+            check_api(path, &format!("{field}.api"), self.runtime, api)?;
+        }
         Ok(Selector {
             runtime: self.runtime,
             version,
             store: self.store.map(|s| s.value),
             builder: self.builder.map(|b| b.value),
+            api: self.api.map(|a| a.value),
         })
     }
 }
@@ -140,6 +158,34 @@ pub(crate) fn check_store(
         ConfigErrorKind::UnknownValue(Box::new(UnknownValue {
             what: "store",
             value: store.value.clone(),
+            runtime: runtime.map(RuntimeKind::as_str),
+            known,
+        })),
+    ))
+}
+
+/// Checks an `api` value against the APIs `runtime` (or, with none, any runtime) has.
+pub(crate) fn check_api(
+    path: &std::path::Path,
+    field: &str,
+    runtime: Option<RuntimeKind>,
+    api: &Spanned<String>,
+) -> Result<(), ConfigError> {
+    use crate::runtime::api;
+    let known = match runtime {
+        Some(r) => api::apis(r).to_vec(),
+        None => api::all_apis(),
+    };
+    if known.contains(&api.value.as_str()) {
+        return Ok(());
+    }
+    Err(ConfigError::at(
+        path,
+        api.referenced,
+        field,
+        ConfigErrorKind::UnknownValue(Box::new(UnknownValue {
+            what: "api",
+            value: api.value.clone(),
             runtime: runtime.map(RuntimeKind::as_str),
             known,
         })),
@@ -434,6 +480,7 @@ mod tests {
             version: "host".into(),
             store: store.into(),
             builder: builder.map(Into::into),
+            api: None,
             extra: BTreeMap::new(),
         }
     }
@@ -471,6 +518,34 @@ mod tests {
         assert_eq!(
             selector.matches(&cell(runtime, "vfs", builder), observed),
             expected
+        );
+    }
+
+    #[rstest]
+    #[case::default_api_without_api_key("{ api: libpod }", None, true)]
+    #[case::named_api("{ api: compat }", Some("compat"), true)]
+    #[case::default_is_not_compat("{ api: compat }", None, false)]
+    #[case::compat_is_not_libpod("{ api: libpod }", Some("compat"), false)]
+    fn api_matching(#[case] yaml: &str, #[case] api: Option<&str>, #[case] expected: bool) {
+        let raw: RawSelector = serde_saphyr::from_str(yaml).unwrap();
+        let selector = raw.resolve(std::path::Path::new("s.yaml"), "when").unwrap();
+        let cell = Cell {
+            api: api.map(Into::into),
+            ..cell(RuntimeKind::Podman, "overlay", None)
+        };
+        assert_eq!(selector.matches(&cell, "5.4.2"), expected);
+        assert_eq!(selector.may_match(&cell), expected);
+    }
+
+    #[test]
+    fn an_api_the_runtime_lacks_is_refused_where_it_is_written() {
+        let raw: RawSelector = serde_saphyr::from_str("runtime: docker\napi: ctr\n").unwrap();
+        let err = raw
+            .resolve(std::path::Path::new("s.yaml"), "steps[0].expect[0].when")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"s.yaml:2:6: steps[0].expect[0].when.api: unknown api "ctr" for docker (known: engine)"#
         );
     }
 

@@ -303,6 +303,14 @@ async fn start(
         Ok(provider) => (provider.start(&spec).await, provider.hermetic()),
         Err(e) => (Err(e), true),
     };
+    // A cell on another API than the runtime's default drives the same daemon through that
+    // API's driver (runtime/api.rs); an instance that cannot is torn down by its drop.
+    let started = match (started, &cell.api) {
+        (Ok(mut instance), Some(api)) => runtime::api::connect(&mut instance, api)
+            .await
+            .map(|()| instance),
+        (started, _) => started,
+    };
     match started {
         Ok(i) => Ok((i, hermetic)),
         Err(ProviderError::BinaryNotFound { binary, env }) if !opts.ci => Err(Status::Skip {

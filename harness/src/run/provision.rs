@@ -164,6 +164,7 @@ mod tests {
             version: "26.1".into(),
             store: "overlay2".into(),
             builder: None,
+            api: None,
             extra: extra
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -96,6 +96,7 @@ fn cell(store: &str) -> Cell {
         version: "host".into(),
         store: store.into(),
         builder: None,
+        api: None,
         extra: Default::default(),
     }
 }

@@ -160,6 +160,7 @@ mod tests {
             version: "host".into(),
             store: "vfs".into(),
             builder: None,
+            api: None,
             extra: Default::default(),
         }
     }

@@ -63,6 +63,8 @@ pub struct Instance {
     pub info: RuntimeInfo,
     /// What follows from `info`, derived once.
     pub facts: InstanceFacts,
+    /// Where the instance's API is, for connecting another driver (see [`super::api`]).
+    endpoint: Option<super::api::Endpoint>,
     /// `None` only once teardown has run.
     handle: Option<Box<dyn InstanceHandle>>,
 }
@@ -94,8 +96,36 @@ impl Instance {
             facts: InstanceFacts::of(&info),
             runtime,
             info,
+            endpoint: None,
             handle: Some(handle),
         }
+    }
+
+    /// Records where the instance's API is (the socket its driver connected to, and the store
+    /// it was started with), so a cell can drive it through another API.
+    pub fn with_endpoint(mut self, socket: &Path, store: &str) -> Instance {
+        self.endpoint = Some(super::api::Endpoint {
+            socket: socket.to_path_buf(),
+            root: self.root_path().to_path_buf(),
+            store: store.to_string(),
+        });
+        self
+    }
+
+    /// Where the instance's API is, if its provider said.
+    pub fn endpoint(&self) -> Option<&super::api::Endpoint> {
+        self.endpoint.as_ref()
+    }
+
+    /// Makes `driver` the instance's driver, with what it reports about itself: the same
+    /// daemon seen through another API (whose version, API version and store fields are that
+    /// API's own answers).
+    pub async fn replace_driver(&mut self, driver: Box<dyn Runtime>) -> Result<(), ProviderError> {
+        let info = driver.info().await?;
+        self.facts = InstanceFacts::of(&info);
+        self.info = info;
+        self.runtime = driver;
+        Ok(())
     }
 
     /// Wraps any driver (a fake that replays recorded answers, in tests of the runner) with a

@@ -21,6 +21,7 @@
 //! [`provider::wait_until_ready`]). A call that runs out of time is a [`RuntimeError`].
 
 pub mod accepts;
+pub mod api;
 pub mod containerd;
 pub mod docker;
 pub mod doctor;

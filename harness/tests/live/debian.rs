@@ -129,6 +129,7 @@ fn hybrid_through_the_runner(
         version: version.into(),
         store: store.into(),
         builder: None,
+        api: None,
         extra: debian_options(suite),
     };
     let opts = RunOptions {

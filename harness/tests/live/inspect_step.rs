@@ -59,6 +59,7 @@ fn inspect_on(runtime: RuntimeKind, store: &str, want: DigestRole) {
         version: "host".into(),
         store: store.into(),
         builder: None,
+        api: None,
         extra: Default::default(),
     };
     let opts = RunOptions {

@@ -62,6 +62,7 @@ fn scenario_through_the_socket_provider(scenario: &str, runtime: RuntimeKind, st
             version: "host".into(),
             store: store.into(),
             builder: None,
+            api: None,
             extra: socket_options(host.root_path(), runtime),
         };
         let opts = RunOptions {

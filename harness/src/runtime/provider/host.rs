@@ -217,7 +217,9 @@ pub async fn start_docker(
     })
     .await?;
     let driver = DockerDriver::connect(&sock).await?;
-    Instance::new(Box::new(driver), Box::new(root)).await
+    Ok(Instance::new(Box::new(driver), Box::new(root))
+        .await?
+        .with_endpoint(&sock, store))
 }
 
 /// Starts a hermetic `podman system service` with storage driver `store` and connects to it.
@@ -292,7 +294,9 @@ pub async fn start_podman(
     })
     .await?;
     let driver = PodmanDriver::connect(&sock).await?;
-    Instance::new(Box::new(driver), Box::new(root)).await
+    Ok(Instance::new(Box::new(driver), Box::new(root))
+        .await?
+        .with_endpoint(&sock, store))
 }
 
 /// Starts a hermetic containerd whose images are recorded against snapshotter `store`, and
@@ -305,7 +309,9 @@ pub async fn start_containerd(
     let dir = root.path().join("containerd");
     let sock = start_containerd_daemon(&root, &dir, launcher).await?;
     let driver = ContainerdDriver::connect(&sock, store).await?;
-    Instance::new(Box::new(driver), Box::new(root)).await
+    Ok(Instance::new(Box::new(driver), Box::new(root))
+        .await?
+        .with_endpoint(&sock, store))
 }
 
 /// A containerd config for a private instance in `dir`. Top-level keys come before the first

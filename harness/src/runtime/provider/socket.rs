@@ -77,10 +77,12 @@ impl Provider for Socket {
             let scratch = InstanceRoot::create_named("socket-").map_err(ProviderError::Root)?;
             let handle = SocketHandle {
                 redact: spec.options.get("root").map(PathBuf::from),
-                socket,
+                socket: socket.clone(),
                 scratch,
             };
-            let instance = Instance::new(runtime, Box::new(handle)).await?;
+            let instance = Instance::new(runtime, Box::new(handle))
+                .await?
+                .with_endpoint(&socket, &spec.store);
             check_version(NAME, spec, &instance.info)?;
             if instance.info.store != spec.store {
                 return Err(ProviderError::StoreUnavailable {
