@@ -511,7 +511,7 @@ known_issues:
     #[case::unknown_selector_key(
         "{ runtime: docker, version: \"<25\" }",
         "{ runtime: docker, versions: \"<25\" }",
-        "27:34: steps[1].expect[1].when.versions: unknown field `versions`, expected one of runtime, version, store, builder"
+        "27:34: steps[1].expect[1].when.versions: unknown field `versions`, expected one of runtime, version, store, builder, api"
     )]
     #[case::unknown_runtime_in_selector(
         "{ runtime: docker, version: \"<25\" }",
