@@ -28,7 +28,8 @@ Exit codes:
            SIGHUP; Ctrl-C: 130), after tearing every instance down
   cells    0 listed; 2 bad usage or a bad matrix
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
-           be read
+           be read (or has more members than HARNESS_MAX_MEMBERS); 3 the output
+           cannot be written
   craft    0 written; 2 bad usage, a bad spec, or the archive cannot be written
   ref      0 every reference can be stored by the style; 1 at least one cannot;
            2 bad usage
@@ -109,8 +110,7 @@ struct DoctorArgs {
 const REF_EXIT_CODES: &str =
     "Exit codes: 0 every reference can be stored by the style; 1 at least one cannot; 2 bad usage.";
 
-const INSPECT_EXIT_CODES: &str =
-    "Exit codes: 0 no error finding; 1 at least one error finding; 2 the input cannot be read.";
+const INSPECT_EXIT_CODES: &str = "Exit codes: 0 no error finding; 1 at least one error finding; 2 the input cannot be read; 3 the output cannot be written.";
 
 #[derive(clap::Args)]
 struct InspectArgs {
@@ -273,7 +273,12 @@ fn inspect(args: InspectArgs) -> i32 {
         }
     };
     match args.format {
-        Format::Json => println!("{}", inspection.to_json()),
+        Format::Json => {
+            if let Err(e) = inspection.write_json(std::io::stdout().lock()) {
+                eprintln!("harness: failed to write the JSON document: {e}");
+                return 3;
+            }
+        }
         Format::Table => print!("{}", harness::verify::render_text(&inspection)),
     }
     i32::from(inspection.has_errors())

@@ -55,6 +55,16 @@ impl Inspection {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("an inspection serializes")
     }
+
+    /// Writes the JSON document of [`Inspection::to_json`] to `out` as it is serialized, with a
+    /// trailing newline: the document is never held in memory whole.
+    pub fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
+        serde_json::to_writer_pretty(&mut out, self).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
 }
 
 /// Reads an archive stream (see [`read_archive`]) and inspects it.
@@ -75,6 +85,18 @@ mod tests {
     };
     use crate::oci::archive::{Compression, LayoutKind};
     use crate::verify::FindingCode;
+
+    #[test]
+    fn the_streamed_json_is_the_document_plus_a_newline() {
+        let (plain, _) = crafted("docker-oci-hybrid");
+        let inspection = inspect_archive(plain.as_slice()).unwrap();
+        let mut streamed = Vec::new();
+        inspection.write_json(&mut streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            format!("{}\n", inspection.to_json())
+        );
+    }
 
     /// The findings are a function of the archive's content, not of how it is stored: whole-
     /// archive compression, member order and a directory instead of a tar change nothing.

@@ -41,12 +41,22 @@ pub enum ReadError {
     /// could block or never end; reading it as a stream has to be asked for.
     #[error("{} is not a regular file or a directory (a FIFO or device is read only when asked)", path.display())]
     NotRegular { path: PathBuf },
+    /// More members than [`max_members`](crate::oci::archive::scan::max_members) allows.
+    #[error(
+        "read the archive: it has more than {limit} members, the limit (HARNESS_MAX_MEMBERS raises it); stopped at {at:?}"
+    )]
+    TooManyMembers { limit: usize, at: String },
 }
 
 /// Reads an image archive in one pass: a tar, or a tar compressed as a whole with gzip,
 /// bzip2, xz or zstd (detected from its first bytes). Memory stays bounded whatever the
 /// archive's size.
 pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
+    read_with(reader, Scan::new())
+}
+
+/// [`read_archive`] recording into `scan`.
+fn read_with(reader: impl Read, mut scan: Scan) -> Result<ArchiveReport, ReadError> {
     let mut input = Counting::new(reader);
     let read_error = |compression, after: Option<&String>, source| ReadError::Read {
         compression,
@@ -56,7 +66,6 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
     let prefix =
         read_prefix(&mut input, MAGIC_LEN).map_err(|e| read_error(Compression::None, None, e))?;
     let compression = Compression::detect(&prefix);
-    let mut scan = Scan::new();
     let tar_size = {
         let buffered = BufReader::with_capacity(BUF_SIZE, Cursor::new(prefix).chain(&mut input));
         let decoded = compression
@@ -77,7 +86,20 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
                     .link_name_bytes()
                     .map(|l| crate::oci::archive::path::name_text(&l))
                     .unwrap_or_default();
-                match entry.header().entry_type() {
+                let entry_type = entry.header().entry_type();
+                if matches!(
+                    entry_type,
+                    tar::EntryType::Regular
+                        | tar::EntryType::Continuous
+                        | tar::EntryType::Symlink
+                        | tar::EntryType::Link
+                ) {
+                    scan.admit().map_err(|limit| ReadError::TooManyMembers {
+                        limit,
+                        at: raw.clone(),
+                    })?;
+                }
+                match entry_type {
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
                         let size = entry.size();
                         scan.add_file(&raw, size, &mut entry)
@@ -149,6 +171,12 @@ fn walk_dir(dir: &Path, prefix: &str, scan: &mut Scan, size: &mut u64) -> Result
         let full = dir.join(&name);
         let rel = format!("{prefix}{}", name.to_string_lossy());
         let meta = fs::symlink_metadata(&full).map_err(|e| open_error(&full, e))?;
+        if !meta.is_dir() {
+            scan.admit().map_err(|limit| ReadError::TooManyMembers {
+                limit,
+                at: rel.clone(),
+            })?;
+        }
         if meta.is_dir() {
             walk_dir(&full, &format!("{rel}/"), scan, size)?;
         } else if meta.file_type().is_symlink() {
@@ -186,6 +214,46 @@ impl<R: Read> Read for Counting<R> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 13, item 4: every member kept a record, so a million empty members took 707 MB.
+    /// The member past the limit stops the read with the limit and the member named, and the
+    /// limit is the same for tar streams and directories.
+    #[test]
+    fn members_past_the_limit_stop_the_read() {
+        let empty_members = |n: usize| {
+            let mut tar = tar::Builder::new(Vec::new());
+            for i in 0..n {
+                let mut h = tar::Header::new_ustar();
+                h.set_size(0);
+                h.set_mode(0o644);
+                h.set_cksum();
+                tar.append_data(&mut h, format!("m{i:02}"), std::io::empty())
+                    .unwrap();
+            }
+            tar.into_inner().unwrap()
+        };
+        let bytes = empty_members(11);
+        let err = super::read_with(bytes.as_slice(), Scan::with_limit(10)).unwrap_err();
+        assert!(
+            matches!(&err, ReadError::TooManyMembers { limit: 10, at } if at == "m10"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("HARNESS_MAX_MEMBERS"), "{err}");
+        // Ten members are within the limit.
+        let ten = super::read_with(empty_members(10).as_slice(), Scan::with_limit(10));
+        assert!(ten.is_ok(), "{:?}", ten.err());
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..11 {
+            std::fs::write(dir.path().join(format!("m{i:02}")), b"").unwrap();
+        }
+        let mut scan = Scan::with_limit(10);
+        let mut size = 0;
+        let err = super::walk_dir(dir.path(), "", &mut scan, &mut size).unwrap_err();
+        assert!(
+            matches!(err, ReadError::TooManyMembers { limit: 10, .. }),
+            "{err}"
+        );
+    }
 
     /// Issue 13, item 2: a pax header of gigabytes was read into memory whole. One over the
     /// limit is refused as the archive is read, before its data is buffered.

@@ -11,6 +11,23 @@ use crate::oci::archive::member::{BUF_SIZE, JSON_BUDGET, scan_file};
 use crate::oci::archive::path::{clean, join_link, leaves_root, named_digest, unsafe_name};
 use crate::oci::archive::{MemberKind, MemberReport, UnsafeEntry, UnsafeReason};
 
+/// How many members (files and links; directories are not recorded) one archive may have:
+/// 50,000 unless `HARNESS_MAX_MEMBERS` says otherwise. Each member keeps a record of about
+/// 700 bytes until the archive is interpreted, so this bounds that memory (about 35 MB);
+/// real images have a few hundred members (127 layers, the most Docker stacks, make about 400).
+pub fn max_members() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("HARNESS_MAX_MEMBERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_MEMBERS)
+    })
+}
+
+/// The default of [`max_members`].
+pub const DEFAULT_MAX_MEMBERS: usize = 50_000;
+
 /// The members seen so far.
 pub(crate) struct Scan {
     pub members: Vec<MemberReport>,
@@ -22,6 +39,7 @@ pub(crate) struct Scan {
     seen: HashMap<String, u32>,
     json_budget: u64,
     buf: Vec<u8>,
+    limit: usize,
 }
 
 impl Scan {
@@ -34,6 +52,26 @@ impl Scan {
             seen: HashMap::new(),
             json_budget: JSON_BUDGET,
             buf: vec![0; BUF_SIZE],
+            limit: max_members(),
+        }
+    }
+
+    /// A scan that refuses members past `limit` (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        Self {
+            limit,
+            ..Self::new()
+        }
+    }
+
+    /// `Err(limit)` if one more member would exceed the member limit ([`max_members`]);
+    /// checked before a member is read, so its record is never made.
+    pub(crate) fn admit(&self) -> Result<(), usize> {
+        if self.members.len() >= self.limit {
+            Err(self.limit)
+        } else {
+            Ok(())
         }
     }
 
