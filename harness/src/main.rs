@@ -30,7 +30,8 @@ Exit codes:
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
            be read (or has more members than HARNESS_MAX_MEMBERS); 3 the output
            cannot be written
-  craft    0 written; 2 bad usage, a bad spec, or the archive cannot be written
+  craft    0 written; 2 bad usage or a bad spec; 3 the archive cannot be written
+           (a full disk, an unwritable directory)
   ref      0 every reference can be stored by the style; 1 at least one cannot;
            2 bad usage
   doctor   0 every runtime has at least one source (host or a Debian suite); 1 at
@@ -44,8 +45,7 @@ const DOCTOR_EXIT_CODES: &str = "Exit codes: 0 every runtime has at least one so
 
 const CELLS_EXIT_CODES: &str = "Exit codes: 0 listed; 2 bad usage or a bad matrix.";
 
-const CRAFT_EXIT_CODES: &str =
-    "Exit codes: 0 written; 2 bad usage, a bad spec, or the archive cannot be written.";
+const CRAFT_EXIT_CODES: &str = "Exit codes: 0 written; 2 bad usage or a bad spec; 3 the archive cannot be written (a full disk, an unwritable directory).";
 
 #[derive(Subcommand)]
 enum Command {
@@ -291,6 +291,10 @@ fn craft(args: CraftArgs) -> i32 {
     };
     let facts = match harness::craft::write_archive_to_path(&spec, &args.output) {
         Ok(f) => f,
+        Err(e) if e.is_io() => {
+            eprintln!("harness: {}: {}", args.spec.display(), run::error_chain(&e));
+            return 3;
+        }
         Err(e) => {
             let e = format!("{}: {}", args.spec.display(), run::error_chain(&e));
             return usage_error(&e);

@@ -75,3 +75,14 @@ pub enum CraftError {
     #[error("cannot write archive")]
     Write(#[source] io::Error),
 }
+
+impl CraftError {
+    /// `true` when the spec is fine and the machine failed (the file could not be created or
+    /// written: a full disk, a read-only directory): `harness craft` exits 3, not 2.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            CraftError::CreateFile { .. } | CraftError::Write(_) | CraftError::Compress { .. }
+        )
+    }
+}

@@ -117,6 +117,9 @@ pub enum ErrorKind {
     Snapshot,
     /// The cell's task panicked: a harness bug.
     Panic,
+    /// The disk the instance writes to is full (ENOSPC in the runtime's answer): what the
+    /// runtime said is about the machine, not its behaviour.
+    NoSpace,
 }
 
 impl Status {

@@ -362,7 +362,19 @@ async fn run_steps(
     for step in &scenario.steps {
         let ran = tokio::time::timeout(opts.step_timeout, step.action.run(&step.id, &cx)).await;
         match ran {
-            Ok(Ok(obs)) => steps.push(obs),
+            Ok(Ok(obs)) => {
+                let full = out_of_space(&obs);
+                steps.push(obs);
+                if let Some(said) = full {
+                    return Err(broke(
+                        ErrorKind::NoSpace,
+                        format!(
+                            "{}: the disk is full (the runtime answered ENOSPC), so its answer is not its behaviour: {said}",
+                            step.id
+                        ),
+                    ));
+                }
+            }
             // An operation the instance's driver does not offer is the step's `skip`, with the
             // driver's reason, never a refusal in the runtime's name.
             Ok(Err(StepError::Runtime(e))) if e.unsupported().is_some() => {
@@ -398,6 +410,24 @@ async fn run_steps(
         }
     }
     Ok(())
+}
+
+/// The first text in `obs` that reports ENOSPC (Go's and libc's `no space left on device`),
+/// if any. A runtime that could not write its store or spool answers with a refusal, which
+/// must not become the runtime's observed behaviour (issue 13, item 10).
+fn out_of_space(obs: &Observation) -> Option<String> {
+    fn find(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => s
+                .lines()
+                .find(|l| l.to_ascii_lowercase().contains("no space left on device"))
+                .map(|l| l.trim().to_string()),
+            serde_json::Value::Array(a) => a.iter().find_map(find),
+            serde_json::Value::Object(o) => o.values().find_map(find),
+            _ => None,
+        }
+    }
+    find(&serde_json::to_value(obs).ok()?)
 }
 
 /// An error and its sources, joined with `: `.

@@ -443,3 +443,42 @@ async fn results_render_and_read_back() {
     assert_eq!(back.summary.error, 1);
     assert_eq!(back.summary.pass, 1);
 }
+
+// Issue 13, item 10: a runtime whose disk is full refuses the load with ENOSPC. That is the
+// machine's problem: the cell is an `error` (no-space) naming it, no snapshot is written,
+// and the observation is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_in_the_runtime_s_answer_is_an_error_not_a_refusal() {
+    let _serial = SERIAL.lock().await;
+    let s = scenario(SCENARIO);
+    let dir = tempfile::tempdir().unwrap();
+    let script = vec![
+        Answer::List(vec![]),
+        Answer::Load(LoadOutcome::Error(ApiRejection {
+            status: Some(500),
+            message: "unable to load image: payload does not match any of the supported image formats:\n * oci-archive: committing the finished image: write /x/.tmp-images.json1: no space left on device".into(),
+        })),
+        Answer::List(vec![]),
+    ];
+    let r = run_one(&s, "vfs", script, &opts(SnapshotMode::Check, dir.path())).await;
+    let Status::Error {
+        error_kind: kind,
+        message,
+    } = &r.status
+    else {
+        panic!("{:?}", r.status)
+    };
+    assert_eq!(*kind, ErrorKind::NoSpace);
+    assert!(
+        message.starts_with("load-a: the disk is full")
+            && message.ends_with("write /x/.tmp-images.json1: no space left on device"),
+        "{message}"
+    );
+    assert_eq!(r.steps.len(), 1, "the observation is kept");
+    assert_eq!(r.snapshot, SnapshotCheck::Skipped);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no .snap.new"
+    );
+}

@@ -75,8 +75,49 @@ fn containerd_loads_crafted_archives_as_predicted() {
     load_every_layout(RuntimeKind::Containerd, "native");
 }
 
+/// Issue 13, item 10: a full disk while crafting is the machine's failure, exit 3 with the
+/// cause named (it was exit 2, a "bad spec"), and leaves no file behind.
+fn craft_onto_a_full_disk_exits_3_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a 64 KiB tmpfs");
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "layout: docker-archive\nname: a.test/x:1\nlayers:\n  - files:\n      - {{ path: big, content: \"{}\" }}\n",
+            "x".repeat(200_000)
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("craft")
+        .arg(&spec)
+        .arg("-o")
+        .arg(full.join("out.tar"))
+        .output()
+        .unwrap();
+    let left: Vec<_> = std::fs::read_dir(&full).unwrap().collect();
+    let unmounted = std::process::Command::new("umount").arg(&full).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(unmounted.unwrap().success());
+}
+
 /// This module's tests and the binaries each needs (see `LiveTest`).
 pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        craft_onto_a_full_disk_exits_3_and_leaves_nothing,
+        &["mount", "umount"]
+    ),
     live_test!(
         docker_loads_crafted_archives_as_predicted,
         &["dockerd", "containerd"]
