@@ -447,9 +447,42 @@ fn run(args: RunArgs) -> i32 {
     let total = prepared.len() * session.cells.len();
     let color = color_allowed(&std::io::stderr());
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The cells that finished, for the results a signal writes before the process exits.
+    let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (finished, json) = (finished.clone(), args.json.clone());
+        harness::runtime::teardown::on_signal(move |signal| {
+            let results = finished
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let n = results.len();
+            let mut doc = harness::results::ResultsDoc::new(results);
+            doc.interrupted = Some(harness::results::Interrupted {
+                signal,
+                planned: total,
+            });
+            match &json {
+                Some(path) => match write_atomically(path, &doc.to_json()) {
+                    Ok(()) => eprintln!(
+                        "harness: interrupted after {n} of {total} results; they are in {}",
+                        path.display()
+                    ),
+                    Err(e) => eprintln!("harness: failed to write {}: {e}", path.display()),
+                },
+                None => eprintln!("harness: interrupted after {n} of {total} results"),
+            }
+        });
+    }
     let on_event: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| match e {
         Event::CellStarted { scenario, cell } => eprintln!("       {scenario}::{cell} starting"),
+        // Once a signal is tearing the run down, a cell that ends is an artefact of that.
+        Event::CellFinished(_) if harness::runtime::teardown::stopping() => {}
         Event::CellFinished(r) => {
+            finished
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((*r).clone());
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             let status = harness::report::paint(&r.status, color);
             eprintln!(
@@ -460,10 +493,17 @@ fn run(args: RunArgs) -> i32 {
         }
     });
     let results = session.run(&prepared, &opts, on_event);
+    // A signal's handler is tearing the run down and will exit with 128 + its number after
+    // writing what finished; the cells that ended because of it must not be reported here.
+    if harness::runtime::teardown::stopping() {
+        loop {
+            std::thread::park();
+        }
+    }
 
     let json = harness::report::to_json(&results);
     if let Some(path) = &args.json
-        && let Err(e) = std::fs::write(path, &json)
+        && let Err(e) = write_atomically(path, &json)
     {
         eprintln!("harness: failed to write {}: {e}", path.display());
         return 3;
@@ -481,6 +521,19 @@ fn run(args: RunArgs) -> i32 {
         }
     }
     harness::report::exit_code(&results)
+}
+
+/// Writes `text` to `path` through a temporary file beside it and a rename, so a reader never
+/// sees half a document.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), text)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Writes `text` to stdout; a reader that went away (a closed pipe) is not an error worth a

@@ -235,7 +235,19 @@ pub struct ResultsDoc {
     pub schema: u32,
     pub harness_version: String,
     pub summary: Summary,
+    /// Set when a signal stopped the run: `results` then holds only the cells that finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
     pub results: Vec<CellResult>,
+}
+
+/// How a run was cut short.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interrupted {
+    /// The signal number (2 SIGINT, 15 SIGTERM, 1 SIGHUP).
+    pub signal: i32,
+    /// How many scenario x cell results the run had planned.
+    pub planned: usize,
 }
 
 /// Why a results document cannot be read back.
@@ -254,6 +266,7 @@ impl ResultsDoc {
             schema: RESULTS_SCHEMA,
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
             summary: Summary::of(&results),
+            interrupted: None,
             results,
         }
     }

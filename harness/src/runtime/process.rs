@@ -46,6 +46,9 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    /// A signal is tearing the run down: no daemon starts any more.
+    #[error("not started: the run was interrupted by a signal")]
+    Interrupted,
 }
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);

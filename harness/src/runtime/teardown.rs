@@ -63,6 +63,15 @@ impl InstanceRoot {
     /// Like [`InstanceRoot::create`], named `<tmp>/harness-<kind>XXXXXX`: for scratch space
     /// with no daemons (crafted fixtures), which must be removed on a signal just the same.
     pub fn create_named(kind: &str) -> std::io::Result<InstanceRoot> {
+        // Held from the check to the registration, so a signal's teardown (which sets the flag
+        // and then takes this lock) either sees this root or this call sees the flag: no root
+        // is made after the signal's teardown looked.
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if stopping() {
+            return Err(std::io::Error::other(
+                "the run was interrupted by a signal: no new instance starts",
+            ));
+        }
         let dir = tempfile::Builder::new()
             .prefix(&format!("{ROOT_PREFIX}{kind}"))
             .tempdir()?
@@ -75,10 +84,27 @@ impl InstanceRoot {
             daemons: Vec::new(),
             dir: dir.clone(),
         })));
-        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         reg.retain(|w| w.strong_count() > 0);
         reg.push(Arc::downgrade(&shared));
         Ok(InstanceRoot { path: dir, shared })
+    }
+
+    /// Spawns a daemon with `spawn` and adopts it, as one step with respect to a signal: the
+    /// signal's teardown waits for a spawn under way (so the daemon is adopted and stopped with
+    /// the rest instead of outliving the run), and after it no daemon is spawned at all.
+    pub fn spawn<E>(
+        &self,
+        spawn: impl FnOnce() -> Result<Daemon, E>,
+        interrupted: impl FnOnce() -> E,
+    ) -> Result<u32, E> {
+        let _spawning = spawn_lock().lock().unwrap_or_else(|e| e.into_inner());
+        if stopping() {
+            return Err(interrupted());
+        }
+        let daemon = spawn()?;
+        let pid = daemon.pid();
+        self.adopt(daemon);
+        Ok(pid)
     }
 
     /// The root directory.
@@ -87,14 +113,20 @@ impl InstanceRoot {
     }
 
     /// Hands a started daemon to the root, which now owns its teardown.
-    pub fn adopt(&self, daemon: Daemon) {
-        if let Some(res) = self
-            .shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            res.daemons.push(daemon);
+    ///
+    /// A root already torn down (a signal's teardown ran while the daemon was being spawned)
+    /// stops the daemon at once instead: it would otherwise outlive the run.
+    ///
+    /// Call it through [`InstanceRoot::spawn`], which keeps a signal's teardown from running
+    /// between the spawn and the adoption.
+    pub fn adopt(&self, mut daemon: Daemon) {
+        let mut guard = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_mut() {
+            Some(res) => res.daemons.push(daemon),
+            None => {
+                drop(guard);
+                daemon.stop();
+            }
         }
     }
 
@@ -238,6 +270,53 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Set by the signal handler before it tears everything down: from then on no instance root
+/// is created ([`InstanceRoot::create_named`] refuses), so no new cell starts.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a signal has stopped this run.
+pub fn stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+type SignalHook = Box<dyn Fn(i32) + Send + Sync>;
+
+fn hooks() -> &'static Mutex<Vec<SignalHook>> {
+    static HOOKS: Mutex<Vec<SignalHook>> = Mutex::new(Vec::new());
+    &HOOKS
+}
+
+/// Registers `hook` to run on SIGINT/SIGTERM/SIGHUP after every instance is torn down and
+/// before the process exits, with the signal number: `harness run` writes the results of the
+/// cells that finished.
+pub fn on_signal(hook: impl Fn(i32) + Send + Sync + 'static) {
+    hooks()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Box::new(hook));
+}
+
+/// Held by [`InstanceRoot::spawn`] from spawn to adoption, and by the signal handler before it
+/// tears down.
+fn spawn_lock() -> &'static Mutex<()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    &LOCK
+}
+
+/// The directories of every live instance root of this process.
+fn live_dirs() -> Vec<PathBuf> {
+    let live: Vec<Shared> = {
+        let reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        reg.iter().filter_map(Weak::upgrade).collect()
+    };
+    live.iter()
+        .filter_map(|s| {
+            let guard = s.lock().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref().map(|r| r.dir.clone())
+        })
+        .collect()
+}
+
 /// Tears down every live instance root of this process. Used by the signal handler.
 pub fn teardown_all() -> Vec<TeardownReport> {
     let live: Vec<Shared> = {
@@ -272,7 +351,19 @@ pub fn install_signal_handlers() {
                         _ = hup.recv() => 1,
                     };
                     eprintln!("harness: caught signal {signo}, stopping daemons and cleaning up");
+                    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+                    // Wait for a daemon being spawned to be adopted; none is spawned after.
+                    let _no_spawns = spawn_lock().lock().unwrap_or_else(|e| e.into_inner());
+                    let dirs = live_dirs();
                     teardown_all();
+                    for hook in hooks().lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                        hook(signo);
+                    }
+                    // A cell that was starting may have written into its root after the
+                    // teardown removed it (creating it again); remove what came back.
+                    for dir in dirs.iter().filter(|d| d.exists()) {
+                        remove_root(dir, &mut TeardownReport::default());
+                    }
                     std::process::exit(128 + signo);
                 });
             })

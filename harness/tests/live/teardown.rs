@@ -82,6 +82,126 @@ fn interrupt_mid_run(runtime: &str, store: &str, socket: &str, signal: Signal) {
     assert_clean(tmp.path());
 }
 
+/// When, during a two-cell run (`--jobs 1`), a signal arrives.
+#[derive(Clone, Copy, Debug)]
+enum Moment {
+    /// The first cell has started its instance.
+    FirstStarting,
+    /// The first cell just finished; the second is about to start.
+    BetweenCells,
+    /// The second cell's daemon is serving.
+    SecondServing,
+}
+
+/// Issue 13, item 8: a signal at `moment` of a two-cell run tears everything down, starts no
+/// new cell, and writes the results of the cells that finished (`interrupted` says so).
+fn signal_at(moment: Moment, signal: Signal) {
+    use std::io::BufRead;
+    let project = tempfile::tempdir().unwrap();
+    let tmp = short_tmp();
+    write_project(project.path(), "podman", "vfs");
+    std::fs::write(
+        project.path().join("matrix.yaml"),
+        "axes:\n  runtime: [podman]\n  version: [host]\n  store: [vfs, overlay]\n",
+    )
+    .unwrap();
+    let json = project.path().join("results.json");
+    let mut child = harness_cmd(project.path(), tmp.path())
+        .args(["--jobs", "1", "--json"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let wait_line = |needle: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_secs(1))
+                && line.contains(needle)
+            {
+                return;
+            }
+        }
+        panic!("no stderr line with {needle:?}");
+    };
+    let finished_before = match moment {
+        Moment::FirstStarting => {
+            wait_line("starting");
+            0
+        }
+        Moment::BetweenCells => {
+            wait_line("[1/2]");
+            1
+        }
+        Moment::SecondServing => {
+            wait_line("[1/2]");
+            assert!(
+                wait_for_instance(
+                    &mut child,
+                    tmp.path(),
+                    "podman.sock",
+                    Duration::from_secs(60),
+                    || true
+                ),
+                "the second daemon never came up"
+            );
+            1
+        }
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + signal as i32),
+        "{moment:?}:\n{stderr}"
+    );
+    assert_clean(tmp.path());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("partial results written"))
+            .unwrap();
+    assert_eq!(doc["interrupted"]["signal"], signal as i32, "{doc}");
+    assert_eq!(doc["interrupted"]["planned"], 2, "{doc}");
+    let results = doc["results"].as_array().unwrap();
+    // The run may finish the second cell's start before the signal lands, never more.
+    assert!(
+        results.len() == finished_before
+            || (matches!(moment, Moment::BetweenCells) && results.len() == 2),
+        "{moment:?}: {} results:\n{stderr}",
+        results.len()
+    );
+    assert!(
+        results.iter().all(|r| r["status"] == "pass"),
+        "only cells that finished on their own: {doc}"
+    );
+}
+
+fn sigint_while_the_first_cell_starts_writes_no_results_and_leaves_nothing() {
+    signal_at(Moment::FirstStarting, Signal::SIGINT);
+}
+
+fn sighup_between_cells_keeps_the_finished_cell_and_starts_no_other() {
+    signal_at(Moment::BetweenCells, Signal::SIGHUP);
+}
+
+fn sigterm_while_the_second_cell_runs_keeps_the_first_result() {
+    signal_at(Moment::SecondServing, Signal::SIGTERM);
+}
+
 fn ctrl_c_during_a_podman_run_leaves_nothing_behind() {
     interrupt_mid_run("podman", "overlay", "podman.sock", Signal::SIGINT);
 }
@@ -192,6 +312,18 @@ fn roots_of_a_killed_harness_are_swept_on_the_next_run() {
 
 /// This module's tests and the binaries each needs (see `LiveTest`).
 pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        sigint_while_the_first_cell_starts_writes_no_results_and_leaves_nothing,
+        &["podman"]
+    ),
+    live_test!(
+        sighup_between_cells_keeps_the_finished_cell_and_starts_no_other,
+        &["podman"]
+    ),
+    live_test!(
+        sigterm_while_the_second_cell_runs_keeps_the_first_result,
+        &["podman"]
+    ),
     live_test!(a_finished_run_leaves_nothing_behind, &["podman"]),
     live_test!(
         ctrl_c_during_a_podman_run_leaves_nothing_behind,

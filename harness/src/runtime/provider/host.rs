@@ -50,7 +50,7 @@ use crate::runtime::containerd::ContainerdDriver;
 use crate::runtime::docker::DockerDriver;
 use crate::runtime::instance::Instance;
 use crate::runtime::podman::PodmanDriver;
-use crate::runtime::process::Daemon;
+use crate::runtime::process::{Daemon, SpawnError};
 use crate::runtime::teardown::InstanceRoot;
 use crate::runtime::{BoxFuture, RuntimeKind};
 
@@ -88,7 +88,10 @@ impl Launcher for PathLauncher {
         log: PathBuf,
     ) -> Result<(), ProviderError> {
         let path = find_binary(binary, env)?;
-        root.adopt(Daemon::spawn(binary, &path, args, envs, log)?);
+        root.spawn(
+            || Daemon::spawn(binary, &path, args, envs, log),
+            || SpawnError::Interrupted,
+        )?;
         Ok(())
     }
 }

@@ -182,9 +182,11 @@ impl Launcher for ChrootLauncher {
         };
         let mut envs = envs.to_vec();
         envs.push(("PATH".into(), CHROOT_PATH.into()));
-        let daemon = Daemon::spawn(binary, &program, &full, &envs, log)?;
-        first.get_or_insert(daemon.pid());
-        root.adopt(daemon);
+        let pid = root.spawn(
+            || Daemon::spawn(binary, &program, &full, &envs, log),
+            || crate::runtime::process::SpawnError::Interrupted,
+        )?;
+        first.get_or_insert(pid);
         Ok(())
     }
 }
