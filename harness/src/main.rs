@@ -169,6 +169,11 @@ struct RunArgs {
     /// Cells run at once, 1 to 1024. Default: the number of CPUs.
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=1024))]
     jobs: Option<u16>,
+    /// How long one step may take, in seconds (1 to 86400), before its cell is an `error`
+    /// (`step-timeout`, with the daemons' log tails).
+    #[arg(long, value_name = "SECONDS", default_value_t = run::DEFAULT_STEP_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    step_timeout: u64,
     /// How to treat outcome snapshots.
     #[arg(long, value_enum, default_value_t = SnapshotMode::Check)]
     snapshots: SnapshotMode,
@@ -442,7 +447,7 @@ fn run(args: RunArgs) -> i32 {
             .jobs
             .map_or_else(run::session::default_jobs, usize::from),
         ci: run::in_ci(),
-        step_timeout: run::DEFAULT_STEP_TIMEOUT,
+        step_timeout: std::time::Duration::from_secs(args.step_timeout),
     };
     let total = prepared.len() * session.cells.len();
     let color = color_allowed(&std::io::stderr());

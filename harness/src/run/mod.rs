@@ -356,6 +356,11 @@ async fn run_steps(
         if let Some((daemon, tail)) = instance.dead_daemon() {
             kind = ErrorKind::DaemonDied;
             msg.push_str(&format!("\n{daemon} died; last log lines:\n{tail}"));
+        } else if kind == ErrorKind::StepTimeout {
+            // A daemon that stopped answering is alive: its log may say why.
+            for (daemon, tail) in instance.log_tails(20) {
+                msg.push_str(&format!("\n{daemon}'s last log lines:\n{tail}"));
+            }
         }
         Status::error(kind, msg)
     };

@@ -190,6 +190,92 @@ fn signal_at(moment: Moment, signal: Signal) {
     );
 }
 
+/// Issue 13, item 9: a daemon that stops answering (SIGSTOP) makes its cell an `error`
+/// (`step-timeout`, with the daemon's log tail) within the step timeout; the other cell
+/// finishes, and nothing is left behind.
+fn a_stopped_daemon_times_out_its_cell_and_the_other_finishes() {
+    let project = tempfile::tempdir().unwrap();
+    let tmp = short_tmp();
+    write_project(project.path(), "podman", "vfs");
+    // Many loads, so the first cell is still running when its daemon is stopped.
+    let steps: String = (0..40)
+        .map(|i| format!("  - id: load-{i}\n    load: one\n"))
+        .collect();
+    std::fs::write(
+        project.path().join("scenarios/teardown.yaml"),
+        format!(
+            "name: teardown\nsummary: loads one archive many times\nfixtures:\n  one:\n    layout: docker-oci-hybrid\n    \
+             name: example.test/one:v1\n    layers:\n      - files: [{{ path: etc/one, content: \"one\\n\" }}]\n\
+             steps:\n{steps}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("matrix.yaml"),
+        "axes:\n  runtime: [podman, docker]\n  version: [host]\n  store: [vfs]\n",
+    )
+    .unwrap();
+    let json = project.path().join("results.json");
+    let started = std::time::Instant::now();
+    let mut child = harness_cmd(project.path(), tmp.path())
+        .args(["--jobs", "2", "--step-timeout", "5", "--json"])
+        .arg(&json)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for_instance(
+            &mut child,
+            tmp.path(),
+            "podman.sock",
+            Duration::from_secs(60),
+            || true
+        ),
+        "podman never came up"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let stopped: Vec<i32> = processes_mentioning(tmp.path())
+        .iter()
+        .filter(|p| p.contains("/podman ") && p.contains("system service"))
+        .filter_map(|p| p.split(':').next()?.parse().ok())
+        .collect();
+    assert_eq!(stopped.len(), 1, "one podman service");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(stopped[0]), Signal::SIGSTOP).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an infrastructure error:\n{stderr}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let by_cell = |id: &str| {
+        doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["cell"]["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {doc}"))
+    };
+    let podman = by_cell("podman-host-vfs");
+    assert_eq!(podman["status"], "error", "{podman}");
+    assert_eq!(podman["error_kind"], "step-timeout", "{podman}");
+    assert!(
+        podman["message"]
+            .as_str()
+            .unwrap()
+            .contains("podman's last log lines"),
+        "{podman}"
+    );
+    assert_eq!(by_cell("docker-host-vfs")["status"], "pass");
+    assert!(took < Duration::from_secs(90), "took {took:?}");
+    assert_clean(tmp.path());
+}
+
 fn sigint_while_the_first_cell_starts_writes_no_results_and_leaves_nothing() {
     signal_at(Moment::FirstStarting, Signal::SIGINT);
 }
@@ -312,6 +398,10 @@ fn roots_of_a_killed_harness_are_swept_on_the_next_run() {
 
 /// This module's tests and the binaries each needs (see `LiveTest`).
 pub const TESTS: &[LiveTest] = &[
+    live_test!(
+        a_stopped_daemon_times_out_its_cell_and_the_other_finishes,
+        &["podman", "dockerd", "containerd"]
+    ),
     live_test!(
         sigint_while_the_first_cell_starts_writes_no_results_and_leaves_nothing,
         &["podman"]
