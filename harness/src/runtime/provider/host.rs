@@ -237,8 +237,9 @@ pub async fn start_podman(
     std::fs::write(
         &containers_conf,
         format!(
-            "[engine]\nlock_type = \"file\"\nevents_logger = \"file\"\nevents_logfile_path = \"{}\"\n",
-            tmp.join("events.log").display()
+            "[engine]\nlock_type = \"file\"\nevents_logger = \"file\"\nevents_logfile_path = \"{}\"\nimage_copy_tmp_dir = \"{}\"\n",
+            tmp.join("events.log").display(),
+            tmp.display()
         ),
     )
     .map_err(io("write containers.conf"))?;
@@ -267,7 +268,16 @@ pub async fn start_podman(
         "--time=0".into(),
         format!("unix://{}", display(&sock)),
     ];
+    // Host state Podman would otherwise write (issue 9, item 3): API uploads are spooled with
+    // `os.CreateTemp("", "api_load.tar")` (compat `LoadImages`, `CreateImageFromSrc`, which
+    // never removes its spool; libpod `ImagesImport`), i.e. under `$TMPDIR`, which Podman
+    // defaults to `/var/tmp`; image copies go to containers.conf `image_copy_tmp_dir` (default
+    // `/var/tmp`, set above); the blob-info cache goes to `<graphroot>/cache` (containers/common
+    // `libimage.RuntimeFromStore` sets `BlobInfoCacheDir`; containers/image's default would be
+    // `/var/lib/containers/cache`). `harness/tests/live/import.rs` shows the host's
+    // directories unchanged after a run.
     let envs = vec![
+        ("TMPDIR".to_string(), display(&tmp)),
         ("CONTAINERS_CONF".to_string(), display(&containers_conf)),
         (
             "CONTAINERS_STORAGE_CONF".to_string(),
