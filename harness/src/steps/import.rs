@@ -101,9 +101,6 @@ pub struct ImportedImage {
     /// Which digest of the stored image the ID is: `config(imported)`, `manifest(imported)`,
     /// or `<id>` when it is neither (or the stored image could not be read).
     pub id: String,
-    /// The history comment the runtime stored (the import `message`), where it reports one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
 }
 
 /// What the runtime stored, read back by saving the image.
@@ -295,7 +292,6 @@ impl StepKind for Import {
             obs.image = Some(ImportedImage {
                 names: record.names.clone(),
                 id: read.id_symbol.clone(),
-                comment: None,
             });
             obs.findings = read.findings(cx.redact);
             obs.stored = Some(read.observation(cx.redact));
@@ -557,7 +553,6 @@ mod tests {
             image: (outcome == ImportOutcomeKind::Imported).then(|| ImportedImage {
                 names: names.iter().map(|s| s.to_string()).collect(),
                 id: "config(imported)".into(),
-                comment: None,
             }),
             stored: matches.map(|m| StoredObservation {
                 read_by: "save oci-archive".into(),
