@@ -593,9 +593,14 @@ mod tests {
     /// An import observation never reads back as a load observation (untagged enum).
     #[test]
     fn an_import_observation_reads_back_as_itself() {
-        let o = super::super::Observation::Import(obs(ImportOutcomeKind::Error, &[], None));
-        let json = serde_json::to_string(&o).unwrap();
-        let back: super::super::Observation = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, o);
+        for o in [
+            obs(ImportOutcomeKind::Error, &[], None),
+            obs(ImportOutcomeKind::Imported, &["a:1"], Some(false)),
+        ] {
+            let o = super::super::Observation::Import(o);
+            let json = serde_json::to_string(&o).unwrap();
+            let back: super::super::Observation = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, o);
+        }
     }
 }

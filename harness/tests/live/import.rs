@@ -323,6 +323,38 @@ fn libpod_and_compat_differ_in_import_reference_and_load_report() {
         eprintln!("libpod load: {lm:?}; compat load: {cm:?}");
         assert_eq!(lm, ["example.test/compat:v1"]);
         assert_eq!(cm, ["Loaded image: example.test/compat:v1"]);
+
+        // The rest of the Runtime trait through compat: tag, lookup, untag.
+        use harness::runtime::{Lookup, TagOutcome};
+        let tagged = compat
+            .tag_image("example.test/compat:v1", "example.test/compat:tagged")
+            .await
+            .unwrap();
+        assert_eq!(tagged, TagOutcome::Tagged);
+        let found = compat
+            .lookup_image("example.test/compat:tagged")
+            .await
+            .unwrap();
+        let Lookup::Found(record) = found else {
+            panic!("{found:?}")
+        };
+        assert!(record.id.starts_with("sha256:"), "{record:?}");
+        assert_eq!(
+            record.names,
+            ["example.test/compat:tagged", "example.test/compat:v1"]
+        );
+        let untagged = compat
+            .untag_image("example.test/compat:v1", "example.test/compat:tagged")
+            .await
+            .unwrap();
+        assert_eq!(untagged, TagOutcome::Tagged);
+        assert_eq!(
+            compat
+                .lookup_image("example.test/compat:tagged")
+                .await
+                .unwrap(),
+            Lookup::NotFound
+        );
     });
     instance.shutdown();
 }
