@@ -590,6 +590,40 @@ mod tests {
         assert_eq!(refused[0].claim, "outcome");
     }
 
+    /// Rootfs fixtures are declared among `fixtures:`; an import names one, a load cannot,
+    /// and an import of an image fixture is an unknown fixture with the rootfs names listed.
+    #[test]
+    fn scenarios_declare_rootfs_fixtures_and_import_steps_name_them() {
+        let parse = |steps: &str| {
+            crate::config::parse_scenario(
+                &format!(
+                    "name: s\nsummary: s\nfixtures:\n  img: {{ layout: oci-archive, layers: [{{ files: [{{ path: a }}] }}] }}\n  tar: {{ rootfs: {{ compression: xz, files: [{{ path: a }}] }} }}\nsteps:\n{steps}"
+                ),
+                std::path::Path::new("s.yaml"),
+            )
+        };
+        let s = parse("  - id: i\n    import: { fixture: tar, reference: a.test/x:1 }\n    expect:\n      - { outcome: imported, diffid_matches: true }\n").unwrap();
+        assert_eq!(s.rootfs["tar"].compression, crate::craft::Compression::Xz);
+        assert!(s.fixtures.contains_key("img") && !s.fixtures.contains_key("tar"));
+        let err = parse("  - id: i\n    import: { fixture: img }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#"unknown fixture "img" (known: tar)"#),
+            "{err}"
+        );
+        let err = parse("  - id: l\n    load: tar\n").unwrap_err().to_string();
+        assert!(err.contains(r#"unknown fixture "tar""#), "{err}");
+        let err = parse("  - id: i\n    import: { fixture: tar }\n    expect:\n      - { outcome: error, diffid_matches: true }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be combined"), "{err}");
+        let err = parse("  - id: i\n    import: { fixture: tar }\n    expect:\n      - { diffid_matches: maybe }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("diffid_matches"), "{err}");
+    }
+
     /// An import observation never reads back as a load observation (untagged enum).
     #[test]
     fn an_import_observation_reads_back_as_itself() {
