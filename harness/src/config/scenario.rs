@@ -21,7 +21,7 @@ use super::matrix::Cell;
 use super::selector::{RawSelector, Selector};
 use super::step::{RawStep, Step, resolve_step};
 use super::yaml::{self, OrderedMap};
-use crate::craft::FixtureSpec;
+use crate::craft::{FixtureDecl, FixtureSpec, RootfsSpec};
 
 /// One scenario file, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,9 @@ pub struct Scenario {
     pub links: Vec<String>,
     /// Fixture name -> spec; every name a step refers to is here.
     pub fixtures: BTreeMap<String, FixtureSpec>,
+    /// Rootfs tarball fixtures (`{ rootfs: ... }` entries of `fixtures:`), by name; names are
+    /// unique across both maps.
+    pub rootfs: BTreeMap<String, RootfsSpec>,
     /// Never empty; ids are unique.
     pub steps: Vec<Step>,
     pub known_issues: Vec<KnownIssue>,
@@ -101,7 +104,7 @@ struct RawScenario {
     #[serde(default)]
     links: Vec<String>,
     #[serde(default)]
-    fixtures: OrderedMap<FixtureSpec>,
+    fixtures: OrderedMap<FixtureDecl>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     known_issues: Vec<Spanned<RawKnownIssue>>,
@@ -172,18 +175,28 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
     }
 
     let mut fixtures = BTreeMap::new();
-    for (name, spec) in raw.fixtures.0 {
+    let mut rootfs = BTreeMap::new();
+    for (name, decl) in raw.fixtures.0 {
         let field = format!("fixtures.{}", name.value);
         ident(path, &name, &field, "fixture name")?;
         // Everything crafting would refuse is refused now, before a run starts anything.
-        crate::craft::validate(&spec).map_err(|e| {
+        let invalid = |e: crate::craft::CraftError| {
             err(
                 name.referenced,
                 &field,
                 ConfigErrorKind::Fixture(crate::run::error_chain(&e)),
             )
-        })?;
-        fixtures.insert(name.value, spec);
+        };
+        match decl {
+            FixtureDecl::Image(spec) => {
+                crate::craft::validate(&spec).map_err(invalid)?;
+                fixtures.insert(name.value, spec);
+            }
+            FixtureDecl::Rootfs(spec) => {
+                crate::craft::validate_rootfs(&spec).map_err(invalid)?;
+                rootfs.insert(name.value, spec);
+            }
+        }
     }
 
     if raw.steps.value.is_empty() {
@@ -191,7 +204,14 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
     }
     let mut steps: Vec<Step> = Vec::with_capacity(raw.steps.value.len());
     for (i, step) in raw.steps.value.into_iter().enumerate() {
-        let step = resolve_step(path, step, &format!("steps[{i}]"), &fixtures, &steps)?;
+        let step = resolve_step(
+            path,
+            step,
+            &format!("steps[{i}]"),
+            &fixtures,
+            &rootfs,
+            &steps,
+        )?;
         steps.push(step);
     }
 
@@ -248,6 +268,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
         regression: raw.regression,
         links: raw.links,
         fixtures,
+        rootfs,
         steps,
         known_issues,
         source: path.to_path_buf(),
@@ -486,12 +507,12 @@ known_issues:
     #[case::unknown_step_key(
         "    load: hybrid\n",
         "    lod: hybrid\n",
-        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, expect"
+        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, expect"
     )]
     #[case::step_without_action(
         "    load: hybrid\n",
         "",
-        "17:5: steps[0]: step has no action (expected one of: load, tag, inspect)"
+        "17:5: steps[0]: step has no action (expected one of: load, tag, inspect, import)"
     )]
     #[case::step_without_id(
         "  - id: load-hybrid\n    load: hybrid\n",

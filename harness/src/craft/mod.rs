@@ -62,6 +62,7 @@ mod manifest;
 mod names;
 mod oci_layout;
 mod plan;
+mod rootfs;
 mod spec;
 #[cfg(test)]
 mod testutil;
@@ -73,6 +74,9 @@ pub use defect::{
 pub use error::CraftError;
 pub use facts::{
     ArchiveNames, BlobFacts, CraftedArchive, IndexEntryNames, LayerFacts, PlatformFacts,
+};
+pub use rootfs::{
+    FixtureDecl, RootfsFacts, RootfsSpec, build_rootfs, validate_rootfs, write_rootfs_to_path,
 };
 pub use spec::{Compression, FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
 pub use write::{write_archive, write_archive_to_path};

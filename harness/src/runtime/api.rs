@@ -57,7 +57,15 @@ pub type Connector =
 
 /// The drivers of the non-default APIs: `(runtime, api, connector)`. Adding an API is its
 /// driver module, its name in [`apis`], and its line here.
-const DRIVERS: &[(RuntimeKind, &str, Connector)] = &[];
+const DRIVERS: &[(RuntimeKind, &str, Connector)] = &[(RuntimeKind::Podman, "compat", compat)];
+
+/// Podman's Docker-compatible API on the service's socket (`podman_compat.rs`).
+fn compat(endpoint: &Endpoint) -> BoxFuture<'_, Result<Box<dyn Runtime>, ProviderError>> {
+    Box::pin(async move {
+        let driver = super::podman_compat::connect(&endpoint.socket).await?;
+        Ok(Box::new(driver) as Box<dyn Runtime>)
+    })
+}
 
 /// Connects the driver for `api` to `instance` and makes it the instance's driver. The
 /// default API is a no-op. An API without a driver here, or an instance that does not say

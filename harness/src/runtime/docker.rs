@@ -9,13 +9,16 @@
 use std::path::Path;
 
 use bollard::Docker;
-use bollard::query_parameters::{ImportImageOptionsBuilder, ListImagesOptionsBuilder};
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, ListImagesOptionsBuilder,
+};
 use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use super::{
-    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError,
-    RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome,
+    Lookup, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat,
+    TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
@@ -28,11 +31,26 @@ pub struct DockerDriver {
     /// [`STREAM_TIMEOUT`].
     streaming: Docker,
     endpoint: String,
+    /// The runtime behind the socket: Docker, or Podman's Docker-compatible service
+    /// ([`podman_compat`](super::podman_compat)).
+    kind: RuntimeKind,
+    /// [`RuntimeInfo::api`]: `docker-engine`, or `docker-compat` for Podman.
+    api: &'static str,
 }
 
 impl DockerDriver {
     /// Connects to `socket` and negotiates the API version down to what the daemon speaks.
     pub async fn connect(socket: &Path) -> Result<DockerDriver, RuntimeError> {
+        Self::connect_as(socket, RuntimeKind::Docker, "docker-engine").await
+    }
+
+    /// Connects to `socket`, a daemon of `kind` that serves the Docker Engine API, reporting
+    /// `api` as the API it speaks.
+    pub(crate) async fn connect_as(
+        socket: &Path,
+        kind: RuntimeKind,
+        api: &'static str,
+    ) -> Result<DockerDriver, RuntimeError> {
         let endpoint = socket.display().to_string();
         let connect_err = |e: bollard::errors::Error| RuntimeError::Connect {
             runtime: RUNTIME,
@@ -54,6 +72,8 @@ impl DockerDriver {
             client,
             streaming,
             endpoint,
+            kind,
+            api,
         })
     }
 
@@ -104,11 +124,11 @@ impl Runtime for DockerDriver {
                 .await
                 .map_err(|e| self.protocol("info", e))?;
             Ok(RuntimeInfo {
-                runtime: RuntimeKind::Docker,
+                runtime: self.kind,
                 version: version.version.unwrap_or_default(),
                 api_version: self.client.client_version().to_string(),
                 store: info.driver.unwrap_or_default(),
-                api: "docker-engine".into(),
+                api: self.api.into(),
             })
         })
     }
@@ -252,7 +272,7 @@ impl Runtime for DockerDriver {
     }
 
     fn kind(&self) -> RuntimeKind {
-        RuntimeKind::Docker
+        self.kind
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
@@ -290,6 +310,74 @@ impl Runtime for DockerDriver {
                 .build();
             let result = self.client.remove_image(name, Some(opts), None).await;
             super::tag_outcome(result, rejection, |e| self.protocol("untag reply", e))
+        })
+    }
+
+    fn import_image<'a>(
+        &'a self,
+        request: &'a ImportRequest<'a>,
+    ) -> BoxFuture<'a, Result<ImportOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // POST /images/create?fromSrc=- with the tarball as the body, as the docker CLI's
+            // `ImageImport` sends it: the reference goes whole as `repo` (moby's
+            // `ImportImage` parses it with `ParseNormalizedNamed`; Podman's compat
+            // `CreateImageFromSrc` merges `repo` and `tag` and normalizes to Docker Hub).
+            // bollard sends `changes` as one newline-joined value; moby joins the list with
+            // newlines itself (`dockerfile.BuildFromConfig`), Podman takes each value as one
+            // instruction.
+            let file = super::open_archive(request.archive).await?;
+            let body = bollard::body_try_stream(ReaderStream::with_capacity(file, 256 * 1024));
+            let mut opts = CreateImageOptionsBuilder::new().from_src("-");
+            if let Some(reference) = request.reference {
+                opts = opts.repo(reference);
+            }
+            if let Some(message) = request.message {
+                opts = opts.message(message);
+            }
+            if !request.changes.is_empty() {
+                opts = opts.changes(request.changes.to_vec());
+            }
+            let mut stream = self
+                .streaming
+                .create_image(Some(opts.build()), Some(body), None);
+            let (mut id, mut messages) = (None, Vec::new());
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(detail) = info.error_detail {
+                            return Ok(ImportOutcome::Error(ApiRejection {
+                                status: None,
+                                message: detail.message.unwrap_or_default(),
+                            }));
+                        }
+                        // Podman's compat reply carries `id`; moby's last status is the ID.
+                        if let Some(i) = info.id.filter(|i| !i.is_empty()) {
+                            id = Some(i);
+                        }
+                        if let Some(status) = info.status.filter(|s| !s.trim().is_empty()) {
+                            if status.starts_with("sha256:") {
+                                id = id.or(Some(status.clone()));
+                            }
+                            messages.push(status.trim().to_string());
+                        }
+                    }
+                    Err(e) => match rejection(&e) {
+                        Some(r) => return Ok(ImportOutcome::Error(r)),
+                        None => return Err(self.protocol("import reply", e)),
+                    },
+                }
+            }
+            match id {
+                Some(id) => Ok(ImportOutcome::Imported { id, messages }),
+                None => Err(RuntimeError::Unexpected {
+                    runtime: RUNTIME,
+                    what: "import reply".into(),
+                    rejection: ApiRejection {
+                        status: None,
+                        message: format!("no image ID in the reply: {messages:?}"),
+                    },
+                }),
+            }
         })
     }
 }

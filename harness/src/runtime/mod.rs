@@ -31,6 +31,7 @@ pub mod instance;
 pub mod kind;
 mod libpod;
 pub mod podman;
+pub mod podman_compat;
 pub mod process;
 pub mod provider;
 pub mod replay;
@@ -375,6 +376,46 @@ pub trait Runtime: Send + Sync {
     }
     /// Which runtime this driver talks to.
     fn kind(&self) -> RuntimeKind;
+
+    // ---- import (issue 9, item 2): see "Import" below ----
+
+    /// Imports the rootfs tarball `request.archive` (streamed) as a one-layer image (`docker
+    /// import`, `podman import`). `Ok(ImportOutcome::Error(_))`: the runtime refused. The
+    /// default is [`RuntimeError::Unsupported`] (containerd's API has no rootfs import: `ctr
+    /// import` takes image archives only).
+    fn import_image<'a>(
+        &'a self,
+        request: &'a ImportRequest<'a>,
+    ) -> BoxFuture<'a, Result<ImportOutcome, RuntimeError>> {
+        let _ = request;
+        Box::pin(async move { Err(unsupported(self, "import of a rootfs tarball")) })
+    }
+}
+
+// ---- Import (issue 9, item 2) ----
+
+/// What to import: a rootfs tarball and what the runtime is asked to make of it.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportRequest<'a> {
+    /// The tarball, in any compression the runtime may or may not recognise.
+    pub archive: &'a Path,
+    /// The name to give the image, sent as written (Docker `repo`, libpod `reference`).
+    pub reference: Option<&'a str>,
+    /// The commit message (the history entry's comment).
+    pub message: Option<&'a str>,
+    /// Dockerfile instructions applied to the config (`CMD ["/bin/sh"]`, `ENV A=b`).
+    pub changes: &'a [String],
+}
+
+/// The result of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum ImportOutcome {
+    /// The runtime created an image; `id` as its reply gives it (`sha256:<hex>` on Docker,
+    /// bare hex on libpod), `messages` its progress lines verbatim.
+    Imported { id: String, messages: Vec<String> },
+    /// The runtime refused the tarball or a parameter.
+    Error(ApiRejection),
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome, Lookup,
+    Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -310,5 +310,50 @@ impl Runtime for PodmanDriver {
         name: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
         Box::pin(self.tag_call("untag", image, name))
+    }
+
+    fn import_image<'a>(
+        &'a self,
+        request: &'a ImportRequest<'a>,
+    ) -> BoxFuture<'a, Result<ImportOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // POST /libpod/images/import?reference=&message=&changes=... with the tarball as
+            // the body (libpod `ImagesImport`, which spools it to a temp file and imports it
+            // with `tarball:`; `reference` is a short name kept local: `foo` -> `localhost/foo`).
+            let mut query = Vec::new();
+            if let Some(reference) = request.reference {
+                query.push(format!("reference={}", encode_query(reference)));
+            }
+            if let Some(message) = request.message {
+                query.push(format!("message={}", encode_query(message)));
+            }
+            for change in request.changes {
+                query.push(format!("changes={}", encode_query(change)));
+            }
+            let path = format!("/images/import?{}", query.join("&"));
+            let file = super::open_archive(request.archive).await?;
+            let reply = self
+                .client
+                .post_file(&path, "application/x-tar", file)
+                .await
+                .map_err(|e| self.protocol("import reply", e))?;
+            if !(200..300).contains(&reply.status) {
+                return Ok(ImportOutcome::Error(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                )));
+            }
+            // entities.ImageImportReport: {"Id": "<hex>"}
+            #[derive(Deserialize)]
+            struct ImportReport {
+                #[serde(rename = "Id")]
+                id: String,
+            }
+            let report: ImportReport = self.parse("import reply", &reply.body)?;
+            Ok(ImportOutcome::Imported {
+                id: report.id,
+                messages: Vec::new(),
+            })
+        })
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::observe::DigestBook;
 use crate::config::Scenario;
-use crate::craft::{CraftError, CraftedArchive};
+use crate::craft::{CraftError, CraftedArchive, RootfsFacts};
 use crate::runtime;
 
 /// The fixtures of one scenario, crafted once into a private temp dir and shared by its cells.
@@ -14,6 +14,8 @@ pub struct Fixtures {
     /// Registered for teardown, so a signal removes it too (a `TempDir` would survive `exit`).
     _dir: runtime::teardown::InstanceRoot,
     archives: BTreeMap<String, (PathBuf, CraftedArchive)>,
+    /// Rootfs tarballs (for `import`), by name.
+    rootfs: BTreeMap<String, (PathBuf, RootfsFacts)>,
     book: DigestBook,
 }
 
@@ -50,9 +52,23 @@ impl Fixtures {
             book.add(name, &facts);
             archives.insert(name.clone(), (path, facts));
         }
+        let mut rootfs = BTreeMap::new();
+        for (name, spec) in &scenario.rootfs {
+            let path = dir.path().join(format!("{name}.rootfs"));
+            let facts = crate::craft::write_rootfs_to_path(spec, &path).map_err(|source| {
+                FixtureError::Craft {
+                    scenario: scenario.source.clone(),
+                    name: name.clone(),
+                    source,
+                }
+            })?;
+            book.add_rootfs(name, &facts);
+            rootfs.insert(name.clone(), (path, facts));
+        }
         Ok(Fixtures {
             _dir: dir,
             archives,
+            rootfs,
             book,
         })
     }
@@ -66,6 +82,16 @@ impl Fixtures {
     /// What crafting fixture `name` wrote.
     pub fn facts(&self, name: &str) -> &CraftedArchive {
         &self.archives[name].1
+    }
+
+    /// The file of rootfs fixture `name` (resolution guarantees it exists).
+    pub fn rootfs_path(&self, name: &str) -> &Path {
+        &self.rootfs[name].0
+    }
+
+    /// What crafting rootfs fixture `name` wrote.
+    pub fn rootfs_facts(&self, name: &str) -> &RootfsFacts {
+        &self.rootfs[name].1
     }
 
     /// Every fixture's facts, by name.

@@ -14,6 +14,7 @@
 //! [`Observation`] enums and their dispatch.
 
 pub mod fixtures;
+pub mod import;
 pub mod inspect;
 pub mod load;
 pub mod observe;
@@ -40,6 +41,8 @@ pub struct ResolveContext<'a> {
     pub field: &'a str,
     /// The scenario's fixtures by name.
     pub fixtures: &'a std::collections::BTreeMap<String, FixtureSpec>,
+    /// The scenario's rootfs tarball fixtures by name.
+    pub rootfs: &'a std::collections::BTreeMap<String, crate::craft::RootfsSpec>,
 }
 
 impl ResolveContext<'_> {
@@ -332,4 +335,5 @@ step_kinds! {
     Load(load::Load),
     Tag(tag::Tag),
     Inspect(inspect::Inspect),
+    Import(import::Import),
 }

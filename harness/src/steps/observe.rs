@@ -18,6 +18,9 @@ pub enum DigestRole {
     Manifest,
     Index,
     Layer,
+    /// A rootfs tarball fixture's file as written (compressed), which is not a DiffID unless
+    /// it is uncompressed; its decompressed tar is the fixture's `layer`.
+    Rootfs,
 }
 
 impl DigestRole {
@@ -27,6 +30,7 @@ impl DigestRole {
             DigestRole::Manifest => "manifest",
             DigestRole::Index => "index",
             DigestRole::Layer => "layer",
+            DigestRole::Rootfs => "rootfs",
         }
     }
 }
@@ -55,6 +59,19 @@ impl DigestBook {
         for layer in &facts.layers {
             put(layer.digest.hex(), DigestRole::Layer);
             put(layer.diff_id.hex(), DigestRole::Layer);
+        }
+    }
+
+    /// Records the digests of one rootfs tarball fixture: its decompressed tar as `layer`
+    /// (the DiffID), the file as written as `rootfs` (the same digest when uncompressed).
+    pub fn add_rootfs(&mut self, fixture: &str, facts: &crate::craft::RootfsFacts) {
+        for (digest, role) in [
+            (&facts.diff_id, DigestRole::Layer),
+            (&facts.digest, DigestRole::Rootfs),
+        ] {
+            self.by_hex
+                .entry(digest.hex().to_string())
+                .or_insert((role, fixture.to_string()));
         }
     }
 

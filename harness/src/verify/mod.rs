@@ -51,6 +51,7 @@ mod inspect;
 mod members;
 pub mod predict;
 mod render;
+pub mod stored;
 #[cfg(test)]
 mod testutil;
 

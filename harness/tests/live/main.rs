@@ -40,6 +40,7 @@ mod crafted;
 mod ctr_conformance;
 mod debian;
 mod drivers;
+mod import;
 mod inspect_step;
 mod providers;
 mod save;
@@ -54,6 +55,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("ctr_conformance", ctr_conformance::TESTS),
     ("debian", debian::TESTS),
     ("drivers", drivers::TESTS),
+    ("import", import::TESTS),
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("save", save::TESTS),
