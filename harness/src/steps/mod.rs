@@ -15,8 +15,11 @@
 
 pub mod fixtures;
 pub mod inspect;
+pub mod list;
 pub mod load;
 pub mod observe;
+pub mod remove;
+pub mod save;
 pub mod tag;
 
 use std::fmt::Debug;
@@ -332,4 +335,7 @@ step_kinds! {
     Load(load::Load),
     Tag(tag::Tag),
     Inspect(inspect::Inspect),
+    Save(save::Save),
+    Remove(remove::Remove),
+    List(list::List),
 }
