@@ -19,6 +19,7 @@ mod claim;
 mod error;
 mod expand;
 mod matrix;
+pub mod produced;
 mod scenario;
 mod selector;
 mod step;
@@ -30,6 +31,7 @@ pub use error::{ConfigError, ConfigErrorKind, Position};
 pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
 pub use selector::{Selector, VersionConstraint, VersionConstraintError};
+pub use produced::{ProducedFixture, ProducedFrom, Producer};
 pub use step::Step;
 
 /// Loads a standalone fixture spec (`harness craft SPEC.yaml`): the same language as a

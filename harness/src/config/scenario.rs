@@ -34,8 +34,11 @@ pub struct Scenario {
     pub regression: Option<String>,
     /// Upstream issues and documents.
     pub links: Vec<String>,
-    /// Fixture name -> spec; every name a step refers to is here.
+    /// Crafted fixture name -> spec.
     pub fixtures: BTreeMap<String, FixtureSpec>,
+    /// Produced fixture name -> what produces it (`config/produced.rs`). Every fixture name
+    /// a step refers to is in `fixtures` or here, never in both.
+    pub produced: BTreeMap<String, super::produced::ProducedFixture>,
     /// Never empty; ids are unique.
     pub steps: Vec<Step>,
     pub known_issues: Vec<KnownIssue>,
@@ -101,7 +104,7 @@ struct RawScenario {
     #[serde(default)]
     links: Vec<String>,
     #[serde(default)]
-    fixtures: OrderedMap<FixtureSpec>,
+    fixtures: OrderedMap<super::produced::RawFixture>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     known_issues: Vec<Spanned<RawKnownIssue>>,
@@ -172,9 +175,17 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
     }
 
     let mut fixtures = BTreeMap::new();
+    let mut raw_produced = Vec::new();
     for (name, spec) in raw.fixtures.0 {
         let field = format!("fixtures.{}", name.value);
         ident(path, &name, &field, "fixture name")?;
+        let spec = match spec {
+            super::produced::RawFixture::Crafted(spec) => spec,
+            super::produced::RawFixture::Produced(p) => {
+                raw_produced.push((name, field, p));
+                continue;
+            }
+        };
         // Everything crafting would refuse is refused now, before a run starts anything.
         crate::craft::validate(&spec).map_err(|e| {
             err(
@@ -186,12 +197,26 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
         fixtures.insert(name.value, spec);
     }
 
+    // Produced fixtures after crafted ones: a `load:` producer names a crafted fixture.
+    let mut produced = BTreeMap::new();
+    for (name, field, p) in raw_produced {
+        produced.insert(name.value, p.resolve(path, &field, &fixtures)?);
+    }
+    let produced_names: std::collections::BTreeSet<String> = produced.keys().cloned().collect();
+
     if raw.steps.value.is_empty() {
         return Err(err(raw.steps.referenced, "steps", ConfigErrorKind::NoSteps));
     }
     let mut steps: Vec<Step> = Vec::with_capacity(raw.steps.value.len());
     for (i, step) in raw.steps.value.into_iter().enumerate() {
-        let step = resolve_step(path, step, &format!("steps[{i}]"), &fixtures, &steps)?;
+        let step = resolve_step(
+            path,
+            step,
+            &format!("steps[{i}]"),
+            &fixtures,
+            &produced_names,
+            &steps,
+        )?;
         steps.push(step);
     }
 
@@ -248,6 +273,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
         regression: raw.regression,
         links: raw.links,
         fixtures,
+        produced,
         steps,
         known_issues,
         source: path.to_path_buf(),

@@ -97,6 +97,7 @@ pub(crate) fn resolve_step(
     step: Spanned<RawStep>,
     field: &str,
     fixtures: &BTreeMap<String, FixtureSpec>,
+    produced: &std::collections::BTreeSet<String>,
     earlier: &[Step],
 ) -> Result<Step, ConfigError> {
     let err = |at: Location, field: &str, kind| ConfigError::at(path, at, field, kind);
@@ -139,6 +140,7 @@ pub(crate) fn resolve_step(
         path,
         field,
         fixtures,
+        produced,
     };
     let action = raw.resolve(&cx)?;
     let expect = step
@@ -170,7 +172,14 @@ mod tests {
                 (name.to_string(), spec)
             })
             .collect();
-        resolve_step(Path::new("s.yaml"), raw, "steps[0]", &fixtures, &[])
+        resolve_step(
+            Path::new("s.yaml"),
+            raw,
+            "steps[0]",
+            &fixtures,
+            &Default::default(),
+            &[],
+        )
     }
 
     #[test]

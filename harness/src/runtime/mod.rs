@@ -144,7 +144,7 @@ pub fn split_repo_tag(target: &str) -> (&str, &str) {
 /// 1.48), and libpod's `compress` applies only to the `docker-dir` / `oci-dir` directory
 /// formats (pkg/api/handlers/libpod/images.go `ExportImage`/`ExportImages`), which are not
 /// archives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SaveFormat {
     /// `docker save` / `podman save --format docker-archive`.

@@ -81,13 +81,13 @@ impl StepKind for Load {
     type Observation = LoadObservation;
 
     fn resolve(raw: Spanned<String>, cx: &ResolveContext<'_>) -> Result<LoadAction, ConfigError> {
-        if !cx.fixtures.contains_key(&raw.value) {
+        if !cx.has_fixture(&raw.value) {
             return Err(cx.error(
                 raw.referenced,
                 "load",
                 ConfigErrorKind::UnknownFixture {
                     name: raw.value,
-                    known: cx.fixtures.keys().cloned().collect(),
+                    known: cx.fixture_names(),
                 },
             ));
         }

@@ -43,9 +43,28 @@ pub struct ResolveContext<'a> {
     pub field: &'a str,
     /// The scenario's fixtures by name.
     pub fixtures: &'a std::collections::BTreeMap<String, FixtureSpec>,
+    /// The names of its produced fixtures (`config/produced.rs`).
+    pub produced: &'a std::collections::BTreeSet<String>,
 }
 
 impl ResolveContext<'_> {
+    /// Whether `name` is a fixture of the scenario, crafted or produced.
+    pub fn has_fixture(&self, name: &str) -> bool {
+        self.fixtures.contains_key(name) || self.produced.contains(name)
+    }
+
+    /// Every fixture name, crafted and produced, sorted.
+    pub fn fixture_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .fixtures
+            .keys()
+            .chain(self.produced.iter())
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
     /// An error about `sub` of this step's action (`load`, `tag.refs`).
     pub fn error(
         &self,
