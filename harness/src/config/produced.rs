@@ -107,9 +107,7 @@ impl<'de> Deserialize<'de> for RawFixture {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFixture, A::Error> {
                 let first: Option<String> = map.next_key()?;
-                let produced = first
-                    .as_deref()
-                    .is_some_and(|k| PRODUCED_KEYS.contains(&k));
+                let produced = first.as_deref().is_some_and(|k| PRODUCED_KEYS.contains(&k));
                 let replay = de::value::MapAccessDeserializer::new(Replay { first, map });
                 if produced {
                     RawProduced::deserialize(replay).map(RawFixture::Produced)
@@ -158,13 +156,17 @@ impl RawProduced {
     ) -> Result<ProducedFixture, ConfigError> {
         let err = |at, sub: &str, kind| ConfigError::at(path, at, format!("{field}.{sub}"), kind);
         let p = self.produced_by;
-        let runtime: RuntimeKind = p.runtime.value.parse().map_err(|e: crate::runtime::UnknownRuntime| {
-            err(
-                p.runtime.referenced,
-                "produced_by.runtime",
-                ConfigErrorKind::Yaml(e.to_string()),
-            )
-        })?;
+        let runtime: RuntimeKind =
+            p.runtime
+                .value
+                .parse()
+                .map_err(|e: crate::runtime::UnknownRuntime| {
+                    err(
+                        p.runtime.referenced,
+                        "produced_by.runtime",
+                        ConfigErrorKind::Yaml(e.to_string()),
+                    )
+                })?;
         let stores = crate::runtime::accepts::stores(runtime);
         if !stores.contains(&p.store.value.as_str()) {
             return Err(err(
@@ -242,5 +244,64 @@ impl RawProduced {
             tag: self.tag.value,
             save: self.save.unwrap_or(SaveFormat::DockerArchive),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ProducedFrom, parse_scenario};
+    use std::path::Path;
+
+    const CRAFTED: &str = "  hybrid:\n    layout: docker-oci-hybrid\n    name: example.test/x:v1\n    layers: [{ files: [{ path: x, content: x }] }]\n";
+
+    fn scenario(fixtures: &str) -> String {
+        format!(
+            "name: s\nsummary: s\nfixtures:\n{CRAFTED}{fixtures}steps:\n  - id: l\n    load: again\n"
+        )
+    }
+
+    #[test]
+    fn a_produced_fixture_is_told_from_a_crafted_one_by_its_first_key() {
+        let s = parse_scenario(
+            &scenario("  again:\n    produced_by: { runtime: podman, store: overlay }\n    load: hybrid\n    tag: example.test/again:v1\n"),
+            Path::new("scenarios/s.yaml"),
+        )
+        .unwrap();
+        assert_eq!(s.fixtures.keys().collect::<Vec<_>>(), ["hybrid"]);
+        let p = &s.produced["again"];
+        assert_eq!(p.producer.version, "host");
+        assert_eq!(
+            p.from,
+            ProducedFrom::Load {
+                fixture: "hybrid".into()
+            }
+        );
+        assert_eq!(p.save, crate::runtime::SaveFormat::DockerArchive);
+    }
+
+    #[rstest::rstest]
+    #[case::unknown_produced_key(
+        "  again:\n    produced_by: { runtime: podman, store: overlay }\n    laod: hybrid\n    tag: t\n",
+        "s.yaml:10:5: fixtures.again.laod: unknown field `laod`"
+    )]
+    #[case::unknown_store(
+        "  again:\n    produced_by: { runtime: podman, store: overlay2 }\n    load: hybrid\n    tag: t\n",
+        "s.yaml:9:44: fixtures.again.produced_by.store: unknown store \"overlay2\" for podman"
+    )]
+    #[case::unknown_crafted_fixture(
+        "  again:\n    produced_by: { runtime: docker, store: vfs }\n    load: nope\n    tag: t\n",
+        "s.yaml:10:11: fixtures.again.load: unknown fixture \"nope\""
+    )]
+    #[case::no_context(
+        "  again:\n    produced_by: { runtime: docker, store: vfs }\n    build: nope\n    tag: t\n",
+        "s.yaml:10:12: fixtures.again.build: invalid fixture: no build context"
+    )]
+    #[case::crafted_errors_keep_their_positions(
+        "  again:\n    layout: oci\n    layers: []\n",
+        "s.yaml:9:13: fixtures.again.layout: unknown variant `oci`"
+    )]
+    fn errors_point_at_the_field(#[case] fixtures: &str, #[case] want: &str) {
+        let e = parse_scenario(&scenario(fixtures), Path::new("scenarios/s.yaml")).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
     }
 }

@@ -14,8 +14,9 @@ use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use super::{
-    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, LoadOutcome, Lookup, RemoveOutcome, Runtime,
-    RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, LoadOutcome, Lookup, RemoveOutcome,
+    Runtime, RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat, TagOutcome,
+    split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";

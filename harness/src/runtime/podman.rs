@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, RemoveOutcome, Runtime, RuntimeError,
-    RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, RemoveOutcome, Runtime,
+    RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";

@@ -97,11 +97,7 @@ impl StepKind for List {
         let not_contains = sorted(r.take_strings("not_contains")?);
         require_something(
             r,
-            &[
-                names.is_some(),
-                contains.is_some(),
-                not_contains.is_some(),
-            ],
+            &[names.is_some(), contains.is_some(), not_contains.is_some()],
             CLAIMS,
         )?;
         Ok(ListClaim {

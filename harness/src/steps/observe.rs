@@ -235,10 +235,7 @@ mod tests {
         "open /var/tmp/api_load.tar<n>: no space left on device"
     )]
     #[case::podman_export_spool("/var/tmp/api.tar12 gone", "/var/tmp/api.tar<n> gone")]
-    #[case::ctr_dated_import_name(
-        "import-2026-12-01:latest",
-        "import-<date>:latest"
-    )]
+    #[case::ctr_dated_import_name("import-2026-12-01:latest", "import-<date>:latest")]
     #[case::ctr_dated_name_in_a_reference(
         "docker.io/library/import-2026-01-31:v1",
         "docker.io/library/import-<date>:v1"

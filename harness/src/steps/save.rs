@@ -359,10 +359,9 @@ impl StepKind for Save {
     fn contradictions(claim: &SaveClaim, obs: &SaveObservation) -> Vec<Contradiction> {
         let mut out = Vec::new();
         let mut push = |claim, message| out.push(Contradiction::of(claim, message));
-        let want_outcome = claim.outcome.or(claim
-            .error_contains
-            .as_ref()
-            .map(|_| SaveOutcome::Error));
+        let want_outcome = claim
+            .outcome
+            .or(claim.error_contains.as_ref().map(|_| SaveOutcome::Error));
         if let Some(want) = want_outcome
             && want != obs.outcome
         {
