@@ -306,6 +306,10 @@ async fn produce_locked(
             return Err(status);
         }
     };
+    let made = ProducedArtifact {
+        archive: entry.join("archive.tar"),
+        ..made
+    };
     let meta = serde_json::to_vec_pretty(&made).expect("serializes");
     let renamed = std::fs::write(building.join("meta.json"), meta)
         .and_then(|()| std::fs::rename(&building, &entry));
@@ -316,10 +320,7 @@ async fn produce_locked(
             format!("produced fixture: cannot cache it: {e}"),
         ));
     }
-    Ok(Arc::new(ProducedArtifact {
-        archive: entry.join("archive.tar"),
-        ..made
-    }))
+    Ok(Arc::new(made))
 }
 
 fn read_cached(entry: &Path) -> Option<ProducedArtifact> {

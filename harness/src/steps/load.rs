@@ -167,8 +167,14 @@ impl StepKind for Load {
             let after = rt.list_images().await?;
             let mut images = Vec::new();
             for changed in observe::changed_images(&before, &after) {
-                // Inspect for the fields a list does not carry (Podman's Digest).
-                let record = rt.inspect_image(&changed.id).await?;
+                // Inspect for the fields a list does not carry (Podman's Digest). By name
+                // where a record has exactly one (containerd keeps one record per name, all
+                // with the same target: an ID lookup finds the first record for each of them).
+                let by = match changed.names.as_slice() {
+                    [name] => name,
+                    _ => &changed.id,
+                };
+                let record = rt.inspect_image(by).await?;
                 images.push(record.unwrap_or_else(|| changed.clone()));
             }
             let mut obs = observe_load(id, fixture, &outcome, &images, cx.redact);
@@ -323,10 +329,7 @@ pub fn observe_load(
         .map(|i| ImageObservation {
             names: i.names.clone(),
             id: book.symbol(&i.id),
-            id_is: book
-                .lookup(&i.id)
-                .filter(|(_, f)| *f == fixture)
-                .map(|(r, _)| r),
+            id_is: book.role_in(&i.id, fixture),
             digest: i.digest.as_deref().map(|d| book.symbol(d)),
             repo_digests: i.repo_digests.iter().map(|d| redact.text(d)).collect(),
         })

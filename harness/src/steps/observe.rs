@@ -35,6 +35,10 @@ impl DigestRole {
 #[derive(Debug, Default, Clone)]
 pub struct DigestBook {
     by_hex: BTreeMap<String, (DigestRole, String)>,
+    /// Every (hex, fixture) pair with its role: a produced fixture often shares digests with
+    /// the crafted one it was made from, and a load of it should still see which of *its*
+    /// digests an ID is.
+    by_fixture: BTreeMap<(String, String), DigestRole>,
 }
 
 impl DigestBook {
@@ -44,6 +48,9 @@ impl DigestBook {
             self.by_hex
                 .entry(hex.to_string())
                 .or_insert((role, fixture.to_string()));
+            self.by_fixture
+                .entry((hex.to_string(), fixture.to_string()))
+                .or_insert(role);
         };
         put(facts.config.digest.hex(), DigestRole::Config);
         if let Some(manifest) = &facts.manifest {
@@ -62,6 +69,14 @@ impl DigestBook {
     pub fn lookup(&self, digest_or_id: &str) -> Option<(DigestRole, &str)> {
         let hex = digest_or_id.rsplit(':').next().unwrap_or(digest_or_id);
         self.by_hex.get(hex).map(|(r, f)| (*r, f.as_str()))
+    }
+
+    /// The role of a digest or ID among the digests of `fixture`, if it is one of them.
+    pub fn role_in(&self, digest_or_id: &str, fixture: &str) -> Option<DigestRole> {
+        let hex = digest_or_id.rsplit(':').next().unwrap_or(digest_or_id);
+        self.by_fixture
+            .get(&(hex.to_string(), fixture.to_string()))
+            .copied()
     }
 
     /// `config(hybrid)` for a known digest; the input unchanged otherwise.
