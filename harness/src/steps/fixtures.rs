@@ -263,6 +263,11 @@ impl Fixtures {
         for (name, slot) in &self.produced {
             if let Some(Ok(ready)) = slot.ready.get() {
                 book.add(name, &ready.artifact.facts);
+                // Builds are not reproducible here (timestamps), so what a runtime derives
+                // from a built artifact differs from one production to the next.
+                if matches!(slot.fixture.from, ProducedFrom::Build { .. }) {
+                    book.mark_volatile(name);
+                }
             }
         }
         book

@@ -328,10 +328,14 @@ pub fn observe_load(
         .iter()
         .map(|i| ImageObservation {
             names: i.names.clone(),
-            id: book.symbol(&i.id),
+            id: book.symbolize_in(&i.id, fixture),
             id_is: book.role_in(&i.id, fixture),
-            digest: i.digest.as_deref().map(|d| book.symbol(d)),
-            repo_digests: i.repo_digests.iter().map(|d| redact.text(d)).collect(),
+            digest: i.digest.as_deref().map(|d| book.symbolize_in(d, fixture)),
+            repo_digests: i
+                .repo_digests
+                .iter()
+                .map(|d| book.symbolize_in(&redact.text(d), fixture))
+                .collect(),
         })
         .collect();
     images.sort_by(|a, b| (&a.names, &a.id).cmp(&(&b.names, &b.id)));

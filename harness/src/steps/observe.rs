@@ -39,6 +39,10 @@ pub struct DigestBook {
     /// the crafted one it was made from, and a load of it should still see which of *its*
     /// digests an ID is.
     by_fixture: BTreeMap<(String, String), DigestRole>,
+    /// Fixtures whose bytes change from one production to the next (built by a runtime whose
+    /// build is not reproducible): a digest a runtime derives from them that the harness cannot
+    /// explain is shown as `unexplained(<fixture>)`, so snapshots stay stable.
+    volatile: std::collections::BTreeSet<String>,
 }
 
 impl DigestBook {
@@ -77,6 +81,25 @@ impl DigestBook {
         self.by_fixture
             .get(&(hex.to_string(), fixture.to_string()))
             .copied()
+    }
+
+    /// Marks `fixture` as one whose digests change from one production to the next.
+    pub fn mark_volatile(&mut self, fixture: &str) {
+        self.volatile.insert(fixture.to_string());
+    }
+
+    /// [`DigestBook::symbolize_text`] for text about fixture `fixture`: where that fixture is
+    /// volatile, digests the book cannot explain become `unexplained(<fixture>)`.
+    pub fn symbolize_in(&self, text: &str, fixture: &str) -> String {
+        static HEX: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let text = self.symbolize_text(text);
+        if !self.volatile.contains(fixture) {
+            return text;
+        }
+        let re = HEX
+            .get_or_init(|| regex::Regex::new(r"(sha256:)?\b[0-9a-f]{64}\b").expect("valid regex"));
+        re.replace_all(&text, format!("unexplained({fixture})").as_str())
+            .into_owned()
     }
 
     /// `config(hybrid)` for a known digest; the input unchanged otherwise.
@@ -242,6 +265,30 @@ mod tests {
 
     fn plain() -> (DigestBook, &'static Path) {
         (DigestBook::default(), Path::new("/tmp/harness-Ab12Cd"))
+    }
+
+    #[test]
+    fn digests_derived_from_a_volatile_fixture_are_unexplained_but_known_ones_stay_symbols() {
+        let mut book = DigestBook::default();
+        let known = "9f8c7b3bb8aa84351c1686ed064b0d92f5201a7e6a4153638551cb69952e686e";
+        let other = "0000000000000000000000000000000000000000000000000000000000000001";
+        book.by_hex
+            .insert(known.into(), (DigestRole::Config, "built".into()));
+        let text = format!("x@sha256:{other} sha256:{known}");
+        assert_eq!(
+            book.symbolize_in(&text, "built"),
+            text.replace(&format!("sha256:{known}"), "config(built)")
+        );
+        book.mark_volatile("built");
+        assert_eq!(
+            book.symbolize_in(&text, "built"),
+            "x@unexplained(built) config(built)"
+        );
+        assert_eq!(
+            book.symbolize_in(&format!("sha256:{other}"), "crafted"),
+            format!("sha256:{other}"),
+            "only the volatile fixture's own text"
+        );
     }
 
     #[rstest::rstest]
