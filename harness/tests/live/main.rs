@@ -43,6 +43,7 @@ mod drivers;
 mod inspect_step;
 mod providers;
 mod save;
+mod save_step;
 mod sources;
 mod styles;
 mod teardown;
@@ -57,6 +58,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("save", save::TESTS),
+    ("save_step", save_step::TESTS),
     ("sources", sources::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
