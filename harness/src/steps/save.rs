@@ -617,6 +617,49 @@ mod tests {
         assert_eq!(Save::contradictions(&layout, &refused).len(), 1);
     }
 
+    /// The JSON results read back (`ResultsDoc::from_json`) through the untagged
+    /// `Observation`: each new kind must come back as itself, a refusal included.
+    #[test]
+    fn save_remove_and_list_observations_read_back_as_their_own_kind() {
+        use crate::steps::Observation;
+        let refused = SaveObservation {
+            outcome: SaveOutcome::Error,
+            error: Some(ErrorObservation {
+                status: Some(500),
+                class: None,
+                message: "no".into(),
+            }),
+            archive: None,
+            findings: vec![],
+            ..obs("x", &[], &[])
+        };
+        let remove = crate::steps::remove::RemoveObservation {
+            id: "r".into(),
+            action: "remove a".into(),
+            outcome: crate::steps::remove::RemoveWord::Error,
+            error: None,
+            untagged: vec![],
+            deleted: vec![],
+            names_removed: vec![],
+            images_gone: vec![],
+        };
+        let list = crate::steps::list::ListObservation {
+            id: "l".into(),
+            action: "list".into(),
+            images: vec![],
+        };
+        for o in [
+            Observation::Save(obs("docker-archive", &["a:1"], &["ref-name-tag-only"])),
+            Observation::Save(refused),
+            Observation::Remove(remove),
+            Observation::List(list),
+        ] {
+            let json = serde_json::to_string(&o).unwrap();
+            let back: Observation = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, o, "{json}");
+        }
+    }
+
     #[test]
     fn unsupported_formats_are_the_driver_saying_so() {
         // The runner turns this error into a skipped step (run/mod.rs run_steps).
