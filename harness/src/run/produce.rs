@@ -288,10 +288,19 @@ async fn produce_locked(
     if let Some(hit) = read_cached(&entry) {
         return Ok(Arc::new(hit));
     }
+    // Under the lock nobody else is producing this key: what a producer that died left
+    // beside the cache (`<key>.tmp-<pid>`) can go.
+    if let Ok(entries) = std::fs::read_dir(&env.cache_dir) {
+        let stale = format!("{key}.tmp-");
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&stale) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
     let building = env
         .cache_dir
         .join(format!("{key}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&building);
     if let Err(e) = std::fs::create_dir_all(&building) {
         return Err(Status::error(
             ErrorKind::Start,
