@@ -736,6 +736,39 @@ mod tests {
         assert!(cached.is_empty(), "{cached:?}");
     }
 
+    /// Through the runner: a consuming cell whose producer cannot run is a skip with the
+    /// producer's reason, and none of its steps run (its own runtime is never started).
+    #[tokio::test]
+    async fn the_consuming_cell_is_skipped_before_anything_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "name: s\nsummary: s\nfixtures:\n  base:\n    layout: docker-archive\n    name: example.test/b:v1\n    layers: [{ files: [{ path: x, content: x }] }]\n  made:\n    produced_by: { runtime: podman, store: vfs }\n    load: base\n    tag: example.test/runner-skip:v1\nsteps:\n  - id: l\n    load: made\n";
+        let scenario = crate::config::parse_scenario(yaml, Path::new("s.yaml")).unwrap();
+        let fixtures = crate::run::Fixtures::craft(&scenario).unwrap();
+        let cell = Cell {
+            id: "docker-host-vfs".into(),
+            runtime: RuntimeKind::Docker,
+            version: "host".into(),
+            store: "vfs".into(),
+            builder: None,
+            extra: Default::default(),
+        };
+        let opts = env(false, dir.path()).opts;
+        let result =
+            super::super::run_cell_with(&scenario, &fixtures, &cell, &opts, unavailable).await;
+        let Status::Skip { reason } = &result.status else {
+            panic!("{:?}", result.status)
+        };
+        assert!(
+            reason.contains("produced fixture (by podman host vfs)"),
+            "{reason}"
+        );
+        assert!(result.steps.is_empty());
+        assert!(
+            result.runtime.is_none(),
+            "the cell's own instance never started"
+        );
+    }
+
     #[test]
     fn an_archive_harness_crafted_reads_back_as_the_facts_it_was_crafted_with() {
         let spec: crate::craft::FixtureSpec = serde_saphyr::from_str(
