@@ -21,7 +21,7 @@ use super::matrix::Cell;
 use super::selector::{RawSelector, Selector};
 use super::step::{RawStep, Step, resolve_step};
 use super::yaml::{self, OrderedMap};
-use crate::craft::{FixtureDecl, FixtureSpec, RootfsSpec};
+use crate::craft::{FixtureSpec, RootfsSpec};
 
 /// One scenario file, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,11 +34,13 @@ pub struct Scenario {
     pub regression: Option<String>,
     /// Upstream issues and documents.
     pub links: Vec<String>,
-    /// Fixture name -> spec; every name a step refers to is here.
+    /// Crafted fixture name -> spec.
     pub fixtures: BTreeMap<String, FixtureSpec>,
-    /// Rootfs tarball fixtures (`{ rootfs: ... }` entries of `fixtures:`), by name; names are
-    /// unique across both maps.
+    /// Rootfs tarball fixtures (`{ rootfs: ... }` entries of `fixtures:`), by name.
     pub rootfs: BTreeMap<String, RootfsSpec>,
+    /// Produced fixture name -> what produces it (`config/produced.rs`). A fixture name is in
+    /// exactly one of `fixtures`, `rootfs` and `produced`.
+    pub produced: BTreeMap<String, super::produced::ProducedFixture>,
     /// Never empty; ids are unique.
     pub steps: Vec<Step>,
     pub known_issues: Vec<KnownIssue>,
@@ -104,7 +106,7 @@ struct RawScenario {
     #[serde(default)]
     links: Vec<String>,
     #[serde(default)]
-    fixtures: OrderedMap<FixtureDecl>,
+    fixtures: OrderedMap<super::produced::RawFixture>,
     steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     known_issues: Vec<Spanned<RawKnownIssue>>,
@@ -176,6 +178,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
 
     let mut fixtures = BTreeMap::new();
     let mut rootfs = BTreeMap::new();
+    let mut raw_produced = Vec::new();
     for (name, decl) in raw.fixtures.0 {
         let field = format!("fixtures.{}", name.value);
         ident(path, &name, &field, "fixture name")?;
@@ -188,16 +191,24 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
             )
         };
         match decl {
-            FixtureDecl::Image(spec) => {
+            super::produced::RawFixture::Crafted(spec) => {
                 crate::craft::validate(&spec).map_err(invalid)?;
                 fixtures.insert(name.value, spec);
             }
-            FixtureDecl::Rootfs(spec) => {
+            super::produced::RawFixture::Rootfs(spec) => {
                 crate::craft::validate_rootfs(&spec).map_err(invalid)?;
                 rootfs.insert(name.value, spec);
             }
+            super::produced::RawFixture::Produced(p) => raw_produced.push((name, field, p)),
         }
     }
+
+    // Produced fixtures after crafted ones: a `load:` producer names a crafted fixture.
+    let mut produced = BTreeMap::new();
+    for (name, field, p) in raw_produced {
+        produced.insert(name.value, p.resolve(path, &field, &fixtures)?);
+    }
+    let produced_names: std::collections::BTreeSet<String> = produced.keys().cloned().collect();
 
     if raw.steps.value.is_empty() {
         return Err(err(raw.steps.referenced, "steps", ConfigErrorKind::NoSteps));
@@ -210,6 +221,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
             &format!("steps[{i}]"),
             &fixtures,
             &rootfs,
+            &produced_names,
             &steps,
         )?;
         steps.push(step);
@@ -269,6 +281,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
         links: raw.links,
         fixtures,
         rootfs,
+        produced,
         steps,
         known_issues,
         source: path.to_path_buf(),
@@ -507,12 +520,12 @@ known_issues:
     #[case::unknown_step_key(
         "    load: hybrid\n",
         "    lod: hybrid\n",
-        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, expect"
+        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, expect"
     )]
     #[case::step_without_action(
         "    load: hybrid\n",
         "",
-        "17:5: steps[0]: step has no action (expected one of: load, tag, inspect, import)"
+        "17:5: steps[0]: step has no action (expected one of: load, tag, inspect, import, save, remove, list)"
     )]
     #[case::step_without_id(
         "  - id: load-hybrid\n    load: hybrid\n",

@@ -98,6 +98,7 @@ pub(crate) fn resolve_step(
     field: &str,
     fixtures: &BTreeMap<String, FixtureSpec>,
     rootfs: &BTreeMap<String, crate::craft::RootfsSpec>,
+    produced: &std::collections::BTreeSet<String>,
     earlier: &[Step],
 ) -> Result<Step, ConfigError> {
     let err = |at: Location, field: &str, kind| ConfigError::at(path, at, field, kind);
@@ -141,6 +142,7 @@ pub(crate) fn resolve_step(
         field,
         fixtures,
         rootfs,
+        produced,
     };
     let action = raw.resolve(&cx)?;
     let expect = step
@@ -178,6 +180,7 @@ mod tests {
             "steps[0]",
             &fixtures,
             &BTreeMap::new(),
+            &Default::default(),
             &[],
         )
     }

@@ -75,9 +75,7 @@ pub use error::CraftError;
 pub use facts::{
     ArchiveNames, BlobFacts, CraftedArchive, IndexEntryNames, LayerFacts, PlatformFacts,
 };
-pub use rootfs::{
-    FixtureDecl, RootfsFacts, RootfsSpec, build_rootfs, validate_rootfs, write_rootfs_to_path,
-};
+pub use rootfs::{RootfsFacts, RootfsSpec, build_rootfs, validate_rootfs, write_rootfs_to_path};
 pub use spec::{Compression, FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
 pub use write::{write_archive, write_archive_to_path};
 

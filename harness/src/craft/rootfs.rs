@@ -13,22 +13,18 @@
 //!       files: [{ path: etc/hello, content: "hi\n" }]
 //! ```
 //!
-//! [`FixtureDecl`] reads either form of a `fixtures:` entry: an image archive
-//! ([`FixtureSpec`]) or `{ rootfs: ... }` ([`RootfsSpec`]). It looks at the first key only,
-//! and hands the whole mapping on to the image spec otherwise, so the image spec's errors keep
-//! their fields and positions.
+//! `config/produced.rs`'s `RawFixture` reads every form of a `fixtures:` entry (an image
+//! archive, `{ rootfs: ... }`, or a produced fixture) by its first key.
 //!
 //! [`RootfsFacts`] records what the oracle on stored images needs (R2): the digest of the file
 //! as written (what a runtime that takes compressed input for uncompressed records as DiffID)
 //! and the digest of the decompressed tar (the DiffID a correct runtime records).
 
-use std::fmt;
 use std::path::Path;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::craft::{Compression, CraftError, FileSpec, FixtureSpec, LayerSpec};
+use crate::craft::{Compression, CraftError, FileSpec, LayerSpec};
 use crate::oci::Digest;
 
 /// A rootfs tarball: files in one tar, compressed as a whole.
@@ -54,15 +50,6 @@ pub struct RootfsFacts {
     pub diff_id: Digest,
     /// The uncompressed tar's size in bytes.
     pub tar_size: u64,
-}
-
-/// One `fixtures:` entry: an image archive, or a rootfs tarball. Short-lived (read, then
-/// split into the scenario's two maps), so its size does not matter.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)]
-pub enum FixtureDecl {
-    Image(FixtureSpec),
-    Rootfs(RootfsSpec),
 }
 
 /// The bytes of a rootfs fixture and their facts; everything is in memory (fixtures are small).
@@ -103,67 +90,6 @@ pub fn write_rootfs_to_path(spec: &RootfsSpec, path: &Path) -> Result<RootfsFact
         source,
     })?;
     Ok(facts)
-}
-
-impl<'de> Deserialize<'de> for FixtureDecl {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = FixtureDecl;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a fixture (an image archive spec, or { rootfs: ... })")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let Some(first) = map.next_key::<String>()? else {
-                    // An empty mapping: let the image spec say what is missing.
-                    return FixtureSpec::deserialize(de::value::MapAccessDeserializer::new(map))
-                        .map(FixtureDecl::Image);
-                };
-                if first == "rootfs" {
-                    let spec: RootfsSpec = map.next_value()?;
-                    if let Some(other) = map.next_key::<String>()? {
-                        return Err(de::Error::custom(format!(
-                            "a rootfs fixture has only the key `rootfs`, found `{other}` too"
-                        )));
-                    }
-                    return Ok(FixtureDecl::Rootfs(spec));
-                }
-                let replay = Replay {
-                    first: Some(first),
-                    map,
-                };
-                FixtureSpec::deserialize(de::value::MapAccessDeserializer::new(replay))
-                    .map(FixtureDecl::Image)
-            }
-        }
-        deserializer.deserialize_map(V)
-    }
-}
-
-/// A map whose first key was already read: it yields that key again, then the rest.
-struct Replay<A> {
-    first: Option<String>,
-    map: A,
-}
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Replay<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        match self.first.take() {
-            Some(key) => seed
-                .deserialize(de::value::StringDeserializer::<A::Error>::new(key))
-                .map(Some),
-            None => self.map.next_key_seed(seed),
-        }
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        self.map.next_value_seed(seed)
-    }
 }
 
 #[cfg(test)]
@@ -212,30 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn fixture_entries_are_rootfs_or_image_specs_and_image_errors_keep_their_field() {
-        let d: FixtureDecl = serde_saphyr::from_str(
-            "rootfs: { compression: zstd, files: [{ path: a, content: b }] }",
-        )
-        .unwrap();
-        assert!(matches!(
-            d,
-            FixtureDecl::Rootfs(RootfsSpec {
-                compression: Compression::Zstd,
-                ..
-            })
-        ));
-        let d: FixtureDecl = serde_saphyr::from_str("layout: oci-archive\nlayers: []").unwrap();
-        assert!(matches!(d, FixtureDecl::Image(_)));
-        let err = serde_saphyr::from_str::<FixtureDecl>("layout: oci\nlayers: []").unwrap_err();
-        assert!(err.to_string().contains("unknown variant `oci`"), "{err}");
-        let err = serde_saphyr::from_str::<FixtureDecl>(
-            "rootfs: { files: [{ path: a }] }\nlayout: oci-archive",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("only the key `rootfs`"), "{err}");
-        let err = serde_saphyr::from_str::<FixtureDecl>("rootfs: { files: [], compresion: xz }")
-            .unwrap_err();
-        assert!(err.to_string().contains("compresion"), "{err}");
+    fn a_rootfs_without_files_is_refused() {
         assert!(
             validate_rootfs(&RootfsSpec {
                 files: vec![],

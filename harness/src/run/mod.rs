@@ -7,6 +7,7 @@
 //! Every step runs under a timeout, and a cell whose task panics becomes an `error` of its own
 //! while the other cells finish. [`session`] is the one entry point both front doors use.
 
+pub mod produce;
 pub mod provision;
 #[cfg(test)]
 mod replay_tests;
@@ -181,9 +182,30 @@ pub async fn run_cell_with(
     lookup: ProviderLookup,
 ) -> CellResult {
     let started = Instant::now();
+    // Produced fixtures first (once per run and key, run/produce.rs): a producer that cannot
+    // run here is this cell's skip (or error), with the producer's reason.
+    let env = produce::ProduceEnv {
+        opts: opts.clone(),
+        lookup,
+        cache_dir: produce::default_cache_dir(),
+    };
+    let produced_problems = match fixtures.produce(&env).await {
+        Ok(problems) => problems,
+        Err(status) => return finish(blank_result(scenario, fixtures, cell), status, started),
+    };
     match start(cell, opts, lookup).await {
         Ok((instance, hermetic)) => {
             let mut result = run_on(scenario, fixtures, cell, instance, opts, started).await;
+            // A produced fixture whose own snapshot is missing or differs fails the cell.
+            match &mut result.status {
+                Status::Fail { reasons } => reasons.extend(produced_problems),
+                Status::Pass | Status::Known { .. } if !produced_problems.is_empty() => {
+                    result.status = Status::Fail {
+                        reasons: produced_problems,
+                    };
+                }
+                _ => {}
+            }
             result.hermetic = hermetic;
             result
         }
@@ -340,9 +362,10 @@ async fn run_steps(
     opts: &RunOptions,
     steps: &mut Vec<Observation>,
 ) -> Result<(), Status> {
+    let book = fixtures.cell_book();
     let redact = Redactor {
         root: instance.root_path(),
-        book: fixtures.book(),
+        book: &book,
     };
     let cx = StepContext {
         runtime: instance.runtime.as_ref(),

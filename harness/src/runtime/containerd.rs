@@ -951,6 +951,38 @@ impl Runtime for ContainerdDriver {
         })
     }
 
+    fn remove_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<super::RemoveOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // `ctr images rm NAME`: `Images.Delete` removes the one record; there is no untag
+            // as distinct from delete (a record is a name), and the content goes with the next
+            // garbage collection once nothing references it.
+            let deleted = self
+                .images()
+                .delete(self.request(DeleteImageRequest {
+                    name: name.into(),
+                    sync: false,
+                    target: None,
+                }))
+                .await;
+            match deleted {
+                Ok(_) => Ok(super::RemoveOutcome::Removed {
+                    untagged: vec![name.to_string()],
+                    deleted: Vec::new(),
+                }),
+                Err(status) => match rejection(&status) {
+                    Some(r) if status.code() == Code::NotFound => {
+                        Ok(super::RemoveOutcome::NotFound(r))
+                    }
+                    Some(r) => Ok(super::RemoveOutcome::Error(r)),
+                    None => Err(self.protocol("image delete", status)),
+                },
+            }
+        })
+    }
+
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Containerd
     }

@@ -17,8 +17,8 @@ use tokio_util::io::ReaderStream;
 
 use super::{
     ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome,
-    Lookup, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat,
-    TagOutcome, split_repo_tag,
+    Lookup, RemoveOutcome, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT,
+    SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
@@ -377,6 +377,33 @@ impl Runtime for DockerDriver {
                         message: format!("no image ID in the reply: {messages:?}"),
                     },
                 }),
+            }
+        })
+    }
+
+    fn remove_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<RemoveOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // `DELETE /images/{name}` as `docker rmi` sends it (no force, prune untagged
+            // parents): moby's `ImageService.ImageDelete` untags a name whose image keeps other
+            // names and deletes the image with its last one; an ID deletes it (409 when it has
+            // several names and no force).
+            let opts = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+                .force(false)
+                .noprune(false)
+                .build();
+            match self.client.remove_image(name, Some(opts), None).await {
+                Ok(items) => Ok(RemoveOutcome::Removed {
+                    untagged: items.iter().filter_map(|i| i.untagged.clone()).collect(),
+                    deleted: items.iter().filter_map(|i| i.deleted.clone()).collect(),
+                }),
+                Err(e) => match rejection(&e) {
+                    Some(r) if r.status == Some(404) => Ok(RemoveOutcome::NotFound(r)),
+                    Some(r) => Ok(RemoveOutcome::Error(r)),
+                    None => Err(self.protocol("image delete reply", e)),
+                },
             }
         })
     }

@@ -161,6 +161,12 @@ impl LibpodClient {
         .await
     }
 
+    /// `DELETE /v{api}/libpod{path}`.
+    pub async fn delete(&self, path: &str) -> Result<Reply, TransportError> {
+        self.call("DELETE", path, None, empty(), super::CALL_TIMEOUT)
+            .await
+    }
+
     /// `POST /v{api}/libpod{path}` with an empty body.
     pub async fn post_empty(&self, path: &str) -> Result<Reply, TransportError> {
         self.call("POST", path, None, empty(), super::CALL_TIMEOUT)

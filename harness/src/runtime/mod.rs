@@ -141,8 +141,12 @@ pub fn split_repo_tag(target: &str) -> (&str, &str) {
     }
 }
 
-/// The archive format of a save.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The archive format of a save. Not extended with compression: `docker save` has no format
+/// or compression parameter (moby's `GET /images/get` takes `names`, and `platform` from API
+/// 1.48), and libpod's `compress` applies only to the `docker-dir` / `oci-dir` directory
+/// formats (pkg/api/handlers/libpod/images.go `ExportImage`/`ExportImages`), which are not
+/// archives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SaveFormat {
     /// `docker save` / `podman save --format docker-archive`.
@@ -390,6 +394,18 @@ pub trait Runtime: Send + Sync {
         let _ = request;
         Box::pin(async move { Err(unsupported(self, "import of a rootfs tarball")) })
     }
+    /// Removes `name` as a user's `rmi NAME` does: Docker and Podman untag a name whose image
+    /// has other names and delete the image with its last name (or when `name` is an ID);
+    /// containerd deletes the one record `name` (content stays until garbage collection).
+    /// A refusal (in use, ambiguous, invalid name) is an outcome, never an error. The default
+    /// is [`RuntimeError::Unsupported`].
+    fn remove_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<RemoveOutcome, RuntimeError>> {
+        let _ = name;
+        Box::pin(async move { Err(unsupported(self, "remove")) })
+    }
 }
 
 // ---- Import (issue 9, item 2) ----
@@ -415,6 +431,26 @@ pub enum ImportOutcome {
     /// bare hex on libpod), `messages` its progress lines verbatim.
     Imported { id: String, messages: Vec<String> },
     /// The runtime refused the tarball or a parameter.
+    Error(ApiRejection),
+}
+
+// ---- remove (issue 9, item 2): the outcome type of `Runtime::remove_image` ----
+
+/// The result of removing an image by name or ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum RemoveOutcome {
+    /// The runtime removed something. `untagged`: the names it removed (Docker's `Untagged`,
+    /// Podman's `Untagged`, the containerd record); `deleted`: the image IDs or layers it
+    /// deleted (Docker's `Deleted`, Podman's `Deleted`; empty on containerd, whose content
+    /// goes with garbage collection). Both as reported, in the runtime's order.
+    Removed {
+        untagged: Vec<String>,
+        deleted: Vec<String>,
+    },
+    /// The runtime says there is no such image.
+    NotFound(ApiRejection),
+    /// The runtime refused (an image in use, a name that is not valid).
     Error(ApiRejection),
 }
 

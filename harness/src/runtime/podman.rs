@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::{
     ApiRejection, BoxFuture, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome, Lookup,
-    Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
+    RemoveOutcome, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome,
+    split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -354,6 +355,45 @@ impl Runtime for PodmanDriver {
                 id: report.id,
                 messages: Vec::new(),
             })
+        })
+    }
+
+    fn remove_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<RemoveOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // `DELETE /libpod/images/{name}` (`podman rmi NAME`): libimage's `Image.remove`
+            // untags a name whose image has other names, and removes the image with its last
+            // name or by ID. Reply: `ImageRemoveReport {Deleted, Untagged, Errors, ExitCode}`.
+            let path = format!("/images/{}", encode_name(name));
+            let reply = self
+                .client
+                .delete(&path)
+                .await
+                .map_err(|e| self.protocol("image remove reply", e))?;
+            #[derive(Deserialize, Default)]
+            #[serde(rename_all = "PascalCase")]
+            struct Report {
+                #[serde(default)]
+                deleted: Option<Vec<String>>,
+                #[serde(default)]
+                untagged: Option<Vec<String>>,
+            }
+            match reply.status {
+                200..=299 => {
+                    let r: Report = self.parse("image remove reply", &reply.body)?;
+                    Ok(RemoveOutcome::Removed {
+                        untagged: r.untagged.unwrap_or_default(),
+                        deleted: r.deleted.unwrap_or_default(),
+                    })
+                }
+                404 => Ok(RemoveOutcome::NotFound(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                ))),
+                status => Ok(RemoveOutcome::Error(Self::rejection(status, &reply.body))),
+            }
         })
     }
 }

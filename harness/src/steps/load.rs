@@ -81,13 +81,13 @@ impl StepKind for Load {
     type Observation = LoadObservation;
 
     fn resolve(raw: Spanned<String>, cx: &ResolveContext<'_>) -> Result<LoadAction, ConfigError> {
-        if !cx.fixtures.contains_key(&raw.value) {
+        if !cx.has_fixture(&raw.value) {
             return Err(cx.error(
                 raw.referenced,
                 "load",
                 ConfigErrorKind::UnknownFixture {
                     name: raw.value,
-                    known: cx.fixtures.keys().cloned().collect(),
+                    known: cx.fixture_names(),
                 },
             ));
         }
@@ -167,8 +167,14 @@ impl StepKind for Load {
             let after = rt.list_images().await?;
             let mut images = Vec::new();
             for changed in observe::changed_images(&before, &after) {
-                // Inspect for the fields a list does not carry (Podman's Digest).
-                let record = rt.inspect_image(&changed.id).await?;
+                // Inspect for the fields a list does not carry (Podman's Digest). By name
+                // where a record has exactly one (containerd keeps one record per name, all
+                // with the same target: an ID lookup finds the first record for each of them).
+                let by = match changed.names.as_slice() {
+                    [name] => name,
+                    _ => &changed.id,
+                };
+                let record = rt.inspect_image(by).await?;
                 images.push(record.unwrap_or_else(|| changed.clone()));
             }
             let mut obs = observe_load(id, fixture, &outcome, &images, cx.redact);
@@ -322,13 +328,14 @@ pub fn observe_load(
         .iter()
         .map(|i| ImageObservation {
             names: i.names.clone(),
-            id: book.symbol(&i.id),
-            id_is: book
-                .lookup(&i.id)
-                .filter(|(_, f)| *f == fixture)
-                .map(|(r, _)| r),
-            digest: i.digest.as_deref().map(|d| book.symbol(d)),
-            repo_digests: i.repo_digests.iter().map(|d| redact.text(d)).collect(),
+            id: book.symbolize_in(&i.id, fixture),
+            id_is: book.role_in(&i.id, fixture),
+            digest: i.digest.as_deref().map(|d| book.symbolize_in(d, fixture)),
+            repo_digests: i
+                .repo_digests
+                .iter()
+                .map(|d| book.symbolize_in(&redact.text(d), fixture))
+                .collect(),
         })
         .collect();
     images.sort_by(|a, b| (&a.names, &a.id).cmp(&(&b.names, &b.id)));

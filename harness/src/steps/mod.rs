@@ -16,8 +16,11 @@
 pub mod fixtures;
 pub mod import;
 pub mod inspect;
+pub mod list;
 pub mod load;
 pub mod observe;
+pub mod remove;
+pub mod save;
 pub mod tag;
 
 use std::fmt::Debug;
@@ -43,9 +46,28 @@ pub struct ResolveContext<'a> {
     pub fixtures: &'a std::collections::BTreeMap<String, FixtureSpec>,
     /// The scenario's rootfs tarball fixtures by name.
     pub rootfs: &'a std::collections::BTreeMap<String, crate::craft::RootfsSpec>,
+    /// The names of its produced fixtures (`config/produced.rs`).
+    pub produced: &'a std::collections::BTreeSet<String>,
 }
 
 impl ResolveContext<'_> {
+    /// Whether `name` is a fixture of the scenario, crafted or produced.
+    pub fn has_fixture(&self, name: &str) -> bool {
+        self.fixtures.contains_key(name) || self.produced.contains(name)
+    }
+
+    /// Every fixture name, crafted and produced, sorted.
+    pub fn fixture_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .fixtures
+            .keys()
+            .chain(self.produced.iter())
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
     /// An error about `sub` of this step's action (`load`, `tag.refs`).
     pub fn error(
         &self,
@@ -187,14 +209,44 @@ macro_rules! step_kinds {
         }
 
         /// What one step observed, typed by its kind. Untagged, so the snapshot and JSON
-        /// shape of each kind is its own observation's (each kind's `outcome` values differ,
-        /// which is what tells them apart when read back).
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        /// shape of each kind is its own observation's. Read back by its `action`, which
+        /// starts with the kind's key (`load hybrid`, `save docker-archive x`): several kinds'
+        /// observations have the same optional fields, so their shapes alone are ambiguous.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
         #[serde(untagged)]
         pub enum Observation {
             $($variant(<$kind as StepKind>::Observation),)*
             /// The driver does not offer the action.
             Skipped(SkippedStep),
+        }
+
+        impl<'de> Deserialize<'de> for Observation {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                use serde::de::Error as _;
+                let value = serde_json::Value::deserialize(deserializer)?;
+                if value.get("skipped").is_some() {
+                    return SkippedStep::deserialize(value)
+                        .map(Observation::Skipped)
+                        .map_err(D::Error::custom);
+                }
+                let key = value
+                    .get("action")
+                    .and_then(|a| a.as_str())
+                    .and_then(|a| a.split(' ').next())
+                    .unwrap_or_default()
+                    .to_string();
+                $(
+                    if key == <$kind as StepKind>::KEY {
+                        return <<$kind as StepKind>::Observation>::deserialize(value)
+                            .map(Observation::$variant)
+                            .map_err(D::Error::custom);
+                    }
+                )*
+                Err(D::Error::custom(format!(
+                    "a step observation whose action {key:?} is no step kind's (known: {})",
+                    KEYS.join(", ")
+                )))
+            }
         }
 
         /// A step's action as written, before resolution.
@@ -336,4 +388,7 @@ step_kinds! {
     Tag(tag::Tag),
     Inspect(inspect::Inspect),
     Import(import::Import),
+    Save(save::Save),
+    Remove(remove::Remove),
+    List(list::List),
 }

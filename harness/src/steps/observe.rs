@@ -39,6 +39,14 @@ impl DigestRole {
 #[derive(Debug, Default, Clone)]
 pub struct DigestBook {
     by_hex: BTreeMap<String, (DigestRole, String)>,
+    /// Every (hex, fixture) pair with its role: a produced fixture often shares digests with
+    /// the crafted one it was made from, and a load of it should still see which of *its*
+    /// digests an ID is.
+    by_fixture: BTreeMap<(String, String), DigestRole>,
+    /// Fixtures whose bytes change from one production to the next (built by a runtime whose
+    /// build is not reproducible): a digest a runtime derives from them that the harness cannot
+    /// explain is shown as `unexplained(<fixture>)`, so snapshots stay stable.
+    volatile: std::collections::BTreeSet<String>,
 }
 
 impl DigestBook {
@@ -48,6 +56,9 @@ impl DigestBook {
             self.by_hex
                 .entry(hex.to_string())
                 .or_insert((role, fixture.to_string()));
+            self.by_fixture
+                .entry((hex.to_string(), fixture.to_string()))
+                .or_insert(role);
         };
         put(facts.config.digest.hex(), DigestRole::Config);
         if let Some(manifest) = &facts.manifest {
@@ -79,6 +90,33 @@ impl DigestBook {
     pub fn lookup(&self, digest_or_id: &str) -> Option<(DigestRole, &str)> {
         let hex = digest_or_id.rsplit(':').next().unwrap_or(digest_or_id);
         self.by_hex.get(hex).map(|(r, f)| (*r, f.as_str()))
+    }
+
+    /// The role of a digest or ID among the digests of `fixture`, if it is one of them.
+    pub fn role_in(&self, digest_or_id: &str, fixture: &str) -> Option<DigestRole> {
+        let hex = digest_or_id.rsplit(':').next().unwrap_or(digest_or_id);
+        self.by_fixture
+            .get(&(hex.to_string(), fixture.to_string()))
+            .copied()
+    }
+
+    /// Marks `fixture` as one whose digests change from one production to the next.
+    pub fn mark_volatile(&mut self, fixture: &str) {
+        self.volatile.insert(fixture.to_string());
+    }
+
+    /// [`DigestBook::symbolize_text`] for text about fixture `fixture`: where that fixture is
+    /// volatile, digests the book cannot explain become `unexplained(<fixture>)`.
+    pub fn symbolize_in(&self, text: &str, fixture: &str) -> String {
+        static HEX: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let text = self.symbolize_text(text);
+        if !self.volatile.contains(fixture) {
+            return text;
+        }
+        let re = HEX
+            .get_or_init(|| regex::Regex::new(r"(sha256:)?\b[0-9a-f]{64}\b").expect("valid regex"));
+        re.replace_all(&text, format!("unexplained({fixture})").as_str())
+            .into_owned()
     }
 
     /// `config(hybrid)` for a known digest; the input unchanged otherwise.
@@ -141,21 +179,48 @@ pub struct Redactor<'a> {
 }
 
 impl Redactor<'_> {
-    /// Instance paths become `<root>`, numbered temp names lose their numbers, digests become
-    /// symbols where the harness can explain them.
+    /// Instance paths become `<root>`, other harness temp roots `<tmp>`, numbered temp names
+    /// lose their numbers, ctr's dated import prefix loses its date, loopback ports become
+    /// `<port>`, and digests become symbols where the harness can explain them. Each pattern
+    /// names the upstream code that makes the value; add patterns only as they are seen.
     pub fn text(&self, s: &str) -> String {
-        static TEMP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        static PATTERNS: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> =
+            std::sync::OnceLock::new();
         let root = self.root.display().to_string();
-        let s = if root.is_empty() {
+        let s = if root.is_empty() || root == "/" {
             s.to_string()
         } else {
             s.replace(&root, "<root>")
         };
-        // moby's `docker load` extracts into `os.MkdirTemp(.., "docker-import-")`, whose suffix
-        // is a random uint32 in decimal (any length). Add patterns here only as they are seen.
-        let re =
-            TEMP.get_or_init(|| regex::Regex::new(r"(docker-import)-[0-9]+").expect("valid regex"));
-        let s = re.replace_all(&s, "$1-<n>");
+        let patterns = PATTERNS.get_or_init(|| {
+            [
+                // moby's `docker load` extracts into `os.MkdirTemp(.., "docker-import-")`, whose
+                // suffix is a random uint32 in decimal (any length).
+                (r"(docker-import)-[0-9]+", "$1-<n>"),
+                // Podman's API spools uploads and exports into `os.CreateTemp("", "api_load.tar")`
+                // / `"api.tar"` (pkg/api/handlers/libpod/images.go): the random suffix is decimal.
+                (r"\b(api_load\.tar|api\.tar)[0-9]+", "$1<n>"),
+                // Another harness temp root (a fixtures dir, another instance, the producer's):
+                // `tempfile`'s six random alphanumerics after our prefix, with the path before it.
+                (
+                    r"(/[^\s:\x22']*)?/harness-([a-z]*-)?[A-Za-z0-9]{6}\b",
+                    "<tmp>",
+                ),
+                // ctr's default base name for a tag-only ref.name, `import-<date>`
+                // (cmd/ctr/commands/images/import.go: `fmt.Sprintf("import-%s",
+                // time.Now().Format("2006-01-02"))`).
+                (r"\bimport-[0-9]{4}-[0-9]{2}-[0-9]{2}\b", "import-<date>"),
+                // A loopback port chosen at run time (the local registry, a daemon's listener).
+                (r"(127\.0\.0\.1|\[::1\]):[0-9]{2,5}\b", "$1:<port>"),
+            ]
+            .into_iter()
+            .map(|(re, with)| (regex::Regex::new(re).expect("valid regex"), with))
+            .collect()
+        });
+        let mut s = s;
+        for (re, with) in patterns {
+            s = re.replace_all(&s, *with).into_owned();
+        }
         self.book.symbolize_text(&s)
     }
 
@@ -213,6 +278,80 @@ mod tests {
             unknown,
             "unexplained digests stay as they are"
         );
+    }
+
+    fn plain() -> (DigestBook, &'static Path) {
+        (DigestBook::default(), Path::new("/tmp/harness-Ab12Cd"))
+    }
+
+    #[test]
+    fn digests_derived_from_a_volatile_fixture_are_unexplained_but_known_ones_stay_symbols() {
+        let mut book = DigestBook::default();
+        let known = "9f8c7b3bb8aa84351c1686ed064b0d92f5201a7e6a4153638551cb69952e686e";
+        let other = "0000000000000000000000000000000000000000000000000000000000000001";
+        book.by_hex
+            .insert(known.into(), (DigestRole::Config, "built".into()));
+        let text = format!("x@sha256:{other} sha256:{known}");
+        assert_eq!(
+            book.symbolize_in(&text, "built"),
+            text.replace(&format!("sha256:{known}"), "config(built)")
+        );
+        book.mark_volatile("built");
+        assert_eq!(
+            book.symbolize_in(&text, "built"),
+            "x@unexplained(built) config(built)"
+        );
+        assert_eq!(
+            book.symbolize_in(&format!("sha256:{other}"), "crafted"),
+            format!("sha256:{other}"),
+            "only the volatile fixture's own text"
+        );
+    }
+
+    #[rstest::rstest]
+    #[case::podman_upload_spool(
+        "open /var/tmp/api_load.tar3344556677: no space left on device",
+        "open /var/tmp/api_load.tar<n>: no space left on device"
+    )]
+    #[case::podman_export_spool("/var/tmp/api.tar12 gone", "/var/tmp/api.tar<n> gone")]
+    #[case::ctr_dated_import_name("import-2026-12-01:latest", "import-<date>:latest")]
+    #[case::ctr_dated_name_in_a_reference(
+        "docker.io/library/import-2026-01-31:v1",
+        "docker.io/library/import-<date>:v1"
+    )]
+    #[case::another_harness_root(
+        "open /tmp/harness-fixtures-Zx81Qa/hybrid.tar: denied",
+        "open <tmp>/hybrid.tar: denied"
+    )]
+    #[case::another_instance_root(
+        "dial unix /var/tmp/x/harness-Q1w2E3/docker.sock",
+        "dial unix <tmp>/docker.sock"
+    )]
+    #[case::loopback_port(
+        "Get http://127.0.0.1:41235/v2/: connection refused",
+        "Get http://<port-host>/v2/: connection refused"
+    )]
+    #[case::ipv6_loopback_port("[::1]:5000/x:1", "[::1]:<port>/x:1")]
+    #[case::own_root_first(
+        "/tmp/harness-Ab12Cd/run/x and /tmp/harness-Zz99Yy/y",
+        "<root>/run/x and <tmp>/y"
+    )]
+    fn volatile_values_are_redacted(#[case] input: &str, #[case] want: &str) {
+        let (book, root) = plain();
+        let r = Redactor { root, book: &book };
+        let want = want.replace("<port-host>", "127.0.0.1:<port>");
+        assert_eq!(r.text(input), want);
+    }
+
+    #[rstest::rstest]
+    #[case::registry_name_port_is_a_name("localhost:5000/foo:v1")]
+    #[case::import_without_a_date("import-latest:v1")]
+    #[case::a_tag_with_digits("example.test/api.tar:1")]
+    #[case::harness_word("harness-run is a word")]
+    fn stable_values_are_left_alone(#[case] input: &str) {
+        let (book, root) = plain();
+        let r = Redactor { root, book: &book };
+        assert_eq!(r.text(input), input);
     }
 
     #[test]

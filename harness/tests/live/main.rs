@@ -44,6 +44,7 @@ mod import;
 mod inspect_step;
 mod providers;
 mod save;
+mod save_step;
 mod sources;
 mod styles;
 mod teardown;
@@ -59,6 +60,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("save", save::TESTS),
+    ("save_step", save_step::TESTS),
     ("sources", sources::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
