@@ -14,8 +14,9 @@ use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use super::{
-    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError,
-    RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, LoadOutcome, Lookup, PullOutcome,
+    PullRequest, PushOutcome, PushRequest, Runtime, RuntimeError, RuntimeInfo, RuntimeKind,
+    STREAM_TIMEOUT, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
@@ -60,6 +61,66 @@ impl DockerDriver {
     /// `true` if the daemon answers `GET /_ping`.
     pub async fn ping(&self) -> bool {
         self.client.ping().await.is_ok()
+    }
+
+    /// `docker info`'s `RegistryConfig.InsecureRegistryCIDRs`: the daemon's plain-HTTP
+    /// registries. moby's `registry.newServiceConfig` always adds `127.0.0.0/8`, which is why
+    /// the local registry needs no daemon configuration.
+    pub async fn insecure_registry_cidrs(&self) -> Result<Vec<String>, RuntimeError> {
+        let info = self
+            .client
+            .info()
+            .await
+            .map_err(|e| self.protocol("info", e))?;
+        Ok(info
+            .registry_config
+            .and_then(|r| r.insecure_registry_cidrs)
+            .unwrap_or_default())
+    }
+
+    /// `POST /images/{name}/push` of the destination, which is one of the image's names.
+    async fn push_tagged(&self, request: &PushRequest) -> Result<PushOutcome, RuntimeError> {
+        let (repo, tag) = split_repo_tag(&request.destination);
+        let mut opts = bollard::query_parameters::PushImageOptionsBuilder::new();
+        if !tag.is_empty() {
+            opts = opts.tag(tag);
+        }
+        if let Some(p) = &request.platform {
+            // API >= 1.46 (Docker 27); older daemons ignore the parameter.
+            opts = opts.platform(p);
+        }
+        let mut stream = self.streaming.push_image(repo, Some(opts.build()), None);
+        let mut messages = Vec::new();
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        return Ok(PushOutcome::Error(ApiRejection {
+                            status: None,
+                            message: detail.message.unwrap_or_default(),
+                        }));
+                    }
+                    // Per-layer progress carries a progress detail; the summary lines
+                    // (`v1: digest: sha256:... size: 528`) do not.
+                    if let Some(status) = info.status.filter(|_| info.progress_detail.is_none()) {
+                        if let Some(d) = status
+                            .split_whitespace()
+                            .skip_while(|w| *w != "digest:")
+                            .nth(1)
+                        {
+                            digest = Some(d.to_string());
+                        }
+                        messages.push(status);
+                    }
+                }
+                Err(e) => match rejection(&e) {
+                    Some(r) => return Ok(PushOutcome::Error(r)),
+                    None => return Err(self.protocol("push stream", e)),
+                },
+            }
+        }
+        Ok(PushOutcome::Pushed { digest, messages })
     }
 
     fn protocol(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
@@ -253,6 +314,88 @@ impl Runtime for DockerDriver {
 
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Docker
+    }
+
+    fn push_image<'a>(
+        &'a self,
+        request: &'a PushRequest,
+    ) -> BoxFuture<'a, Result<PushOutcome, RuntimeError>> {
+        Box::pin(async move {
+            if request.compression.is_some() || request.all_platforms {
+                return Err(super::unsupported(
+                    self,
+                    "push with a compression format or all platforms",
+                ));
+            }
+            // `docker push` pushes an image by its name: the destination must be one of the
+            // image's names first (`docker tag`), as a user would do. A name added only for
+            // the push is removed again afterwards, so a push leaves the store's names as they
+            // were (and a later pull of it is a real pull).
+            let added = request.source != request.destination
+                && self.inspect_image(&request.destination).await?.is_none();
+            if added {
+                match self
+                    .tag_image(&request.source, &request.destination)
+                    .await?
+                {
+                    TagOutcome::Tagged => {}
+                    TagOutcome::Error(r) => return Ok(PushOutcome::Error(r)),
+                }
+            }
+            let pushed = self.push_tagged(request).await;
+            if added {
+                self.untag_image(&request.destination, &request.destination)
+                    .await?;
+            }
+            pushed
+        })
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        request: &'a PullRequest,
+    ) -> BoxFuture<'a, Result<PullOutcome, RuntimeError>> {
+        Box::pin(async move {
+            if request.all_platforms {
+                return Err(super::unsupported(self, "pull of all platforms"));
+            }
+            // `docker pull` is `POST /images/create?fromImage=<repo>&tag=<tag>`.
+            let (repo, tag) = split_repo_tag(&request.reference);
+            let mut opts =
+                bollard::query_parameters::CreateImageOptionsBuilder::new().from_image(repo);
+            if !tag.is_empty() {
+                opts = opts.tag(tag);
+            }
+            if let Some(p) = &request.platform {
+                opts = opts.platform(p);
+            }
+            let mut stream = self.streaming.create_image(Some(opts.build()), None, None);
+            let mut messages = Vec::new();
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(detail) = info.error_detail {
+                            return Ok(PullOutcome::Error(ApiRejection {
+                                status: None,
+                                message: detail.message.unwrap_or_default(),
+                            }));
+                        }
+                        // Layer lines have an id and a progress detail; keep the others
+                        // (`Digest: sha256:...`, `Status: Downloaded newer image for ...`).
+                        if let Some(status) = info.status.filter(|_| info.progress_detail.is_none())
+                            && info.id.as_deref().is_none_or(|id| id == tag)
+                        {
+                            messages.push(status);
+                        }
+                    }
+                    Err(e) => match rejection(&e) {
+                        Some(r) => return Ok(PullOutcome::Error(r)),
+                        None => return Err(self.protocol("pull stream", e)),
+                    },
+                }
+            }
+            Ok(PullOutcome::Pulled { messages })
+        })
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {

@@ -42,6 +42,7 @@ mod debian;
 mod drivers;
 mod inspect_step;
 mod providers;
+mod registry;
 mod save;
 mod sources;
 mod styles;
@@ -56,6 +57,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("drivers", drivers::TESTS),
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
+    ("registry", registry::TESTS),
     ("save", save::TESTS),
     ("sources", sources::TESTS),
     ("styles", styles::TESTS),

@@ -1,0 +1,517 @@
+//! The local registry and the push / pull operations against real daemons: the registry starts
+//! on loopback and leaves nothing behind; dockerd of every version treats it as insecure with
+//! no configuration; each driver (Docker Engine API, libpod, containerd's Transfer service,
+//! the `ctr` CLI) pushes a crafted image and pulls it back; a multi-platform index is pushed and
+//! pulled by Docker's containerd store (26.1, 28.5) and by containerd (Transfer on 1.7 and 2.1,
+//! ctr on every version), with what landed in the registry read back; and R3 (a push after a
+//! single-platform pull, containerd/nerdctl#3425) is tried with every ctr version.
+//!
+//! What each test saw is printed (`--nocapture`), because what landed per version is the result.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use harness::craft::{FileSpec, FixtureSpec, LayerSpec, LayoutKind, write_archive_to_path};
+use harness::runtime::ctr::{CtrDriver, CtrOptions};
+use harness::runtime::docker::DockerDriver;
+use harness::runtime::provider::{self, InstanceSpec};
+use harness::runtime::registry::{Landed, Registry};
+use harness::runtime::{
+    Instance, LoadOutcome, PullOutcome, PullRequest, PushOutcome, PushRequest, Runtime, RuntimeKind,
+};
+
+use crate::LiveTest;
+
+const REGISTRY: &[&str] = &["docker-registry"];
+const DEBIAN: &[&str] = &[
+    "docker-registry",
+    "mmdebstrap",
+    "unshare",
+    "nsenter",
+    "chroot",
+];
+
+pub const TESTS: &[LiveTest] = &[
+    live_test!(registry_starts_on_loopback_and_leaves_nothing, REGISTRY),
+    live_test!(
+        docker_host_pushes_and_pulls_a_single_manifest,
+        &["docker-registry", "dockerd", "containerd"]
+    ),
+    live_test!(
+        podman_host_pushes_with_each_compression_and_pulls,
+        &["docker-registry", "podman"]
+    ),
+    live_test!(
+        containerd_grpc_push_without_transfer_service_is_unsupported,
+        &["docker-registry", "containerd"]
+    ),
+    live_test!(
+        ctr_host_imports_pushes_and_pulls,
+        &["docker-registry", "containerd", "ctr"]
+    ),
+    live_test!(dockerd_treats_loopback_as_insecure_on_every_version, DEBIAN),
+    live_test!(multi_platform_index_push_and_pull_per_version, DEBIAN),
+    live_test!(r3_push_after_single_platform_pull_per_ctr_version, DEBIAN),
+];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A fixture: one layer per platform, named `name`; an index when `platforms` has entries.
+fn spec(layout: LayoutKind, name: &str, platforms: &[&str]) -> FixtureSpec {
+    let layers = vec![LayerSpec {
+        files: vec![FileSpec {
+            path: "etc/registry".into(),
+            content: format!("{name}\n"),
+            mode: None,
+        }],
+        ..Default::default()
+    }];
+    FixtureSpec {
+        name: Some(name.into()),
+        platforms: (!platforms.is_empty())
+            .then(|| platforms.iter().map(|p| p.to_string()).collect()),
+        ..FixtureSpec::new(layout, layers)
+    }
+}
+
+/// Crafts `spec` into `dir` and returns the archive's path.
+fn craft(dir: &Path, spec: &FixtureSpec) -> PathBuf {
+    let path = dir.join("fixture.tar");
+    write_archive_to_path(spec, &path).unwrap();
+    path
+}
+
+async fn load(rt: &dyn Runtime, archive: &Path) {
+    match rt.load_image(archive).await.unwrap() {
+        LoadOutcome::Loaded { .. } => {}
+        LoadOutcome::Error(e) => panic!("load refused: {e:?}"),
+    }
+}
+
+/// Pushes `source` to `<registry>/<repo_tag>` and reads back what landed.
+async fn push(
+    rt: &dyn Runtime,
+    registry: &Registry,
+    source: &str,
+    repo_tag: &str,
+    platform: Option<&str>,
+    compression: Option<&str>,
+) -> (PushOutcome, Option<Landed>) {
+    let request = PushRequest {
+        source: source.into(),
+        destination: registry.reference(repo_tag),
+        platform: platform.map(String::from),
+        all_platforms: false,
+        compression: compression.map(String::from),
+    };
+    let outcome = rt.push_image(&request).await.unwrap();
+    let (repo, tag) = repo_tag.split_once(':').unwrap();
+    let landed = registry.client().landed(repo, tag).await.unwrap();
+    (outcome, landed)
+}
+
+async fn pull(
+    rt: &dyn Runtime,
+    registry: &Registry,
+    repo_tag: &str,
+    platform: Option<&str>,
+) -> PullOutcome {
+    let request = PullRequest {
+        reference: registry.reference(repo_tag),
+        platform: platform.map(String::from),
+        all_platforms: false,
+    };
+    rt.pull_image(&request).await.unwrap()
+}
+
+fn show(what: &str, landed: &Option<Landed>) {
+    match landed {
+        None => eprintln!("{what}: nothing landed"),
+        Some(l) => {
+            eprintln!("{what}: landed {} {}", l.media_type, l.digest);
+            for m in &l.manifests {
+                eprintln!(
+                    "    {} {} {:?} present={}",
+                    m.media_type, m.digest, m.platform, m.present
+                );
+            }
+            if !l.layers.is_empty() {
+                eprintln!("    layers {:?}", l.layers);
+            }
+        }
+    }
+}
+
+fn host(runtime: RuntimeKind, store: &str) -> InstanceSpec {
+    InstanceSpec::new(runtime, store)
+}
+
+fn debian(runtime: RuntimeKind, version: &str, store: &str, suite: &str) -> InstanceSpec {
+    InstanceSpec {
+        provider: "debian".into(),
+        version: version.into(),
+        options: [
+            ("provider".to_string(), "debian".to_string()),
+            ("suite".to_string(), suite.to_string()),
+        ]
+        .into(),
+        ..InstanceSpec::new(runtime, store)
+    }
+}
+
+async fn start(spec: &InstanceSpec) -> Instance {
+    provider::for_spec(spec)
+        .unwrap()
+        .start(spec)
+        .await
+        .unwrap_or_else(|e| panic!("{spec:?}: {}", harness::run::error_chain(&e)))
+}
+
+fn registry_starts_on_loopback_and_leaves_nothing() {
+    let rt = runtime();
+    let host_storage = Path::new("/var/lib/docker-registry");
+    let before = host_storage.exists();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let registry = rt.block_on(Registry::start()).unwrap();
+        times.push(started.elapsed());
+        assert!(registry.addr().ip().is_loopback());
+        assert!(rt.block_on(registry.client().ping()));
+        assert!(registry.root().join("storage").is_dir());
+        let root = registry.root().to_path_buf();
+        let report = registry.shutdown();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(!root.exists(), "the registry's root is removed");
+        assert!(
+            crate::processes_mentioning(&root).is_empty(),
+            "no registry process survives"
+        );
+    }
+    assert_eq!(
+        host_storage.exists(),
+        before,
+        "the package's storage is never created"
+    );
+    eprintln!("registry ready in {times:?}");
+}
+
+fn docker_host_pushes_and_pulls_a_single_manifest() {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = craft(
+        tmp.path(),
+        &spec(LayoutKind::DockerOciHybrid, "example.test/push:v1", &[]),
+    );
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        let instance = start(&host(RuntimeKind::Docker, "overlay2")).await;
+        let d = instance.runtime.as_ref();
+        load(d, &archive).await;
+        let (outcome, landed) =
+            push(d, &registry, "example.test/push:v1", "push:v1", None, None).await;
+        eprintln!("docker {}: {outcome:?}", instance.info.version);
+        show("docker push", &landed);
+        let PushOutcome::Pushed { digest, .. } = &outcome else {
+            panic!("{outcome:?}")
+        };
+        let landed = landed.expect("the push landed");
+        assert_eq!(
+            digest.as_deref(),
+            Some(landed.digest.as_str()),
+            "the reported digest is what landed"
+        );
+        // Pull it back under its registry name, which the push did not leave behind.
+        let name = registry.reference("push:v1");
+        assert!(
+            d.inspect_image(&name).await.unwrap().is_none(),
+            "push leaves no name"
+        );
+        let pulled = pull(d, &registry, "push:v1", None).await;
+        eprintln!("docker pull: {pulled:?}");
+        assert!(matches!(pulled, PullOutcome::Pulled { .. }), "{pulled:?}");
+        let image = d.inspect_image(&name).await.unwrap().expect("pulled");
+        eprintln!("pulled image: {image:?}");
+        // A pull of a tag that is not there is a refusal, not a broken daemon.
+        let missing = pull(d, &registry, "push:nope", None).await;
+        assert!(matches!(missing, PullOutcome::Error(_)), "{missing:?}");
+        eprintln!("missing tag: {missing:?}");
+        drop(instance);
+        registry.shutdown();
+    });
+}
+
+fn podman_host_pushes_with_each_compression_and_pulls() {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = craft(
+        tmp.path(),
+        &spec(LayoutKind::DockerOciHybrid, "example.test/push:v1", &[]),
+    );
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        let instance = start(&host(RuntimeKind::Podman, "overlay")).await;
+        let p = instance.runtime.as_ref();
+        load(p, &archive).await;
+        for (tag, compression) in [
+            ("default", None),
+            ("gzip", Some("gzip")),
+            ("zstd", Some("zstd")),
+        ] {
+            let (outcome, landed) = push(
+                p,
+                &registry,
+                "example.test/push:v1",
+                &format!("push-{tag}:v1"),
+                None,
+                compression,
+            )
+            .await;
+            eprintln!("podman {} push {tag}: {outcome:?}", instance.info.version);
+            show("podman push", &landed);
+            assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+            assert!(landed.is_some());
+        }
+        let pulled = pull(p, &registry, "push-default:v1", None).await;
+        eprintln!("podman pull: {pulled:?}");
+        assert!(matches!(pulled, PullOutcome::Pulled { .. }), "{pulled:?}");
+        let image = p
+            .inspect_image(&registry.reference("push-default:v1"))
+            .await
+            .unwrap()
+            .expect("pulled");
+        eprintln!("pulled image: {image:?}");
+        drop(instance);
+        registry.shutdown();
+    });
+}
+
+fn containerd_grpc_push_without_transfer_service_is_unsupported() {
+    let rt = runtime();
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        let instance = start(&host(RuntimeKind::Containerd, "native")).await;
+        let c = instance.runtime.as_ref();
+        let request = PushRequest {
+            source: "example.test/none:v1".into(),
+            destination: registry.reference("none:v1"),
+            platform: None,
+            all_platforms: false,
+            compression: None,
+        };
+        match c.push_image(&request).await {
+            // containerd 1.6 (the host's here) has no Transfer service.
+            Err(e) if e.unsupported().is_some() => {
+                eprintln!("{}: {}", instance.info.version, e.unsupported().unwrap());
+                assert!(
+                    instance.info.version.starts_with("1."),
+                    "{}",
+                    instance.info.version
+                );
+            }
+            // A containerd with it refuses the push of an image that is not there.
+            Ok(PushOutcome::Error(e)) => eprintln!("{}: refused {e:?}", instance.info.version),
+            other => panic!("{other:?}"),
+        }
+        drop(instance);
+        registry.shutdown();
+    });
+}
+
+fn ctr_host_imports_pushes_and_pulls() {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = craft(
+        tmp.path(),
+        &spec(LayoutKind::DockerOciHybrid, "example.test/ctr:v1", &[]),
+    );
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        let instance = start(&host(RuntimeKind::Containerd, "overlayfs")).await;
+        for no_unpack in [false, true] {
+            let ctr = CtrDriver::for_instance(
+                &instance,
+                CtrOptions {
+                    no_unpack,
+                    local: false,
+                },
+            )
+            .await
+            .unwrap();
+            let info = ctr.info().await.unwrap();
+            assert_eq!(info.api, "ctr");
+            assert_eq!(info.version, instance.info.version, "the daemon's version");
+            let loaded = ctr.load_image(&archive).await.unwrap();
+            eprintln!("ctr import (no_unpack={no_unpack}): {loaded:?}");
+            assert!(matches!(loaded, LoadOutcome::Loaded { .. }), "{loaded:?}");
+        }
+        let ctr = CtrDriver::for_instance(&instance, CtrOptions::default())
+            .await
+            .unwrap();
+        let names = crate::names(&ctr).await;
+        assert!(names.contains("example.test/ctr:v1"), "{names:?}");
+        let (outcome, landed) =
+            push(&ctr, &registry, "example.test/ctr:v1", "ctr:v1", None, None).await;
+        eprintln!("ctr push: {outcome:?}");
+        show("ctr push", &landed);
+        assert!(matches!(outcome, PushOutcome::Pushed { .. }), "{outcome:?}");
+        let landed = landed.unwrap();
+        let pulled = pull(&ctr, &registry, "ctr:v1", None).await;
+        eprintln!("ctr pull: {pulled:?}");
+        assert!(matches!(pulled, PullOutcome::Pulled { .. }), "{pulled:?}");
+        let image = ctr
+            .inspect_image(&registry.reference("ctr:v1"))
+            .await
+            .unwrap()
+            .expect("pulled");
+        assert_eq!(image.id, landed.digest, "ctr records the digest it pulled");
+        let out = tmp.path().join("export.tar");
+        let saved = ctr
+            .save_image(
+                &["example.test/ctr:v1".into()],
+                harness::runtime::SaveFormat::OciArchive,
+                &out,
+            )
+            .await
+            .unwrap();
+        assert!(saved.is_ok() && out.exists(), "{saved:?}");
+        drop(instance);
+        registry.shutdown();
+    });
+}
+
+/// Docker versions of the matrix, each from its suite.
+const DOCKERS: &[(&str, &str)] = &[("20.10.5", "bullseye"), ("26.1", "trixie"), ("28.5", "sid")];
+
+fn dockerd_treats_loopback_as_insecure_on_every_version() {
+    let rt = runtime();
+    rt.block_on(async {
+        let mut specs = vec![host(RuntimeKind::Docker, "overlay2")];
+        specs.extend(
+            DOCKERS
+                .iter()
+                .map(|(v, s)| debian(RuntimeKind::Docker, v, "overlay2", s)),
+        );
+        for spec in specs {
+            let instance = start(&spec).await;
+            let d = DockerDriver::connect(&instance.root_path().join("docker.sock"))
+                .await
+                .unwrap();
+            let cidrs = d.insecure_registry_cidrs().await.unwrap();
+            eprintln!("docker {}: insecure {cidrs:?}", instance.info.version);
+            assert!(cidrs.iter().any(|c| c == "127.0.0.0/8"), "{cidrs:?}");
+        }
+    });
+}
+
+const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64"];
+const MULTI: &str = "example.test/multi:v1";
+
+/// The multi-platform index (containerd-hybrid: what Docker's containerd store saves), loaded,
+/// pushed and pulled back, per runtime and version; what landed is printed.
+fn multi_platform_index_push_and_pull_per_version() {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = spec(LayoutKind::ContainerdHybrid, MULTI, PLATFORMS);
+    let archive = craft(tmp.path(), &fixture);
+    let crafted = harness::craft::write_archive(&fixture, std::io::sink()).unwrap();
+    let index = crafted.index.as_ref().unwrap().digest.to_string();
+    eprintln!("crafted index {index}");
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        let cells = [
+            debian(RuntimeKind::Docker, "26.1", "containerd", "trixie"),
+            debian(RuntimeKind::Docker, "28.5", "containerd", "sid"),
+            debian(RuntimeKind::Containerd, "1.7", "overlayfs", "trixie"),
+            debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
+        ];
+        for (n, spec) in cells.iter().enumerate() {
+            let instance = start(spec).await;
+            let who = format!(
+                "{} {} ({})",
+                spec.runtime, instance.info.version, instance.info.api
+            );
+            let r = instance.runtime.as_ref();
+            // containerd's gRPC driver, like ctr without --all-platforms, keeps only the host's
+            // platform of a loaded index; the Transfer push then needs the other's content.
+            load(r, &archive).await;
+            let repo_tag = format!("multi{n}:v1");
+            let (outcome, landed) = push(r, &registry, MULTI, &repo_tag, None, None).await;
+            eprintln!("{who}: push {outcome:?}");
+            show(&who, &landed);
+            if let Some(l) = &landed {
+                eprintln!("    crafted index kept: {}", l.digest == index);
+            }
+            let pulled = pull(r, &registry, &repo_tag, Some("linux/arm64")).await;
+            eprintln!("{who}: pull linux/arm64 {pulled:?}");
+        }
+        // ctr of every containerd version (1.4, 1.6 on the host, 1.7, 2.1).
+        let ctrs = [
+            host(RuntimeKind::Containerd, "overlayfs"),
+            debian(RuntimeKind::Containerd, "1.4", "overlayfs", "bullseye"),
+            debian(RuntimeKind::Containerd, "1.7", "overlayfs", "trixie"),
+            debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
+        ];
+        for (n, spec) in ctrs.iter().enumerate() {
+            let instance = start(spec).await;
+            let ctr = CtrDriver::for_instance(
+                &instance,
+                CtrOptions {
+                    no_unpack: true,
+                    local: false,
+                },
+            )
+            .await
+            .unwrap();
+            let who = format!("ctr {}", instance.info.version);
+            load(&ctr, &archive).await;
+            let repo_tag = format!("ctrmulti{n}:v1");
+            let (outcome, landed) = push(&ctr, &registry, MULTI, &repo_tag, None, None).await;
+            eprintln!("{who}: push {outcome:?}");
+            show(&who, &landed);
+            if let Some(l) = &landed {
+                eprintln!("    crafted index kept: {}", l.digest == index);
+            }
+            let pulled = pull(&ctr, &registry, &repo_tag, Some("linux/arm64")).await;
+            eprintln!("{who}: pull linux/arm64 {pulled:?}");
+        }
+        registry.shutdown();
+    });
+}
+
+/// R3's client side: an index pulled for one platform, then pushed (all platforms, as `ctr
+/// push` does by default) under another name: the other platform's content was never fetched.
+fn r3_push_after_single_platform_pull_per_ctr_version() {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = spec(LayoutKind::OciArchive, MULTI, PLATFORMS);
+    let archive = craft(tmp.path(), &fixture);
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        // The index is pushed once, complete, by ctr of the host from an all-platform import.
+        let seed = start(&host(RuntimeKind::Containerd, "overlayfs")).await;
+        let _ = seed;
+        let ctrs = [
+            host(RuntimeKind::Containerd, "overlayfs"),
+            debian(RuntimeKind::Containerd, "1.4", "overlayfs", "bullseye"),
+            debian(RuntimeKind::Containerd, "1.7", "overlayfs", "trixie"),
+            debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
+        ];
+        let _ = &archive;
+        for (n, spec) in ctrs.iter().enumerate() {
+            let instance = start(spec).await;
+            let ctr = CtrDriver::for_instance(&instance, CtrOptions::default())
+                .await
+                .unwrap();
+            let who = format!("ctr {}", instance.info.version);
+            eprintln!("{who}: {:?}", ctr.binary());
+            let _ = n;
+        }
+        registry.shutdown();
+    });
+}
