@@ -332,9 +332,13 @@ async fn run_steps(
     opts: &RunOptions,
     steps: &mut Vec<Observation>,
 ) -> Result<(), Status> {
+    // The cell's own registry, started only if a step pushes or pulls, and stopped with the
+    // cell. (A run-scoped one is `RegistrySlot::shared`.)
+    let registry = crate::runtime::registry::RegistrySlot::lazy();
     let redact = Redactor {
         root: instance.root_path(),
         book: fixtures.book(),
+        registry: Some(&registry),
     };
     let cx = StepContext {
         runtime: instance.runtime.as_ref(),
@@ -342,6 +346,7 @@ async fn run_steps(
         facts: &instance.facts,
         fixtures,
         redact: &redact,
+        registry: &registry,
     };
     let broke = |kind: ErrorKind, mut msg: String| -> Status {
         let mut kind = kind;

@@ -139,6 +139,9 @@ impl CtrBinary {
 pub struct CtrOptions {
     /// `ctr images import` unpacks by default; `true` adds `--no-unpack`.
     pub no_unpack: bool,
+    /// `--all-platforms` on import: keep (and label for the GC) every platform's content,
+    /// not only the host's.
+    pub all_platforms: bool,
     /// Pass `--local` to import, export, push and pull (ctr >= 1.7: run the operation in ctr's
     /// process rather than in the Transfer service). Ignored by older ctr, which only has the
     /// client-side path.
@@ -367,6 +370,9 @@ impl Runtime for CtrDriver {
             if self.options.no_unpack {
                 args.push("--no-unpack".into());
             }
+            if self.options.all_platforms {
+                args.push("--all-platforms".into());
+            }
             args.extend(self.local().map(Into::into));
             args.push(archive.into());
             let ran = self.run(args).await?;
@@ -520,23 +526,34 @@ impl Runtime for CtrDriver {
     }
 }
 
-/// ctr's output without its progress table (`elapsed: 0.1 s total: ...`, per-blob rows
-/// `manifest-sha256:...: done |+++| ...`), which varies from run to run.
+/// ctr's output without its progress display, which varies from run to run: 1.x's table
+/// (`elapsed: 0.1 s total: ...`, per-blob rows `manifest-sha256:...: done |+++|`), 2.x's
+/// redrawn tree (`└──layer (ff309bf3167b) already exists`, tab-separated status rows), and
+/// timings (`done: 2.9ms`). What is left (`unpacking linux/amd64 sha256:...`, the pushed
+/// index's media type and digest) is kept once, in first-seen order.
 fn progress_free(lines: &[String]) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|l| {
-            !(l.starts_with("elapsed:")
-                || l.contains('|')
-                || l.starts_with("manifest-")
-                || l.starts_with("index-")
-                || l.starts_with("layer-")
-                || l.starts_with("config-")
-                || l.starts_with("resolv")
-                || l.starts_with("waiting"))
-        })
-        .cloned()
-        .collect()
+    let mut out: Vec<String> = Vec::new();
+    for l in lines {
+        let noise = l.contains('\t')
+            || l.contains('|')
+            || l.contains(['└', '├', '│'])
+            || l.starts_with("elapsed:")
+            || l.starts_with("done")
+            || [
+                "manifest-",
+                "index-",
+                "layer-",
+                "config-",
+                "resolv",
+                "waiting",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p));
+        if !noise && !out.contains(l) {
+            out.push(l.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -551,6 +568,29 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].0, "example.test/a:v1");
         assert!(rows[0].1.starts_with("sha256:1111"));
+    }
+
+    #[test]
+    fn progress_is_dropped_and_the_rest_kept_once() {
+        let lines: Vec<String> = [
+            "example.test/multi:v1   \tpushing content",
+            "application/vnd.oci.image.index.v1+json sha256:de",
+            "└──layer (ff309bf3167b)           \talready exists",
+            "application/vnd.oci.image.index.v1+json sha256:de",
+            "unpacking linux/arm64 sha256:de...",
+            "done: 21.277755ms",
+            "elapsed: 0.1 s                    total:  4.6 Ki",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            progress_free(&lines),
+            [
+                "application/vnd.oci.image.index.v1+json sha256:de",
+                "unpacking linux/arm64 sha256:de..."
+            ]
+        );
     }
 
     #[test]

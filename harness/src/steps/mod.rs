@@ -17,6 +17,8 @@ pub mod fixtures;
 pub mod inspect;
 pub mod load;
 pub mod observe;
+pub mod pull;
+pub mod push;
 pub mod tag;
 
 use std::fmt::Debug;
@@ -64,6 +66,9 @@ pub struct StepContext<'a> {
     pub facts: &'a InstanceFacts,
     pub fixtures: &'a Fixtures,
     pub redact: &'a Redactor<'a>,
+    /// The local registry `push` and `pull` use: the run's, or the cell's own, started on
+    /// first use.
+    pub registry: &'a crate::runtime::registry::RegistrySlot,
 }
 
 /// Why a step could not produce an observation. A runtime *refusing* something is never one of
@@ -332,4 +337,6 @@ step_kinds! {
     Load(load::Load),
     Tag(tag::Tag),
     Inspect(inspect::Inspect),
+    Push(push::Push),
+    Pull(pull::Pull),
 }

@@ -121,6 +121,8 @@ pub struct ErrorObservation {
 pub struct Redactor<'a> {
     pub root: &'a Path,
     pub book: &'a DigestBook,
+    /// The local registry, whose `host:port` becomes `<registry>` once it has started.
+    pub registry: Option<&'a crate::runtime::registry::RegistrySlot>,
 }
 
 impl Redactor<'_> {
@@ -129,11 +131,14 @@ impl Redactor<'_> {
     pub fn text(&self, s: &str) -> String {
         static TEMP: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
         let root = self.root.display().to_string();
-        let s = if root.is_empty() {
+        let mut s = if root.is_empty() {
             s.to_string()
         } else {
             s.replace(&root, "<root>")
         };
+        if let Some(host) = self.registry.and_then(|r| r.host()) {
+            s = s.replace(&host, crate::runtime::registry::PLACEHOLDER);
+        }
         // moby's `docker load` extracts into `os.MkdirTemp(.., "docker-import-")`, whose suffix
         // is a random uint32 in decimal (any length). Add patterns here only as they are seen.
         let re =
@@ -180,6 +185,7 @@ mod tests {
         let r = Redactor {
             root: Path::new("/tmp/harness-Ab12Cd"),
             book: &book,
+            registry: None,
         };
         assert_eq!(
             r.text("open /tmp/harness-Ab12Cd/data/tmp/docker-import-7/blobs/json: no such file"),
