@@ -144,6 +144,14 @@ impl Redactor<'_> {
         let re =
             TEMP.get_or_init(|| regex::Regex::new(r"(docker-import)-[0-9]+").expect("valid regex"));
         let s = re.replace_all(&s, "$1-<n>");
+        // A pusher uploads blobs concurrently, so which blob's request a failing push names
+        // first (`Head "https://<registry>/v2/pushpull/blobs/sha256:..."`, containerd 1.7)
+        // varies from run to run: the blob of a registry blob URL is redacted.
+        static BLOB: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let blob = BLOB.get_or_init(|| {
+            regex::Regex::new(r#"(/v2/[^"\s]+/blobs/)(uploads/)?[^"\s?]+"#).expect("valid regex")
+        });
+        let s = blob.replace_all(&s, "$1<blob>");
         self.book.symbolize_text(&s)
     }
 
@@ -196,6 +204,12 @@ mod tests {
             "Loaded image ID: config(hybrid)"
         );
         assert_eq!(r.text(hex), "config(hybrid)");
+        assert_eq!(
+            r.text(&format!(
+                "Head \"https://127.0.0.1:5000/v2/a/b/blobs/sha256:{hex}\": http: x"
+            )),
+            "Head \"https://127.0.0.1:5000/v2/a/b/blobs/<blob>\": http: x"
+        );
         let unknown = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         assert_eq!(
             r.text(unknown),

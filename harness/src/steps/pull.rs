@@ -191,7 +191,10 @@ impl StepKind for Pull {
         {
             push(
                 "outcome",
-                format!("{}: expected outcome {want:?}, got {:?}", obs.id, obs.outcome),
+                format!(
+                    "{}: expected outcome {want:?}, got {:?}",
+                    obs.id, obs.outcome
+                ),
             );
         }
         if let Some(text) = &claim.error_contains {
@@ -199,7 +202,10 @@ impl StepKind for Pull {
             if !got.is_some_and(|m| m.contains(text.as_str())) {
                 push(
                     "error_contains",
-                    format!("{}: expected an error containing {text:?}, got {got:?}", obs.id),
+                    format!(
+                        "{}: expected an error containing {text:?}, got {got:?}",
+                        obs.id
+                    ),
                 );
             }
         }

@@ -225,7 +225,22 @@ impl StepKind for Push {
         let outcome: Option<PushResult> = r.take_choice("outcome")?;
         let error_contains = r.take_string("error_contains")?.map(|s| s.value);
         let landed_is: Option<IdRole> = r.take_choice("landed_is")?;
-        let rewritten: Option<bool> = r.take_choice("rewritten")?;
+        let rewritten = match r.take_string("rewritten")? {
+            None => None,
+            Some(v) => match v.value.as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => {
+                    return Err(r.error(
+                        v.referenced,
+                        "rewritten",
+                        ConfigErrorKind::WrongType {
+                            expected: "true or false",
+                        },
+                    ));
+                }
+            },
+        };
         require_something(
             r,
             &[
@@ -285,9 +300,12 @@ impl StepKind for Push {
                     digest.map(|d| redact.book.symbol(&d)),
                     messages.iter().map(|m| redact.text(m)).collect(),
                 ),
-                PushOutcome::Error(r) => {
-                    (PushResult::Refused, Some(redact.rejection(&r)), None, Vec::new())
-                }
+                PushOutcome::Error(r) => (
+                    PushResult::Refused,
+                    Some(redact.rejection(&r)),
+                    None,
+                    Vec::new(),
+                ),
             };
             Ok(PushObservation {
                 id: id.to_string(),
@@ -310,7 +328,10 @@ impl StepKind for Push {
         {
             push(
                 "outcome",
-                format!("{}: expected outcome {want:?}, got {:?}", obs.id, obs.outcome),
+                format!(
+                    "{}: expected outcome {want:?}, got {:?}",
+                    obs.id, obs.outcome
+                ),
             );
         }
         if let Some(text) = &claim.error_contains {
@@ -318,7 +339,10 @@ impl StepKind for Push {
             if !got.is_some_and(|m| m.contains(text.as_str())) {
                 push(
                     "error_contains",
-                    format!("{}: expected an error containing {text:?}, got {got:?}", obs.id),
+                    format!(
+                        "{}: expected an error containing {text:?}, got {got:?}",
+                        obs.id
+                    ),
                 );
             }
         }
@@ -408,6 +432,9 @@ mod tests {
             .iter()
             .map(|c| c.claim)
             .collect();
-        assert_eq!(keys, ["outcome", "error_contains", "landed_is", "rewritten"]);
+        assert_eq!(
+            keys,
+            ["outcome", "error_contains", "landed_is", "rewritten"]
+        );
     }
 }
