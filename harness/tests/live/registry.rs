@@ -50,6 +50,7 @@ pub const TESTS: &[LiveTest] = &[
         &["docker-registry", "containerd", "ctr"]
     ),
     live_test!(dockerd_treats_loopback_as_insecure_on_every_version, DEBIAN),
+    live_test!(podman_push_compression_per_version, DEBIAN),
     live_test!(multi_platform_index_push_and_pull_per_version, DEBIAN),
     live_test!(r3_push_after_single_platform_pull_per_ctr_version, DEBIAN),
 ];
@@ -414,6 +415,74 @@ fn dockerd_treats_loopback_as_insecure_on_every_version() {
             assert!(cidrs.iter().any(|c| c == "127.0.0.0/8"), "{cidrs:?}");
         }
     });
+}
+
+/// Podman's `compressionFormat` per version. Every push is of a layer no push has seen
+/// before (its content names the run, the version and the compression): containers/image
+/// remembers which compressed blobs a layer has in its blob-info cache and reuses one that
+/// the registry already has in place of compressing again, and rootful Podman keeps that
+/// cache in the host's `/var/lib/containers/cache` (not yet hermetic, issue 9 item 3).
+fn podman_push_compression_per_version() {
+    let rt = runtime();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    );
+    rt.block_on(async {
+        let registry = Registry::start().await.unwrap();
+        let specs = [
+            host(RuntimeKind::Podman, "overlay"),
+            debian(RuntimeKind::Podman, "3.0", "overlay", "bullseye"),
+            debian(RuntimeKind::Podman, "5.4", "overlay", "trixie"),
+            debian(RuntimeKind::Podman, "5.8", "overlay", "sid"),
+        ];
+        for (n, spec) in specs.iter().enumerate() {
+            let instance = start(spec).await;
+            let p = instance.runtime.as_ref();
+            let who = format!("podman {}", instance.info.version);
+            for compression in ["gzip", "zstd"] {
+                let name = format!("example.test/compress-{compression}:v1");
+                let mut fixture = spec_with(LayoutKind::DockerOciHybrid, &name);
+                fixture.layers[0].files[0].content = format!("{run} {n} {compression}\n");
+                let archive = tmp.path().join(format!("{n}-{compression}.tar"));
+                write_archive_to_path(&fixture, &archive).unwrap();
+                load(p, &archive).await;
+                let (outcome, landed) = push(
+                    p,
+                    &registry,
+                    &name,
+                    &format!("compress{n}-{compression}:v1"),
+                    None,
+                    Some(compression),
+                )
+                .await;
+                let layers = landed.as_ref().map(|l| l.layers.clone());
+                eprintln!("{who} --compression-format {compression}: {outcome:?} -> {layers:?}");
+                assert!(
+                    matches!(outcome, PushOutcome::Pushed { .. }),
+                    "{who}: {outcome:?}"
+                );
+                let layers = layers.expect("landed");
+                // gzip is every version's default; zstd needs a containers/image that has it
+                // (Podman 3.0's libpod has no compressionFormat and ignores it).
+                if compression == "gzip" || !instance.info.version.starts_with("3.") {
+                    assert!(
+                        layers.iter().all(|m| m.ends_with(compression)),
+                        "{who}: {compression} asked, {layers:?} landed"
+                    );
+                }
+            }
+        }
+        registry.shutdown();
+    });
+}
+
+fn spec_with(layout: LayoutKind, name: &str) -> FixtureSpec {
+    spec(layout, name, &[])
 }
 
 const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64"];
