@@ -272,3 +272,84 @@ fn observe(record: &ImageRecord, cx: &StepContext<'_>) -> ImageObservation {
         repo_digests,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::Observation;
+    use crate::steps::push::{PushObservation, PushResult};
+
+    fn pulled() -> PullObservation {
+        PullObservation {
+            id: "pull".into(),
+            action: "pull <registry>/a:1".into(),
+            reference: "<registry>/a:1".into(),
+            outcome: PullResult::Refused,
+            error: Some(ErrorObservation {
+                status: Some(2),
+                message: "no".into(),
+                class: None,
+            }),
+            messages: vec![],
+            image: None,
+        }
+    }
+
+    /// The JSON results read back into the right kind: observations are untagged, so a
+    /// push or pull must not parse as an earlier kind's (a load or inspect with an error).
+    #[test]
+    fn push_and_pull_observations_read_back_as_themselves() {
+        let pull = Observation::Pull(pulled());
+        let json = serde_json::to_string(&pull).unwrap();
+        let back: Observation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pull, "{json}");
+        let push = Observation::Push(PushObservation {
+            id: "push".into(),
+            action: "push a:1 to <registry>/a:1".into(),
+            destination: "<registry>/a:1".into(),
+            outcome: PushResult::Refused,
+            error: Some(ErrorObservation {
+                status: None,
+                class: None,
+                message: "content digest sha256:00: not found".into(),
+            }),
+            reported_digest: None,
+            messages: vec![],
+            landed: None,
+        });
+        let json = serde_json::to_string(&push).unwrap();
+        let back: Observation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, push, "{json}");
+    }
+
+    #[test]
+    fn names_claims_compare_sorted_sets() {
+        let mut obs = pulled();
+        obs.outcome = PullResult::Pulled;
+        obs.error = None;
+        obs.image = Some(ImageObservation {
+            names: vec!["<registry>/a:1".into(), "b:1".into()],
+            id: "config(f)".into(),
+            id_is: Some(DigestRole::Config),
+            digest: None,
+            repo_digests: vec![],
+        });
+        let claim = PullClaim {
+            outcome: Some(PullResult::Pulled),
+            names: Some(vec!["<registry>/a:1".into(), "b:1".into()]),
+            id_is: Some(IdRole::Config),
+            ..Default::default()
+        };
+        assert!(Pull::contradictions(&claim, &obs).is_empty());
+        let wrong = PullClaim {
+            id_is: Some(IdRole::Manifest),
+            names: Some(vec!["<registry>/a:1".into()]),
+            ..Default::default()
+        };
+        let keys: Vec<_> = Pull::contradictions(&wrong, &obs)
+            .iter()
+            .map(|c| c.claim)
+            .collect();
+        assert_eq!(keys, ["names", "id_is"]);
+    }
+}
