@@ -33,6 +33,11 @@ const DEBIAN: &[&str] = &[
 
 pub const TESTS: &[LiveTest] = &[
     live_test!(registry_starts_on_loopback_and_leaves_nothing, REGISTRY),
+    live_test!(a_panic_with_a_registry_up_leaves_nothing, REGISTRY),
+    live_test!(
+        ctrl_c_while_a_cells_registry_is_up_leaves_nothing,
+        &["docker-registry", "podman"]
+    ),
     live_test!(
         docker_host_pushes_and_pulls_a_single_manifest,
         &["docker-registry", "dockerd", "containerd"]
@@ -207,6 +212,66 @@ fn registry_starts_on_loopback_and_leaves_nothing() {
         "the package's storage is never created"
     );
     eprintln!("registry ready in {times:?}");
+}
+
+fn a_panic_with_a_registry_up_leaves_nothing() {
+    let tmp = tempfile::Builder::new()
+        .prefix("hxr-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    // SAFETY: this test binary runs each test in its own process under nextest.
+    unsafe { std::env::set_var("TMPDIR", tmp.path()) };
+    let result = std::panic::catch_unwind(|| {
+        let rt = runtime();
+        let registry = rt.block_on(Registry::start()).unwrap();
+        assert!(registry.root().starts_with(tmp.path()));
+        panic!("a step panicked with the registry up");
+    });
+    assert!(result.is_err());
+    crate::assert_clean(tmp.path());
+}
+
+/// `harness run` of a push followed by many pulls (each refused quickly), interrupted once the
+/// cell's registry is up: the signal handler tears the registry down with the instance.
+fn ctrl_c_while_a_cells_registry_is_up_leaves_nothing() {
+    let project = tempfile::tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("hxr-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::create_dir_all(project.path().join("scenarios")).unwrap();
+    std::fs::write(
+        project.path().join("matrix.yaml"),
+        "axes:\n  runtime: [podman]\n  version: [host]\n  store: [overlay]\n",
+    )
+    .unwrap();
+    let mut yaml = String::from(
+        "name: interrupt\nsummary: push, then pull a tag that is not there, many times\n\
+         fixtures:\n  one:\n    layout: docker-oci-hybrid\n    name: example.test/one:v1\n    \
+         layers:\n      - files: [{ path: etc/one, content: \"one\\n\" }]\n\
+         steps:\n  - id: load\n    load: one\n  - id: push\n    push: { image: example.test/one:v1, to: one:v1 }\n",
+    );
+    for i in 0..300 {
+        yaml.push_str(&format!(
+            "  - id: pull-{i}\n    pull: {{ from: one:missing }}\n"
+        ));
+    }
+    std::fs::write(project.path().join("scenarios/interrupt.yaml"), yaml).unwrap();
+    let mut child = crate::harness_cmd(project.path(), tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = crate::wait_for_instance(
+        &mut child,
+        tmp.path(),
+        "registry.log",
+        std::time::Duration::from_secs(60),
+        || true,
+    );
+    assert!(up, "the cell's registry never came up");
+    crate::interrupt(child, nix::sys::signal::Signal::SIGINT);
+    crate::assert_clean(tmp.path());
 }
 
 fn docker_host_pushes_and_pulls_a_single_manifest() {
