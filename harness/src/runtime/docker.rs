@@ -86,8 +86,10 @@ impl DockerDriver {
             opts = opts.tag(tag);
         }
         if let Some(p) = &request.platform {
-            // API >= 1.46 (Docker 27); older daemons ignore the parameter.
-            opts = opts.platform(p);
+            // API >= 1.46 (Docker 27): a JSON-encoded OCI platform (moby
+            // `api/server/router/image` `postImagesPush` decodes it with `json.Unmarshal`;
+            // `linux/amd64` as text is refused with 400). Older daemons ignore the parameter.
+            opts = opts.platform(&platform_json(p));
         }
         let mut stream = self.streaming.push_image(repo, Some(opts.build()), None);
         let mut messages = Vec::new();
@@ -437,6 +439,18 @@ impl Runtime for DockerDriver {
     }
 }
 
+/// `os/arch[/variant]` as the JSON OCI platform the push endpoint takes.
+fn platform_json(platform: &str) -> String {
+    let mut it = platform.splitn(3, '/');
+    let mut p = serde_json::Map::new();
+    p.insert("os".into(), it.next().unwrap_or_default().into());
+    p.insert("architecture".into(), it.next().unwrap_or_default().into());
+    if let Some(v) = it.next() {
+        p.insert("variant".into(), v.into());
+    }
+    serde_json::Value::Object(p).to_string()
+}
+
 fn record(id: String, mut names: Vec<String>, mut repo_digests: Vec<String>) -> ImageRecord {
     names.retain(|n| n != "<none>:<none>");
     names.sort();
@@ -447,5 +461,20 @@ fn record(id: String, mut names: Vec<String>, mut repo_digests: Vec<String>) -> 
         names,
         digest: None,
         repo_digests,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_push_platform_is_json() {
+        assert_eq!(
+            super::platform_json("linux/amd64"),
+            r#"{"os":"linux","architecture":"amd64"}"#
+        );
+        assert_eq!(
+            super::platform_json("linux/arm64/v8"),
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#
+        );
     }
 }

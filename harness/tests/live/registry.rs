@@ -551,11 +551,23 @@ fn spec_with(layout: LayoutKind, name: &str) -> FixtureSpec {
 }
 
 const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64"];
+/// How many fresh instances each ctr version imports and pushes the index from.
+const MULTI_ATTEMPTS: usize = 5;
 const MULTI: &str = "example.test/multi:v1";
 
 /// The multi-platform index (containerd-hybrid: what Docker's containerd store saves), loaded,
 /// pushed and pulled back, per runtime and version; what landed is printed.
 fn multi_platform_index_push_and_pull_per_version() {
+    /// What a pusher is expected to do with the index: land it unchanged, or be refused with
+    /// these words (and land nothing).
+    #[derive(Debug)]
+    enum Expect {
+        Index,
+        Refused(&'static str),
+        /// Either, as the garbage collector's timing decides (content of a platform the
+        /// load did not keep).
+        IndexOrNotFound,
+    }
     let rt = runtime();
     let tmp = tempfile::tempdir().unwrap();
     let fixture = spec(LayoutKind::ContainerdHybrid, MULTI, PLATFORMS);
@@ -563,35 +575,109 @@ fn multi_platform_index_push_and_pull_per_version() {
     let crafted = harness::craft::write_archive(&fixture, std::io::sink()).unwrap();
     let index = crafted.index.as_ref().unwrap().digest.to_string();
     eprintln!("crafted index {index}");
+    let check =
+        |who: &str, expect: &Expect, outcome: &PushOutcome, landed: &Option<Landed>| match expect {
+            Expect::Index => {
+                assert!(
+                    matches!(outcome, PushOutcome::Pushed { .. }),
+                    "{who}: {outcome:?}"
+                );
+                let l = landed.as_ref().expect("landed");
+                assert_eq!(l.digest, index, "{who}: the crafted index lands unchanged");
+                assert_eq!(l.manifests.len(), 2);
+                assert!(l.manifests.iter().all(|m| m.present), "{who}: {l:?}");
+            }
+            Expect::IndexOrNotFound => match outcome {
+                PushOutcome::Pushed { .. } => {
+                    assert_eq!(
+                        landed.as_ref().map(|l| l.digest.as_str()),
+                        Some(index.as_str())
+                    )
+                }
+                PushOutcome::Error(e) => assert!(e.message.contains("not found"), "{who}: {e:?}"),
+            },
+            Expect::Refused(words) => {
+                match outcome {
+                    PushOutcome::Error(e) => assert!(e.message.contains(words), "{who}: {e:?}"),
+                    other => panic!("{who}: expected a refusal, got {other:?}"),
+                }
+                assert!(landed.is_none(), "{who}: nothing lands");
+            }
+        };
+    const HTTPS: &str = "server gave HTTP response to HTTPS client";
     rt.block_on(async {
         let registry = Registry::start().await.unwrap();
         let cells = [
-            debian(RuntimeKind::Docker, "26.1", "containerd", "trixie"),
-            debian(RuntimeKind::Docker, "28.5", "containerd", "sid"),
-            debian(RuntimeKind::Containerd, "1.7", "overlayfs", "trixie"),
-            debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
+            (
+                debian(RuntimeKind::Docker, "26.1", "containerd", "trixie"),
+                Expect::Index,
+            ),
+            (
+                debian(RuntimeKind::Docker, "28.5", "containerd", "sid"),
+                Expect::Index,
+            ),
+            (
+                debian(RuntimeKind::Containerd, "1.7", "overlayfs", "trixie"),
+                Expect::Refused(HTTPS),
+            ),
+            (
+                debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
+                Expect::Index,
+            ),
         ];
-        for (n, spec) in cells.iter().enumerate() {
+        for (n, (spec, expect)) in cells.iter().enumerate() {
             let instance = start(spec).await;
             let who = format!(
                 "{} {} ({})",
                 spec.runtime, instance.info.version, instance.info.api
             );
             let r = instance.runtime.as_ref();
-            // containerd's gRPC driver, like ctr without --all-platforms, keeps only the host's
-            // platform of a loaded index; the Transfer push then needs the other's content.
             load(r, &archive).await;
             let repo_tag = format!("multi{n}:v1");
             let (outcome, landed) = push(r, &registry, MULTI, &repo_tag, None, None).await;
             eprintln!("{who}: push {outcome:?}");
             show(&who, &landed);
-            if let Some(l) = &landed {
-                eprintln!("    crafted index kept: {}", l.digest == index);
-            }
+            check(&who, expect, &outcome, &landed);
             let pulled = pull(r, &registry, &repo_tag, Some("linux/arm64")).await;
-            eprintln!("{who}: pull linux/arm64 {pulled:?}");
+            let image = r
+                .inspect_image(&registry.reference(&repo_tag))
+                .await
+                .unwrap();
+            eprintln!("{who}: pull linux/arm64 {pulled:?} -> {image:?}");
+            if landed.is_some() {
+                assert!(
+                    matches!(pulled, PullOutcome::Pulled { .. }),
+                    "{who}: {pulled:?}"
+                );
+                assert_eq!(
+                    image.map(|i| i.id),
+                    Some(index.clone()),
+                    "{who}: the index is the ID"
+                );
+            } else {
+                assert!(matches!(pulled, PullOutcome::Error(_)), "{pulled:?}");
+            }
+            // One platform of the index, where the driver offers it (Docker's platform push
+            // parameter is API 1.46, Docker 27; 26.1 ignores it).
+            if spec.runtime == RuntimeKind::Docker {
+                let (outcome, landed) = push(
+                    r,
+                    &registry,
+                    MULTI,
+                    &format!("multi{n}-amd64:v1"),
+                    Some("linux/amd64"),
+                    None,
+                )
+                .await;
+                eprintln!("{who}: push --platform linux/amd64 {outcome:?}");
+                show(&who, &landed);
+            }
         }
-        // ctr of every containerd version (1.4, 1.6 on the host, 1.7, 2.1).
+        // ctr of every containerd version (1.6 on the host, 1.4, 1.7, 2.1), importing as ctr
+        // does by default: unpacked, the host's platform only. The other platform's content
+        // is then unreferenced, and whether the push still finds it depends on when the
+        // garbage collector runs: R3's race. Each version is tried MULTI_ATTEMPTS times on a
+        // fresh instance, and every outcome must be one of the two.
         let ctrs = [
             host(RuntimeKind::Containerd, "overlayfs"),
             debian(RuntimeKind::Containerd, "1.4", "overlayfs", "bullseye"),
@@ -599,27 +685,43 @@ fn multi_platform_index_push_and_pull_per_version() {
             debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
         ];
         for (n, spec) in ctrs.iter().enumerate() {
-            let instance = start(spec).await;
-            let ctr = CtrDriver::for_instance(
-                &instance,
-                CtrOptions {
-                    no_unpack: true,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-            let who = format!("ctr {}", instance.info.version);
-            load(&ctr, &archive).await;
-            let repo_tag = format!("ctrmulti{n}:v1");
-            let (outcome, landed) = push(&ctr, &registry, MULTI, &repo_tag, None, None).await;
-            eprintln!("{who}: push {outcome:?}");
-            show(&who, &landed);
-            if let Some(l) = &landed {
-                eprintln!("    crafted index kept: {}", l.digest == index);
+            let (mut pushed, mut refused, mut double_upload) = (0, 0, 0);
+            let mut who = String::new();
+            for attempt in 0..MULTI_ATTEMPTS {
+                let instance = start(spec).await;
+                let ctr = CtrDriver::for_instance(&instance, CtrOptions::default())
+                    .await
+                    .unwrap();
+                who = format!("ctr {}", instance.info.version);
+                load(&ctr, &archive).await;
+                let repo_tag = format!("ctrmulti{n}-{attempt}:v1");
+                let (outcome, landed) = push(&ctr, &registry, MULTI, &repo_tag, None, None).await;
+                if matches!(outcome, PushOutcome::Pushed { .. }) {
+                    check(&who, &Expect::Index, &outcome, &landed);
+                    pushed += 1;
+                    let pulled = pull(&ctr, &registry, &repo_tag, Some("linux/arm64")).await;
+                    assert!(
+                        matches!(pulled, PullOutcome::Pulled { .. }),
+                        "{who}: {pulled:?}"
+                    );
+                } else if let PushOutcome::Error(e) = &outcome
+                    && e.message.contains("unexpected size")
+                {
+                    // ctr 1.4 pushes the layer both platforms share twice at once into one
+                    // upload (`failed commit on ref "layer-sha256:...": unexpected size 5120,
+                    // expected 2560`), now and then.
+                    assert!(instance.info.version.starts_with("1.4."), "{who}: {e:?}");
+                    assert!(landed.is_none());
+                    double_upload += 1;
+                } else {
+                    check(&who, &Expect::Refused("not found"), &outcome, &landed);
+                    refused += 1;
+                }
             }
-            let pulled = pull(&ctr, &registry, &repo_tag, Some("linux/arm64")).await;
-            eprintln!("{who}: pull linux/arm64 {pulled:?}");
+            eprintln!(
+                "{who}: {pushed}/{MULTI_ATTEMPTS} pushed the index, {refused} refused \
+                 (content not found), {double_upload} refused (unexpected size)"
+            );
         }
         registry.shutdown();
     });
