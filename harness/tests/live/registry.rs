@@ -620,9 +620,11 @@ fn multi_platform_index_push_and_pull_per_version() {
                 debian(RuntimeKind::Containerd, "1.7", "overlayfs", "trixie"),
                 Expect::Refused(HTTPS),
             ),
+            // The gRPC driver's load labels only the host's platform for the GC, as ctr does,
+            // so the Transfer push races the collector too.
             (
                 debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
-                Expect::Index,
+                Expect::IndexOrNotFound,
             ),
         ];
         for (n, (spec, expect)) in cells.iter().enumerate() {
