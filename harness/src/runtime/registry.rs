@@ -20,10 +20,12 @@
 //!
 //! **Ready** when `GET /v2/` answers 200 (the API version check every client makes first).
 //!
-//! **Lifetime.** A [`Registry`] is owned by whoever starts it: a test or a cell (one per cell),
-//! or a whole run (the runner holds an `Arc<Registry>` so cells can pull what other cells
-//! pushed). [`RegistrySlot`] is the step context's view of it: a registry shared by the run,
-//! or one started lazily on the first `push` or `pull` of a cell and torn down with the slot.
+//! **Lifetime.** A [`Registry`] is owned by whoever starts it: a test, a cell, or a whole run.
+//! [`RegistrySlot`] is the step context's view of it: [`RegistrySlot::lazy`] starts one on the
+//! first `push` or `pull` of a cell and tears it down with the slot (what the runner does
+//! today, `run/mod.rs`), and [`RegistrySlot::shared`] hands every cell the same
+//! `Arc<Registry>`, so cells can pull what other cells pushed (for a runner that starts one per
+//! run and drops it after the last cell).
 //!
 //! **Insecure.** The registry speaks plain HTTP. Each runtime is told so per call or per
 //! instance, never by changing the machine's configuration: dockerd treats `127.0.0.0/8` as
@@ -88,8 +90,8 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> ProviderError {
 }
 
 impl Registry {
-    /// `Ok(())` if the registry binary is installed (else [`ProviderError::BinaryNotFound`],
-    /// which the runner and the live tests treat as "cannot run here").
+    /// The registry binary's path, if it is installed (else [`ProviderError::BinaryNotFound`],
+    /// which makes a `push` or `pull` step a skip with that reason outside CI).
     pub fn available() -> Result<PathBuf, ProviderError> {
         find_binary(BINARY, BINARY_ENV)
     }

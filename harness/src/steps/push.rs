@@ -135,14 +135,15 @@ const CLAIMS: &[&str] = &["outcome", "error_contains", "landed_is", "rewritten"]
 
 /// The registry of the step's cell (started on first use), or why there is none: a registry
 /// binary that is not installed makes the step unsupported here (a skip with that reason),
-/// anything else is a broken precondition.
+/// except under CI, which must run every step it plans; anything else is a broken
+/// precondition.
 pub(super) async fn registry_of(
     cx: &StepContext<'_>,
     operation: &str,
 ) -> Result<std::sync::Arc<Registry>, StepError> {
     match cx.registry.get().await {
         Ok(r) => Ok(r),
-        Err(e @ ProviderError::BinaryNotFound { .. }) => {
+        Err(e @ ProviderError::BinaryNotFound { .. }) if !crate::run::in_ci() => {
             Err(StepError::Runtime(RuntimeError::Unsupported {
                 runtime: cx.info.runtime,
                 operation: format!("{operation} without a local registry ({e})"),
