@@ -363,9 +363,13 @@ async fn run_steps(
     steps: &mut Vec<Observation>,
 ) -> Result<(), Status> {
     let book = fixtures.cell_book();
+    // The cell's own registry, started only if a step pushes or pulls, and stopped with the
+    // cell. (A run-scoped one is `RegistrySlot::shared`.)
+    let registry = crate::runtime::registry::RegistrySlot::lazy();
     let redact = Redactor {
         root: instance.root_path(),
         book: &book,
+        registry: Some(&registry),
     };
     let cx = StepContext {
         runtime: instance.runtime.as_ref(),
@@ -373,6 +377,7 @@ async fn run_steps(
         facts: &instance.facts,
         fixtures,
         redact: &redact,
+        registry: &registry,
     };
     let broke = |kind: ErrorKind, mut msg: String| -> Status {
         let mut kind = kind;

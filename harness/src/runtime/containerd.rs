@@ -88,6 +88,7 @@ use tonic::{Code, Request};
 mod archive;
 mod docker_archive;
 mod platform;
+mod transfer;
 
 use self::archive::{
     CHUNK, DocKind, Found, JSON_LIMIT, Member, OciDescriptor, Plan, ScanError, ScannedBlob,
@@ -985,6 +986,20 @@ impl Runtime for ContainerdDriver {
 
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Containerd
+    }
+
+    fn push_image<'a>(
+        &'a self,
+        request: &'a super::PushRequest,
+    ) -> BoxFuture<'a, Result<super::PushOutcome, RuntimeError>> {
+        Box::pin(self.transfer_push(request))
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        request: &'a super::PullRequest,
+    ) -> BoxFuture<'a, Result<super::PullOutcome, RuntimeError>> {
+        Box::pin(self.transfer_pull(request))
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {

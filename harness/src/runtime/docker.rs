@@ -17,8 +17,8 @@ use tokio_util::io::ReaderStream;
 
 use super::{
     ApiRejection, BoxFuture, CALL_TIMEOUT, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome,
-    Lookup, RemoveOutcome, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT,
-    SaveFormat, TagOutcome, split_repo_tag,
+    Lookup, PullOutcome, PullRequest, PushOutcome, PushRequest, RemoveOutcome, Runtime,
+    RuntimeError, RuntimeInfo, RuntimeKind, STREAM_TIMEOUT, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "docker";
@@ -80,6 +80,68 @@ impl DockerDriver {
     /// `true` if the daemon answers `GET /_ping`.
     pub async fn ping(&self) -> bool {
         self.client.ping().await.is_ok()
+    }
+
+    /// `docker info`'s `RegistryConfig.InsecureRegistryCIDRs`: the daemon's plain-HTTP
+    /// registries. moby's `registry.newServiceConfig` always adds `127.0.0.0/8`, which is why
+    /// the local registry needs no daemon configuration.
+    pub async fn insecure_registry_cidrs(&self) -> Result<Vec<String>, RuntimeError> {
+        let info = self
+            .client
+            .info()
+            .await
+            .map_err(|e| self.protocol("info", e))?;
+        Ok(info
+            .registry_config
+            .and_then(|r| r.insecure_registry_cidrs)
+            .unwrap_or_default())
+    }
+
+    /// `POST /images/{name}/push` of the destination, which is one of the image's names.
+    async fn push_tagged(&self, request: &PushRequest) -> Result<PushOutcome, RuntimeError> {
+        let (repo, tag) = split_repo_tag(&request.destination);
+        let mut opts = bollard::query_parameters::PushImageOptionsBuilder::new();
+        if !tag.is_empty() {
+            opts = opts.tag(tag);
+        }
+        if let Some(p) = &request.platform {
+            // API >= 1.46 (Docker 27): a JSON-encoded OCI platform (moby
+            // `api/server/router/image` `postImagesPush` decodes it with `json.Unmarshal`;
+            // `linux/amd64` as text is refused with 400). Older daemons ignore the parameter.
+            opts = opts.platform(&platform_json(p));
+        }
+        let mut stream = self.streaming.push_image(repo, Some(opts.build()), None);
+        let mut messages = Vec::new();
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        return Ok(PushOutcome::Error(ApiRejection {
+                            status: None,
+                            message: detail.message.unwrap_or_default(),
+                        }));
+                    }
+                    // Per-layer progress carries a progress detail; the summary lines
+                    // (`v1: digest: sha256:... size: 528`) do not.
+                    if let Some(status) = info.status.filter(|_| info.progress_detail.is_none()) {
+                        if let Some(d) = status
+                            .split_whitespace()
+                            .skip_while(|w| *w != "digest:")
+                            .nth(1)
+                        {
+                            digest = Some(d.to_string());
+                        }
+                        messages.push(status);
+                    }
+                }
+                Err(e) => match rejection(&e) {
+                    Some(r) => return Ok(PushOutcome::Error(r)),
+                    None => return Err(self.protocol("push stream", e)),
+                },
+            }
+        }
+        Ok(PushOutcome::Pushed { digest, messages })
     }
 
     fn protocol(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
@@ -275,6 +337,88 @@ impl Runtime for DockerDriver {
         self.kind
     }
 
+    fn push_image<'a>(
+        &'a self,
+        request: &'a PushRequest,
+    ) -> BoxFuture<'a, Result<PushOutcome, RuntimeError>> {
+        Box::pin(async move {
+            if request.compression.is_some() || request.all_platforms {
+                return Err(super::unsupported(
+                    self,
+                    "push with a compression format or all platforms",
+                ));
+            }
+            // `docker push` pushes an image by its name: the destination must be one of the
+            // image's names first (`docker tag`), as a user would do. A name added only for
+            // the push is removed again afterwards, so a push leaves the store's names as they
+            // were (and a later pull of it is a real pull).
+            let added = request.source != request.destination
+                && self.inspect_image(&request.destination).await?.is_none();
+            if added {
+                match self
+                    .tag_image(&request.source, &request.destination)
+                    .await?
+                {
+                    TagOutcome::Tagged => {}
+                    TagOutcome::Error(r) => return Ok(PushOutcome::Error(r)),
+                }
+            }
+            let pushed = self.push_tagged(request).await;
+            if added {
+                self.untag_image(&request.destination, &request.destination)
+                    .await?;
+            }
+            pushed
+        })
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        request: &'a PullRequest,
+    ) -> BoxFuture<'a, Result<PullOutcome, RuntimeError>> {
+        Box::pin(async move {
+            if request.all_platforms {
+                return Err(super::unsupported(self, "pull of all platforms"));
+            }
+            // `docker pull` is `POST /images/create?fromImage=<repo>&tag=<tag>`.
+            let (repo, tag) = split_repo_tag(&request.reference);
+            let mut opts =
+                bollard::query_parameters::CreateImageOptionsBuilder::new().from_image(repo);
+            if !tag.is_empty() {
+                opts = opts.tag(tag);
+            }
+            if let Some(p) = &request.platform {
+                opts = opts.platform(p);
+            }
+            let mut stream = self.streaming.create_image(Some(opts.build()), None, None);
+            let mut messages = Vec::new();
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(detail) = info.error_detail {
+                            return Ok(PullOutcome::Error(ApiRejection {
+                                status: None,
+                                message: detail.message.unwrap_or_default(),
+                            }));
+                        }
+                        // Layer lines have an id and a progress detail; keep the others
+                        // (`Digest: sha256:...`, `Status: Downloaded newer image for ...`).
+                        if let Some(status) = info.status.filter(|_| info.progress_detail.is_none())
+                            && info.id.as_deref().is_none_or(|id| id == tag)
+                        {
+                            messages.push(status);
+                        }
+                    }
+                    Err(e) => match rejection(&e) {
+                        Some(r) => return Ok(PullOutcome::Error(r)),
+                        None => return Err(self.protocol("pull stream", e)),
+                    },
+                }
+            }
+            Ok(PullOutcome::Pulled { messages })
+        })
+    }
+
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
         Box::pin(async move {
             match self.client.inspect_image(name).await {
@@ -409,6 +553,18 @@ impl Runtime for DockerDriver {
     }
 }
 
+/// `os/arch[/variant]` as the JSON OCI platform the push endpoint takes.
+fn platform_json(platform: &str) -> String {
+    let mut it = platform.splitn(3, '/');
+    let mut p = serde_json::Map::new();
+    p.insert("os".into(), it.next().unwrap_or_default().into());
+    p.insert("architecture".into(), it.next().unwrap_or_default().into());
+    if let Some(v) = it.next() {
+        p.insert("variant".into(), v.into());
+    }
+    serde_json::Value::Object(p).to_string()
+}
+
 fn record(id: String, mut names: Vec<String>, mut repo_digests: Vec<String>) -> ImageRecord {
     names.retain(|n| n != "<none>:<none>");
     names.sort();
@@ -419,5 +575,20 @@ fn record(id: String, mut names: Vec<String>, mut repo_digests: Vec<String>) -> 
         names,
         digest: None,
         repo_digests,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_push_platform_is_json() {
+        assert_eq!(
+            super::platform_json("linux/amd64"),
+            r#"{"os":"linux","architecture":"amd64"}"#
+        );
+        assert_eq!(
+            super::platform_json("linux/arm64/v8"),
+            r#"{"os":"linux","architecture":"arm64","variant":"v8"}"#
+        );
     }
 }

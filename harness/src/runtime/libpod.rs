@@ -173,6 +173,13 @@ impl LibpodClient {
             .await
     }
 
+    /// `POST /v{api}/libpod{path}` with an empty body, for calls that transfer images (push,
+    /// pull): bounded by [`STREAM_TIMEOUT`](super::STREAM_TIMEOUT).
+    pub async fn post_empty_streaming(&self, path: &str) -> Result<Reply, TransportError> {
+        self.call("POST", path, None, empty(), super::STREAM_TIMEOUT)
+            .await
+    }
+
     /// `POST /v{api}/libpod{path}` with the file at `file` streamed as the body.
     pub async fn post_file(
         &self,

@@ -23,6 +23,7 @@
 pub mod accepts;
 pub mod api;
 pub mod containerd;
+pub mod ctr;
 pub mod docker;
 pub mod doctor;
 pub mod facts;
@@ -34,6 +35,7 @@ pub mod podman;
 pub mod podman_compat;
 pub mod process;
 pub mod provider;
+pub mod registry;
 pub mod replay;
 pub mod sources;
 pub mod teardown;
@@ -305,6 +307,63 @@ async fn open_archive(path: &Path) -> Result<tokio::fs::File, RuntimeError> {
         })
 }
 
+// ---- push and pull (issue 9: the registry helper's block) ----
+
+/// A push of an image in the store to a registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushRequest {
+    /// The image in the store, by name (`example.test/pushpull:v1`).
+    pub source: String,
+    /// Where it goes, a full reference (`127.0.0.1:<port>/pushpull:v1`). Docker pushes by
+    /// name, so its driver first tags `source` with it; the others push `source` there.
+    pub destination: String,
+    /// Push only this platform of a multi-platform image (`linux/amd64`), where the driver
+    /// offers it; `None`: what the runtime pushes by default.
+    pub platform: Option<String>,
+    /// Push every platform of an index (ctr `--all-platforms`; Podman `--all`).
+    pub all_platforms: bool,
+    /// Podman's `compressionFormat` (`gzip`, `zstd`); other drivers refuse to be asked.
+    pub compression: Option<String>,
+}
+
+/// A pull of an image from a registry into the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullRequest {
+    /// The full reference to pull (`127.0.0.1:<port>/pushpull:v1`).
+    pub reference: String,
+    /// The platform to pull (`linux/arm64`); `None`: the runtime's default (the host's).
+    pub platform: Option<String>,
+    /// Pull every platform of an index (ctr `--all-platforms`).
+    pub all_platforms: bool,
+}
+
+/// The result of a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum PushOutcome {
+    /// The runtime says it pushed. `digest` is the digest it reported, if it reports one;
+    /// `messages` its progress/status lines worth keeping (not per-byte progress).
+    Pushed {
+        digest: Option<String>,
+        messages: Vec<String>,
+    },
+    /// The runtime refused or failed the push (R3's "content digest ... not found", a
+    /// registry's "manifest blob unknown").
+    Error(ApiRejection),
+}
+
+/// The result of a pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum PullOutcome {
+    /// The runtime says it pulled; `messages` as for a push. The resulting image is looked
+    /// up by the caller.
+    Pulled {
+        messages: Vec<String>,
+    },
+    Error(ApiRejection),
+}
+
 /// The operations a runtime driver offers. Method names mirror the API they call.
 pub trait Runtime: Send + Sync {
     /// Version, API version and store of the running instance.
@@ -405,6 +464,24 @@ pub trait Runtime: Send + Sync {
     ) -> BoxFuture<'a, Result<RemoveOutcome, RuntimeError>> {
         let _ = name;
         Box::pin(async move { Err(unsupported(self, "remove")) })
+    }
+    /// Pushes an image to a registry (see [`PushRequest`]). A refusal is
+    /// [`PushOutcome::Error`]. The default is [`RuntimeError::Unsupported`].
+    fn push_image<'a>(
+        &'a self,
+        request: &'a PushRequest,
+    ) -> BoxFuture<'a, Result<PushOutcome, RuntimeError>> {
+        let _ = request;
+        Box::pin(async move { Err(unsupported(self, "push")) })
+    }
+    /// Pulls an image from a registry (see [`PullRequest`]). A refusal is
+    /// [`PullOutcome::Error`]. The default is [`RuntimeError::Unsupported`].
+    fn pull_image<'a>(
+        &'a self,
+        request: &'a PullRequest,
+    ) -> BoxFuture<'a, Result<PullOutcome, RuntimeError>> {
+        let _ = request;
+        Box::pin(async move { Err(unsupported(self, "pull")) })
     }
 }
 

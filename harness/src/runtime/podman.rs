@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::{
     ApiRejection, BoxFuture, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome, Lookup,
-    RemoveOutcome, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome,
-    split_repo_tag,
+    PullOutcome, PullRequest, PushOutcome, PushRequest, RemoveOutcome, Runtime, RuntimeError,
+    RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -148,6 +148,51 @@ impl PodmanDriver {
     }
 }
 
+/// What a libpod push or pull reply says: its lines are JSON objects (`{"stream": ..}`,
+/// `{"error": ..}`, `{"manifestdigest": ..}` from push, `{"images": [..], "id": ..}` from
+/// pull; libpod's `images_push.go` / `images_pull.go`), or, from older services, nothing.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TransferReply {
+    messages: Vec<String>,
+    error: Option<String>,
+    digest: Option<String>,
+}
+
+fn transfer_reply(body: &[u8]) -> TransferReply {
+    let mut out = TransferReply::default();
+    let text = String::from_utf8_lossy(body);
+    let values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    for v in values {
+        let Ok(v) = v else { break };
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        if let Some(e) = field("error").filter(|e| !e.is_empty()) {
+            out.error = Some(e);
+        }
+        if let Some(d) = field("manifestdigest").filter(|d| !d.is_empty()) {
+            out.digest = Some(d);
+        }
+        if let Some(s) = field("stream") {
+            out.messages.extend(
+                s.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+    }
+    out
+}
+
+/// `os/arch[/variant]` split into its parts.
+fn platform_parts(platform: &str) -> (&str, &str, &str) {
+    let mut it = platform.splitn(3, '/');
+    (
+        it.next().unwrap_or_default(),
+        it.next().unwrap_or_default(),
+        it.next().unwrap_or_default(),
+    )
+}
+
 impl Runtime for PodmanDriver {
     fn info(&self) -> BoxFuture<'_, Result<RuntimeInfo, RuntimeError>> {
         Box::pin(async move {
@@ -279,6 +324,107 @@ impl Runtime for PodmanDriver {
 
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Podman
+    }
+
+    fn push_image<'a>(
+        &'a self,
+        request: &'a PushRequest,
+    ) -> BoxFuture<'a, Result<PushOutcome, RuntimeError>> {
+        Box::pin(async move {
+            if request.platform.is_some() {
+                return Err(super::unsupported(self, "push of one platform"));
+            }
+            // libpod `images_push.go`: the plain-HTTP registry is per call (`tlsVerify=false`),
+            // so the instance's registries.conf stays as it is. Podman 3.0 has no
+            // `compressionFormat` (unknown query keys are ignored; what landed shows it).
+            let mut path = format!(
+                "/images/{}/push?destination={}&tlsVerify=false&quiet=false",
+                encode_name(&request.source),
+                encode_query(&request.destination),
+            );
+            if request.all_platforms {
+                path.push_str("&all=true");
+            }
+            if let Some(c) = &request.compression {
+                path.push_str(&format!("&compressionFormat={}", encode_query(c)));
+            }
+            let reply = self
+                .client
+                .post_empty_streaming(&path)
+                .await
+                .map_err(|e| self.protocol("push reply", e))?;
+            if !(200..300).contains(&reply.status) {
+                return Ok(PushOutcome::Error(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                )));
+            }
+            let r = transfer_reply(&reply.body);
+            Ok(match r.error {
+                Some(message) => PushOutcome::Error(ApiRejection {
+                    status: None,
+                    message,
+                }),
+                None => PushOutcome::Pushed {
+                    digest: r.digest,
+                    messages: r.messages,
+                },
+            })
+        })
+    }
+
+    fn pull_image<'a>(
+        &'a self,
+        request: &'a PullRequest,
+    ) -> BoxFuture<'a, Result<PullOutcome, RuntimeError>> {
+        Box::pin(async move {
+            if request.all_platforms {
+                return Err(super::unsupported(self, "pull of all platforms"));
+            }
+            let mut path = format!(
+                "/images/pull?reference={}&tlsVerify=false&quiet=false",
+                encode_query(&request.reference),
+            );
+            if let Some(p) = &request.platform {
+                // Podman >= 4 reads `OS`/`Arch`/`Variant`; 3.x `overrideOS`/`overrideArch`/
+                // `overrideVariant` (libpod `images_pull.go` of each). Both are sent; each
+                // version ignores the keys it does not know.
+                let (os, arch, variant) = platform_parts(p);
+                for (k, v) in [
+                    ("OS", os),
+                    ("Arch", arch),
+                    ("Variant", variant),
+                    ("overrideOS", os),
+                    ("overrideArch", arch),
+                    ("overrideVariant", variant),
+                ] {
+                    if !v.is_empty() {
+                        path.push_str(&format!("&{k}={}", encode_query(v)));
+                    }
+                }
+            }
+            let reply = self
+                .client
+                .post_empty_streaming(&path)
+                .await
+                .map_err(|e| self.protocol("pull reply", e))?;
+            if !(200..300).contains(&reply.status) {
+                return Ok(PullOutcome::Error(Self::rejection(
+                    reply.status,
+                    &reply.body,
+                )));
+            }
+            let r = transfer_reply(&reply.body);
+            Ok(match r.error {
+                Some(message) => PullOutcome::Error(ApiRejection {
+                    status: None,
+                    message,
+                }),
+                None => PullOutcome::Pulled {
+                    messages: r.messages,
+                },
+            })
+        })
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {

@@ -155,6 +155,7 @@ impl Fixtures {
         let redact = Redactor {
             root: Path::new(""),
             book: &book,
+            registry: None,
         };
         let (archive, findings) = super::save::inspect_artifact(artifact.archive.clone(), &redact)
             .await

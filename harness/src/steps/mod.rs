@@ -19,6 +19,8 @@ pub mod inspect;
 pub mod list;
 pub mod load;
 pub mod observe;
+pub mod pull;
+pub mod push;
 pub mod remove;
 pub mod save;
 pub mod tag;
@@ -89,6 +91,9 @@ pub struct StepContext<'a> {
     pub facts: &'a InstanceFacts,
     pub fixtures: &'a Fixtures,
     pub redact: &'a Redactor<'a>,
+    /// The local registry `push` and `pull` use: the run's, or the cell's own, started on
+    /// first use.
+    pub registry: &'a crate::runtime::registry::RegistrySlot,
 }
 
 /// Why a step could not produce an observation. A runtime *refusing* something is never one of
@@ -391,4 +396,6 @@ step_kinds! {
     Save(save::Save),
     Remove(remove::Remove),
     List(list::List),
+    Push(push::Push),
+    Pull(pull::Pull),
 }

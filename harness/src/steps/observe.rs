@@ -176,6 +176,8 @@ pub struct ErrorObservation {
 pub struct Redactor<'a> {
     pub root: &'a Path,
     pub book: &'a DigestBook,
+    /// The local registry, whose `host:port` becomes `<registry>` once it has started.
+    pub registry: Option<&'a crate::runtime::registry::RegistrySlot>,
 }
 
 impl Redactor<'_> {
@@ -187,11 +189,16 @@ impl Redactor<'_> {
         static PATTERNS: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> =
             std::sync::OnceLock::new();
         let root = self.root.display().to_string();
-        let s = if root.is_empty() || root == "/" {
+        let mut s = if root.is_empty() || root == "/" {
             s.to_string()
         } else {
             s.replace(&root, "<root>")
         };
+        // The cell's registry is `<registry>`, before the loopback-port pattern would make it
+        // `127.0.0.1:<port>`.
+        if let Some(host) = self.registry.and_then(|r| r.host()) {
+            s = s.replace(&host, crate::runtime::registry::PLACEHOLDER);
+        }
         let patterns = PATTERNS.get_or_init(|| {
             [
                 // moby's `docker load` extracts into `os.MkdirTemp(.., "docker-import-")`, whose
@@ -217,10 +224,17 @@ impl Redactor<'_> {
             .map(|(re, with)| (regex::Regex::new(re).expect("valid regex"), with))
             .collect()
         });
-        let mut s = s;
         for (re, with) in patterns {
             s = re.replace_all(&s, *with).into_owned();
         }
+        // A pusher uploads blobs concurrently, so which blob's request a failing push names
+        // first (`Head "https://<registry>/v2/pushpull/blobs/sha256:..."`, containerd 1.7)
+        // varies from run to run: the blob of a registry blob URL is redacted.
+        static BLOB: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let blob = BLOB.get_or_init(|| {
+            regex::Regex::new(r#"(/v2/[^"\s]+/blobs/)(uploads/)?[^"\s?]+"#).expect("valid regex")
+        });
+        let s = blob.replace_all(&s, "$1<blob>").into_owned();
         self.book.symbolize_text(&s)
     }
 
@@ -262,6 +276,7 @@ mod tests {
         let r = Redactor {
             root: Path::new("/tmp/harness-Ab12Cd"),
             book: &book,
+            registry: None,
         };
         assert_eq!(
             r.text("open /tmp/harness-Ab12Cd/data/tmp/docker-import-7/blobs/json: no such file"),
@@ -272,6 +287,13 @@ mod tests {
             "Loaded image ID: config(hybrid)"
         );
         assert_eq!(r.text(hex), "config(hybrid)");
+        assert_eq!(
+            r.text(&format!(
+                "Head \"https://127.0.0.1:5000/v2/a/b/blobs/sha256:{hex}\": http: x"
+            )),
+            // Without a registry of the cell's own, a loopback port is `<port>`.
+            "Head \"https://127.0.0.1:<port>/v2/a/b/blobs/<blob>\": http: x"
+        );
         let unknown = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         assert_eq!(
             r.text(unknown),
@@ -338,7 +360,11 @@ mod tests {
     )]
     fn volatile_values_are_redacted(#[case] input: &str, #[case] want: &str) {
         let (book, root) = plain();
-        let r = Redactor { root, book: &book };
+        let r = Redactor {
+            root,
+            book: &book,
+            registry: None,
+        };
         let want = want.replace("<port-host>", "127.0.0.1:<port>");
         assert_eq!(r.text(input), want);
     }
@@ -350,7 +376,11 @@ mod tests {
     #[case::harness_word("harness-run is a word")]
     fn stable_values_are_left_alone(#[case] input: &str) {
         let (book, root) = plain();
-        let r = Redactor { root, book: &book };
+        let r = Redactor {
+            root,
+            book: &book,
+            registry: None,
+        };
         assert_eq!(r.text(input), input);
     }
 

@@ -43,6 +43,7 @@ mod drivers;
 mod import;
 mod inspect_step;
 mod providers;
+mod registry;
 mod save;
 mod save_step;
 mod sources;
@@ -59,6 +60,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("import", import::TESTS),
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
+    ("registry", registry::TESTS),
     ("save", save::TESTS),
     ("save_step", save_step::TESTS),
     ("sources", sources::TESTS),
