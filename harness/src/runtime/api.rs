@@ -51,18 +51,56 @@ pub struct Endpoint {
     pub store: String,
 }
 
-/// Connects a driver to an instance's endpoint.
-pub type Connector =
-    for<'a> fn(&'a Endpoint) -> BoxFuture<'a, Result<Box<dyn Runtime>, ProviderError>>;
+/// Connects a driver to an instance's endpoint; the version is what the instance's default
+/// driver reported (the `ctr` driver runs the `ctr` of that version).
+pub type Connector = for<'a> fn(
+    &'a Endpoint,
+    version: &'a str,
+) -> BoxFuture<'a, Result<Box<dyn Runtime>, ProviderError>>;
 
 /// The drivers of the non-default APIs: `(runtime, api, connector)`. Adding an API is its
 /// driver module, its name in [`apis`], and its line here.
-const DRIVERS: &[(RuntimeKind, &str, Connector)] = &[(RuntimeKind::Podman, "compat", compat)];
+const DRIVERS: &[(RuntimeKind, &str, Connector)] = &[
+    (RuntimeKind::Podman, "compat", compat),
+    (RuntimeKind::Containerd, "ctr", ctr),
+];
 
 /// Podman's Docker-compatible API on the service's socket (`podman_compat.rs`).
-fn compat(endpoint: &Endpoint) -> BoxFuture<'_, Result<Box<dyn Runtime>, ProviderError>> {
+fn compat<'a>(
+    endpoint: &'a Endpoint,
+    _version: &'a str,
+) -> BoxFuture<'a, Result<Box<dyn Runtime>, ProviderError>> {
     Box::pin(async move {
         let driver = super::podman_compat::connect(&endpoint.socket).await?;
+        Ok(Box::new(driver) as Box<dyn Runtime>)
+    })
+}
+
+/// containerd through the `ctr` CLI of the daemon's own version (`ctr.rs`): the host's, or
+/// the one in the Debian suite's cached root filesystem. No such `ctr` is a reason the cell
+/// cannot run here.
+fn ctr<'a>(
+    endpoint: &'a Endpoint,
+    version: &'a str,
+) -> BoxFuture<'a, Result<Box<dyn Runtime>, ProviderError>> {
+    Box::pin(async move {
+        use super::ctr::{CtrBinary, CtrDriver, CtrOptions};
+        let binary =
+            CtrBinary::for_version(version)
+                .await
+                .ok_or_else(|| ProviderError::Unavailable {
+                    provider: "api",
+                    reason: format!(
+                        "no ctr {version} here (neither the host's nor a cached suite's)"
+                    ),
+                })?;
+        let driver = CtrDriver::connect(
+            binary,
+            &endpoint.socket,
+            &endpoint.store,
+            CtrOptions::default(),
+        )
+        .await?;
         Ok(Box::new(driver) as Box<dyn Runtime>)
     })
 }
@@ -88,6 +126,7 @@ pub async fn connect(instance: &mut Instance, api: &str) -> Result<(), ProviderE
             "the instance does not say where its {runtime} API is, so the {api:?} driver cannot connect"
         ))
     })?;
-    let driver = connector(&endpoint).await?;
+    let version = instance.info.version.clone();
+    let driver = connector(&endpoint, &version).await?;
     instance.replace_driver(driver).await
 }
