@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, Runtime, RuntimeError, RuntimeInfo,
-    RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, BuildRequest, BuilderKind, Built, ImageRecord, LoadOutcome, Lookup,
+    Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -244,15 +244,43 @@ impl Runtime for PodmanDriver {
 
     fn build_image<'a>(
         &'a self,
-        context: &'a Path,
-        tag: &'a str,
-    ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
+        request: &'a BuildRequest,
+    ) -> BoxFuture<'a, Result<Result<Built, ApiRejection>, RuntimeError>> {
         Box::pin(async move {
-            let file = super::open_archive(context).await?;
-            let path = format!(
-                "/build?dockerfile=Dockerfile&t={}&rm=true",
-                encode_query(tag)
+            if request.builder != BuilderKind::Buildah {
+                return Err(super::unsupported(
+                    self,
+                    &format!("build with {}", request.builder.as_str()),
+                ));
+            }
+            let file = super::open_archive(&request.context).await?;
+            // POST /libpod/build (podman `pkg/api/handlers/compat/images_build.go`,
+            // `BuildQuery`): `buildargs` is a JSON object; `timestamp` (buildah's
+            // `--timestamp`) sets the created time and every file's mtime in the layers to
+            // that instant, which is the option that makes buildah's output reproducible.
+            // `isolation=chroot` runs RUN instructions without an OCI runtime: crun refuses
+            // to create containers on hosts with hybrid cgroups ("cgroups in hybrid mode not
+            // supported"), which this machine has, and chroot isolation gives the same image
+            // on every host (it is what buildah in containerised CI uses). It is recorded with
+            // the build's options. Podman 3 takes `isolation` as buildah's `Isolation` number
+            // (`define.IsolationChroot` is 2), Podman 4 by name.
+            let isolation = match super::Version::parse(&self.client.api_version).major() {
+                Some(m) if m < 4 => "2",
+                _ => "chroot",
+            };
+            let args =
+                serde_json::to_string(&request.effective_args()).expect("a string map serializes");
+            let mut path = format!(
+                "/build?dockerfile=Dockerfile&t={}&rm=true&layers=true&isolation={isolation}&nocache={}&buildargs={}",
+                encode_query(&request.tag),
+                request.no_cache,
+                encode_query(&args),
             );
+            let mut options = vec!["isolation=chroot".to_string()];
+            if let Some(epoch) = request.source_date_epoch {
+                path.push_str(&format!("&timestamp={epoch}"));
+                options.push(format!("timestamp={epoch}"));
+            }
             let reply = self
                 .client
                 .post_file(&path, "application/x-tar", file)
@@ -263,6 +291,7 @@ impl Runtime for PodmanDriver {
             }
             // A stream of JSON objects: {"stream": ...} lines, {"error": ...} on failure.
             let text = String::from_utf8_lossy(&reply.body);
+            tracing::debug!(log = %text, "libpod build reply");
             let values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
             for value in values.flatten() {
                 if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
@@ -272,7 +301,23 @@ impl Runtime for PodmanDriver {
                     }));
                 }
             }
-            super::built_image_id(self, tag).await
+            let id = match super::built_image_id(self, &request.tag).await? {
+                Ok(id) => id,
+                Err(r) => return Ok(Err(r)),
+            };
+            // Podman's info names the buildah it vendors (`host.buildahVersion`).
+            let body = self.get_ok("info", "/info").await?;
+            let info: serde_json::Value = self.parse("info", &body)?;
+            let builder_version = info
+                .pointer("/host/buildahVersion")
+                .and_then(|v| v.as_str())
+                .map(String::from);
+            Ok(Ok(Built {
+                id,
+                builder: BuilderKind::Buildah,
+                builder_version,
+                options,
+            }))
         })
     }
 

@@ -13,6 +13,7 @@
 //! [`StepKind`] plus one line there, which generates the [`Action`], [`Claim`] and
 //! [`Observation`] enums and their dispatch.
 
+pub mod build;
 pub mod fixtures;
 pub mod inspect;
 pub mod load;
@@ -62,6 +63,8 @@ pub struct StepContext<'a> {
     pub info: &'a RuntimeInfo,
     /// What follows from that: runtime kind, parsed version, loader family, reference model.
     pub facts: &'a InstanceFacts,
+    /// The cell's `builder`, for steps that build; `None`: the runtime's default.
+    pub builder: Option<crate::build::BuilderKind>,
     pub fixtures: &'a Fixtures,
     pub redact: &'a Redactor<'a>,
 }
@@ -332,4 +335,5 @@ step_kinds! {
     Load(load::Load),
     Tag(tag::Tag),
     Inspect(inspect::Inspect),
+    Build(build::Build),
 }
