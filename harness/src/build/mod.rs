@@ -14,6 +14,8 @@
 //! for one its runtime does not have; the request's builder is resolved before it reaches the
 //! driver ([`default_builder`] for a cell that names none), so what ran is always recorded.
 
+pub mod buildkit;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;

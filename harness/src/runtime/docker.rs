@@ -148,7 +148,13 @@ impl DockerDriver {
     /// BuildKit's version, from its control API's `Info` call (BuildKit >= 0.11), reached
     /// over dockerd's `/grpc` endpoint. `None` where the daemon's BuildKit does not answer it.
     async fn buildkit_version(&self) -> Option<String> {
-        None
+        match crate::build::buildkit::version(Path::new(&self.endpoint)).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(error = %e, "BuildKit's Info did not answer");
+                None
+            }
+        }
     }
 
     fn protocol(&self, what: &str, e: bollard::errors::Error) -> RuntimeError {
