@@ -116,10 +116,6 @@ pub struct Built {
     pub id: String,
     /// The builder that ran.
     pub builder: BuilderKind,
-    /// The builder's own version where the runtime reports one (BuildKit's from its `Info`
-    /// call, buildah's from Podman's info); the daemon's version for the classic builder,
-    /// which is part of dockerd.
-    pub builder_version: Option<String>,
     /// The builder options the driver set that decide the result, besides the build args
     /// (buildah's `timestamp=<epoch>` and `isolation=chroot`). Empty where it set none.
     pub options: Vec<String>,

@@ -129,14 +129,9 @@ impl DockerDriver {
                 Err(r) => return Ok(Err(r)),
             },
         };
-        let builder_version = match request.builder {
-            BuilderKind::Buildkit => self.buildkit_version().await,
-            _ => self.client.version().await.ok().and_then(|v| v.version),
-        };
         Ok(Ok(Built {
             id,
             builder: request.builder,
-            builder_version,
             // BuildKit's `rewrite-timestamp` is an exporter attribute, sent in the `outputs`
             // parameter; bollard 0.21's typed `outputs` can only ask for the tar and local
             // exporters, so through this API BuildKit gets SOURCE_DATE_EPOCH as a build arg
@@ -311,6 +306,26 @@ impl Runtime for DockerDriver {
 
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Docker
+    }
+
+    fn builder_version<'a>(
+        &'a self,
+        builder: BuilderKind,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            match builder {
+                BuilderKind::Buildkit => Ok(self.buildkit_version().await),
+                BuilderKind::Classic => {
+                    let v = self
+                        .client
+                        .version()
+                        .await
+                        .map_err(|e| self.protocol("version", e))?;
+                    Ok(v.version)
+                }
+                BuilderKind::Buildah => Err(super::unsupported(self, "build with buildah")),
+            }
+        })
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {

@@ -382,6 +382,21 @@ pub trait Runtime: Send + Sync {
     }
     /// Which runtime this driver talks to.
     fn kind(&self) -> RuntimeKind;
+    /// The version of `builder` as the runtime reports it: BuildKit's from its control API's
+    /// `Info`, buildah's from Podman's info, the daemon's own for the classic builder (which
+    /// is part of dockerd). `Ok(None)`: the runtime does not say. The default is
+    /// [`RuntimeError::Unsupported`].
+    fn builder_version<'a>(
+        &'a self,
+        builder: BuilderKind,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            Err(unsupported(
+                self,
+                &format!("build with {}", builder.as_str()),
+            ))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -255,19 +255,26 @@ impl Runtime for PodmanDriver {
             }
             let file = super::open_archive(&request.context).await?;
             // POST /libpod/build (podman `pkg/api/handlers/compat/images_build.go`,
-            // `BuildQuery`): `buildargs` is a JSON object; `timestamp` (buildah's
-            // `--timestamp`) sets the created time and every file's mtime in the layers to
-            // that instant, which is the option that makes buildah's output reproducible.
+            // `BuildQuery`); `buildargs` is a JSON object.
+            //
             // `isolation=chroot` runs RUN instructions without an OCI runtime: crun refuses
             // to create containers on hosts with hybrid cgroups ("cgroups in hybrid mode not
             // supported"), which this machine has, and chroot isolation gives the same image
-            // on every host (it is what buildah in containerised CI uses). It is recorded with
-            // the build's options. Podman 3 takes `isolation` as buildah's `Isolation` number
-            // (`define.IsolationChroot` is 2), Podman 4 by name.
-            let isolation = match super::Version::parse(&self.client.api_version).major() {
-                Some(m) if m < 4 => "2",
-                _ => "chroot",
-            };
+            // on every host (it is what buildah in containerised CI uses). Podman 3 takes
+            // `isolation` as buildah's `Isolation` number (`define.IsolationChroot` is 2),
+            // Podman 4 by name. Under chroot isolation buildah sets RUN's rlimits itself, and
+            // Podman 5 asks for nofile and nproc 1048576 by default, above the service's
+            // inherited hard limits ("setting RLIMIT_NOFILE ... operation not permitted");
+            // `ulimits` asks for values any process may set.
+            //
+            // Timestamps: up to Podman 5.5, `timestamp` (buildah's `--timestamp`) sets the
+            // created time and every file's mtime in the layers. From 5.6 (buildah 1.41)
+            // buildah reads the SOURCE_DATE_EPOCH build arg itself and refuses `timestamp`
+            // beside it ("timestamp and source-date-epoch would be ambiguous"); there
+            // `sourcedateepoch` plus `rewritetimestamp` do what `timestamp` did.
+            let version = super::Version::parse(&self.client.api_version);
+            let major = version.major().unwrap_or(0);
+            let isolation = if major < 4 { "2" } else { "chroot" };
             let args =
                 serde_json::to_string(&request.effective_args()).expect("a string map serializes");
             let mut path = format!(
@@ -277,9 +284,22 @@ impl Runtime for PodmanDriver {
                 encode_query(&args),
             );
             let mut options = vec!["isolation=chroot".to_string()];
+            if major >= 4 {
+                path.push_str(&format!(
+                    "&ulimits={}",
+                    encode_query(r#"["nofile=1024:1024","nproc=1024:1024"]"#)
+                ));
+                options.push("ulimits=nofile=1024:1024,nproc=1024:1024".to_string());
+            }
             if let Some(epoch) = request.source_date_epoch {
-                path.push_str(&format!("&timestamp={epoch}"));
-                options.push(format!("timestamp={epoch}"));
+                if version >= super::Version(vec![5, 6]) {
+                    path.push_str(&format!("&sourcedateepoch={epoch}&rewritetimestamp=true"));
+                    options.push(format!("sourcedateepoch={epoch}"));
+                    options.push("rewritetimestamp=true".to_string());
+                } else {
+                    path.push_str(&format!("&timestamp={epoch}"));
+                    options.push(format!("timestamp={epoch}"));
+                }
             }
             let reply = self
                 .client
@@ -305,17 +325,9 @@ impl Runtime for PodmanDriver {
                 Ok(id) => id,
                 Err(r) => return Ok(Err(r)),
             };
-            // Podman's info names the buildah it vendors (`host.buildahVersion`).
-            let body = self.get_ok("info", "/info").await?;
-            let info: serde_json::Value = self.parse("info", &body)?;
-            let builder_version = info
-                .pointer("/host/buildahVersion")
-                .and_then(|v| v.as_str())
-                .map(String::from);
             Ok(Ok(Built {
                 id,
                 builder: BuilderKind::Buildah,
-                builder_version,
                 options,
             }))
         })
@@ -323,6 +335,27 @@ impl Runtime for PodmanDriver {
 
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Podman
+    }
+
+    fn builder_version<'a>(
+        &'a self,
+        builder: BuilderKind,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            if builder != BuilderKind::Buildah {
+                return Err(super::unsupported(
+                    self,
+                    &format!("build with {}", builder.as_str()),
+                ));
+            }
+            // Podman's info names the buildah it vendors (`host.buildahVersion`).
+            let body = self.get_ok("info", "/info").await?;
+            let info: serde_json::Value = self.parse("info", &body)?;
+            Ok(info
+                .pointer("/host/buildahVersion")
+                .and_then(|v| v.as_str())
+                .map(String::from))
+        })
     }
 
     fn lookup_image<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Lookup, RuntimeError>> {
