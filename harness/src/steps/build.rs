@@ -765,6 +765,39 @@ mod tests {
     }
 
     #[test]
+    fn an_observation_reads_back_as_a_build_from_json() {
+        let o = super::super::Observation::Build(obs(Some(false)));
+        let json = serde_json::to_string(&o).unwrap();
+        let back: super::super::Observation = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, o);
+    }
+
+    #[test]
+    fn a_context_is_a_name_with_a_dockerfile_beside_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("contexts/ok")).unwrap();
+        std::fs::write(dir.path().join("contexts/ok/Dockerfile"), "FROM scratch\n").unwrap();
+        let scenario = dir.path().join("s.yaml");
+        let fixtures = BTreeMap::new();
+        let cx = ResolveContext {
+            path: &scenario,
+            field: "steps[0]",
+            fixtures: &fixtures,
+        };
+        let raw = |context: &str| {
+            let yaml = format!("{{ context: {context:?}, tag: a.test/x:1 }}");
+            serde_saphyr::from_str::<Spanned<RawBuild>>(&yaml).unwrap()
+        };
+        let ok = Build::resolve(raw("ok"), &cx).unwrap();
+        assert_eq!(ok.dir, dir.path().join("contexts/ok"));
+        assert!(ok.rebuild, "rebuilds by default");
+        for bad in ["../ok", "missing", ""] {
+            let err = Build::resolve(raw(bad), &cx).unwrap_err().to_string();
+            assert!(err.contains("steps[0].build.context"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn a_failure_claim_explains_the_facts_of_a_built_image() {
         let failure = BuildClaim {
             outcome: Some(BuildOutcome::Error),
