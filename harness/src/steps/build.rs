@@ -151,10 +151,11 @@ pub struct BuildObservation {
     pub options: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorObservation>,
+    /// Boxed, like `rebuild`, to keep [`Observation`](super::Observation) small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<BuiltImage>,
+    pub image: Option<Box<BuiltImage>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rebuild: Option<Rebuild>,
+    pub rebuild: Option<Box<Rebuild>>,
     /// Error findings of the harness's archive oracles on the saved image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -467,7 +468,7 @@ async fn run(
     obs.findings.extend(built.2.clone());
     let first = built.1;
     let symbols = Symbols::new(id, &first);
-    obs.image = Some(symbols.image(&first, cx));
+    obs.image = Some(Box::new(symbols.image(&first, cx)));
     if action.rebuild {
         // A builder that records times at one-second granularity would repeat them by
         // coincidence if the rebuild ran within the same second; starting it a second after
@@ -489,13 +490,13 @@ async fn run(
                     .zip(&first.layers)
                     .map(|(a, b)| a == b)
                     .collect();
-                obs.rebuild = Some(Rebuild {
+                obs.rebuild = Some(Box::new(Rebuild {
                     image: symbols.image(&again, cx),
                     reproducible: again.config == first.config
                         && again.manifest == first.manifest
                         && again.index == first.index,
                     layers_repeat,
-                });
+                }));
             }
         }
     }
@@ -708,15 +709,15 @@ mod tests {
             builder_version: None,
             options: vec![],
             error: None,
-            image: Some(BuiltImage {
+            image: Some(Box::new(BuiltImage {
                 names: vec![],
                 id: "config(b)".into(),
                 id_is: Some(DigestRole::Config),
                 config: "config(b)".into(),
                 manifest: None,
                 layers: vec![],
-            }),
-            rebuild: rebuild.map(|r| Rebuild {
+            })),
+            rebuild: rebuild.map(|r| Box::new(Rebuild {
                 image: BuiltImage {
                     names: vec![],
                     id: "config(b)".into(),
@@ -727,7 +728,7 @@ mod tests {
                 },
                 reproducible: r,
                 layers_repeat: vec![],
-            }),
+            })),
             findings: vec![],
         }
     }
