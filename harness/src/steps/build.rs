@@ -717,18 +717,20 @@ mod tests {
                 manifest: None,
                 layers: vec![],
             })),
-            rebuild: rebuild.map(|r| Box::new(Rebuild {
-                image: BuiltImage {
-                    names: vec![],
-                    id: "config(b)".into(),
-                    id_is: Some(DigestRole::Config),
-                    config: "config(b)".into(),
-                    manifest: None,
-                    layers: vec![],
-                },
-                reproducible: r,
-                layers_repeat: vec![],
-            })),
+            rebuild: rebuild.map(|r| {
+                Box::new(Rebuild {
+                    image: BuiltImage {
+                        names: vec![],
+                        id: "config(b)".into(),
+                        id_is: Some(DigestRole::Config),
+                        config: "config(b)".into(),
+                        manifest: None,
+                        layers: vec![],
+                    },
+                    reproducible: r,
+                    layers_repeat: vec![],
+                })
+            }),
             findings: vec![],
         }
     }
