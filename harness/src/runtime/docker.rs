@@ -136,7 +136,7 @@ impl DockerDriver {
             // parameter; bollard 0.21's typed `outputs` can only ask for the tar and local
             // exporters, so through this API BuildKit gets SOURCE_DATE_EPOCH as a build arg
             // only (which sets the config's and history's timestamps, not the files').
-            options: Vec::new(),
+            options: vec!["networkmode=none".to_string()],
         }))
     }
 

@@ -146,7 +146,8 @@ pub struct BuildObservation {
     /// Its version, where the runtime reports one.
     pub builder_version: Option<String>,
     /// What was sent that decides the result: the `SOURCE_DATE_EPOCH` build arg and the
-    /// builder's own options (buildah's `timestamp`, `isolation`).
+    /// builder's own options (buildah's `timestamp`, `isolation`). The driver reports them
+    /// with a built image, so a failed build has none here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
