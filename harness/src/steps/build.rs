@@ -504,16 +504,16 @@ async fn run(
     Ok(finish(obs, scratch))
 }
 
-/// Removes the step's temp dir (off the async workers: it is a blocking delete).
+/// Removes the step's temp dir (its drop deletes it off the async workers).
 fn finish(
     obs: BuildObservation,
     scratch: crate::runtime::teardown::InstanceRoot,
 ) -> BuildObservation {
-    let _ = scratch.teardown();
+    drop(scratch);
     obs
 }
 
-/// The reproducibility inputs as sent, for the record.
+/// What was sent that decides the result, for the record.
 fn sent_options(request: &BuildRequest, built: &Built) -> Vec<String> {
     let mut out: Vec<String> = request
         .source_date_epoch
