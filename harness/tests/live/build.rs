@@ -389,6 +389,94 @@ fn podman_buildah_across_versions() {
     }
 }
 
+/// A sessionless BuildKit build through a raw `POST /build?version=2`, with `outputs` naming
+/// the `moby` exporter and its `rewrite-timestamp` attribute: the request bollard 0.21's typed
+/// options cannot express (its `outputs` knows only the tar and local exporters). moby hands
+/// the first output's type and attributes to BuildKit's exporter (`builder/builder-next/
+/// builder.go`, `Build`). Returns the daemon's status and the tail of its reply.
+async fn raw_buildkit_build(socket: &Path, context: &Path, tag: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let uri = format!(
+        "/build?version=2&t={}&networkmode=none&nocache=1&buildargs={}&outputs={}",
+        enc(tag),
+        enc(&format!(r#"{{"SOURCE_DATE_EPOCH":"{EPOCH}"}}"#)),
+        enc(r#"[{"Type":"moby","Attrs":{"rewrite-timestamp":"true"}}]"#)
+    );
+    let request = hyper::Request::post(uri)
+        .header("Host", "docker")
+        .header("Content-Type", "application/x-tar")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            std::fs::read(context).unwrap(),
+        )))
+        .unwrap();
+    let reply = sender.send_request(request).await.unwrap();
+    let status = reply.status().as_u16();
+    let body = reply.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    (status, text[text.len().saturating_sub(300)..].to_string())
+}
+
+/// What BuildKit's `rewrite-timestamp` would add, measured where it can be sent: on Docker
+/// 28.5's containerd image store it makes the busybox build reproducible (the config and every
+/// layer repeat); on the classic store moby's own exporter ignores it. The driver does not
+/// send it yet (bollard's session API cannot); this test records what it would change.
+fn buildkit_rewrite_timestamp_repeats_only_on_the_containerd_store() {
+    for (store, repeats) in [("overlay2", false), ("containerd", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let instance = start(&debian(RuntimeKind::Docker, "28.5", store, "sid")).await;
+            let socket = instance.root_path().join("docker.sock");
+            let ctx = context(dir.path());
+            let mut reads = Vec::new();
+            for n in 0..2 {
+                let (status, tail) = raw_buildkit_build(&socket, &ctx, "x.test/rt:1").await;
+                assert_eq!(status, 200, "{tail}");
+                let record = instance.runtime.inspect_image("x.test/rt:1").await.unwrap();
+                let record = record.unwrap_or_else(|| panic!("{store}: not built: {tail}"));
+                let out = dir.path().join(format!("{n}.tar"));
+                instance
+                    .runtime
+                    .save_image(
+                        &["x.test/rt:1".to_string()],
+                        SaveFormat::DockerArchive,
+                        &out,
+                    )
+                    .await
+                    .unwrap()
+                    .expect("saved");
+                let read = read_back(&out, record.id);
+                assert_eq!(read.built_file.as_deref(), Some("built\n"));
+                reads.push(read);
+                tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            }
+            assert_eq!(
+                reads[0].config == reads[1].config,
+                repeats,
+                "{store}: {reads:?}"
+            );
+            assert_eq!(reads[0].diff_ids == reads[1].diff_ids, repeats, "{store}");
+            assert!(instance.shutdown().problems.is_empty());
+        });
+    }
+}
+
 /// This module's tests and the binaries each needs (see `LiveTest`).
 pub const TESTS: &[LiveTest] = &[
     live_test!(
@@ -409,4 +497,8 @@ pub const TESTS: &[LiveTest] = &[
         NEEDS_DEBIAN
     ),
     live_test!(podman_buildah_across_versions, NEEDS_DEBIAN),
+    live_test!(
+        buildkit_rewrite_timestamp_repeats_only_on_the_containerd_store,
+        NEEDS_DEBIAN
+    ),
 ];
