@@ -135,7 +135,10 @@ impl DockerDriver {
             // BuildKit's `rewrite-timestamp` is an exporter attribute, sent in the `outputs`
             // parameter; bollard 0.21's typed `outputs` can only ask for the tar and local
             // exporters, so through this API BuildKit gets SOURCE_DATE_EPOCH as a build arg
-            // only (which sets the config's and history's timestamps, not the files').
+            // only (which sets the config's and history's timestamps, not the files'). Sent
+            // by a raw request it would not help: moby's classic-store exporter ignores it and
+            // the containerd store's refuses it beside its unpack (tests/live/build.rs,
+            // `buildkit_rewrite_timestamp_is_ignored_or_refused`).
             options: vec!["networkmode=none".to_string()],
         }))
     }
