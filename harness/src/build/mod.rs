@@ -6,10 +6,120 @@
 //! bytes on every machine. A symlink whose target is absolute is dereferenced: that is how a
 //! context takes a host binary without committing it (`busybox -> /bin/busybox`, from
 //! busybox-static, which `scripts/install-deps` installs). Relative symlinks stay symlinks.
+//!
+//! **Builders** are a matrix axis ([`BuilderKind`]): `buildkit` (the Docker Engine API's build
+//! version 2, driven through bollard's BuildKit session, no buildx CLI), `classic` (build
+//! version 1) and `buildah` (Podman's libpod build endpoint). A driver runs the builder a
+//! [`BuildRequest`] names or answers [`RuntimeError::Unsupported`](crate::runtime::RuntimeError)
+//! for one its runtime does not have; the request's builder is resolved before it reaches the
+//! driver ([`default_builder`] for a cell that names none), so what ran is always recorded.
 
+pub mod buildkit;
+
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::{RuntimeKind, Version};
+
+/// Which builder builds an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderKind {
+    /// BuildKit inside dockerd: `POST /build?version=2` with a session (bollard's `buildkit`
+    /// feature serves the session's gRPC end over `/session`).
+    Buildkit,
+    /// dockerd's classic builder: `POST /build?version=1`.
+    Classic,
+    /// buildah inside Podman: `POST /libpod/build`.
+    Buildah,
+}
+
+impl BuilderKind {
+    /// Every builder, in the order `accepts::BUILDERS` lists them.
+    pub const ALL: [BuilderKind; 3] = [
+        BuilderKind::Buildkit,
+        BuilderKind::Classic,
+        BuilderKind::Buildah,
+    ];
+
+    /// `buildkit`, `classic`, `buildah`: the matrix's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuilderKind::Buildkit => "buildkit",
+            BuilderKind::Classic => "classic",
+            BuilderKind::Buildah => "buildah",
+        }
+    }
+
+    /// The builder a matrix cell's `builder` value names (validated at load against
+    /// `accepts::BUILDERS`, so `None` only for a value that skipped validation).
+    pub fn parse(s: &str) -> Option<BuilderKind> {
+        BuilderKind::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// The builder a runtime uses when a cell names none, as its own CLI would: Docker's CLI
+/// builds with BuildKit from 23.0 on Linux and with the classic builder before (docker/cli
+/// `command/image/build.go`, `DOCKER_BUILDKIT` defaulting to on since 23.0); `podman build` is
+/// buildah. containerd has no builder.
+pub fn default_builder(runtime: RuntimeKind, version: &Version) -> Option<BuilderKind> {
+    match runtime {
+        RuntimeKind::Docker if version.major().is_some_and(|m| m >= 23) => {
+            Some(BuilderKind::Buildkit)
+        }
+        RuntimeKind::Docker => Some(BuilderKind::Classic),
+        RuntimeKind::Podman => Some(BuilderKind::Buildah),
+        RuntimeKind::Containerd => None,
+    }
+}
+
+/// One build: a packed context, the tag for the result, and the inputs that decide the
+/// result's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// The build context tar ([`pack_context`]), streamed to the daemon.
+    pub context: PathBuf,
+    /// The name the result is tagged with.
+    pub tag: String,
+    /// The builder to run (resolved; see [`default_builder`]).
+    pub builder: BuilderKind,
+    /// `--build-arg`s, in order of their names.
+    pub build_args: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH`: sent as a build arg of that name (BuildKit >= 0.11 and buildah
+    /// read it from there), and to buildah as its `timestamp` too. `None`: not set.
+    pub source_date_epoch: Option<i64>,
+    /// Build without the builder's cache (a rebuild that only reused the cache would say
+    /// nothing about reproducibility).
+    pub no_cache: bool,
+}
+
+impl BuildRequest {
+    /// The build args as sent: `build_args`, plus `SOURCE_DATE_EPOCH` when set (it wins over
+    /// a build arg of the same name).
+    pub fn effective_args(&self) -> BTreeMap<String, String> {
+        let mut args = self.build_args.clone();
+        if let Some(epoch) = self.source_date_epoch {
+            args.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
+        }
+        args
+    }
+}
+
+/// What a finished build reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Built {
+    /// The image ID as the runtime reports it.
+    pub id: String,
+    /// The builder that ran.
+    pub builder: BuilderKind,
+    /// The builder options the driver set that decide the result, besides the build args
+    /// (buildah's `timestamp=<epoch>` and `isolation=chroot`). Empty where it set none.
+    pub options: Vec<String>,
+}
 
 /// Packs the build context `dir` into the tar file `out` (see the module docs).
 pub fn pack_context(dir: &Path, out: &Path) -> io::Result<()> {

@@ -53,6 +53,9 @@ pub(crate) struct RawProduced {
     tag: Spanned<String>,
     #[serde(default)]
     save: Option<SaveFormat>,
+    /// With `build`: the builder (default: the runtime's own default, as its CLI's).
+    #[serde(default)]
+    builder: Option<crate::build::BuilderKind>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +88,9 @@ pub enum ProducedFrom {
         context: String,
         #[serde(skip)]
         dir: PathBuf,
+        /// `None`: the producer's default builder.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        builder: Option<crate::build::BuilderKind>,
     },
     /// `load: FIXTURE`: a crafted fixture of the same scenario, loaded then saved again.
     Load { fixture: String },
@@ -211,6 +217,7 @@ impl RawProduced {
                 ProducedFrom::Build {
                     context: build.value,
                     dir,
+                    builder: self.builder,
                 }
             }
             (None, Some(load)) => {

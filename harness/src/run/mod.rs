@@ -223,7 +223,19 @@ async fn run_on(
 ) -> CellResult {
     let mut result = blank_result(scenario, fixtures, cell);
     result.runtime = Some(instance.info.clone());
-    let outcome = run_steps(scenario, fixtures, &instance, opts, &mut result.steps).await;
+    let builder = cell
+        .builder
+        .as_deref()
+        .and_then(crate::build::BuilderKind::parse);
+    let outcome = run_steps(
+        scenario,
+        fixtures,
+        &instance,
+        builder,
+        opts,
+        &mut result.steps,
+    )
+    .await;
     // Teardown runs off the async workers (Instance::shutdown sees to that).
     let teardown = instance.shutdown();
     if let Err(status) = outcome {
@@ -359,6 +371,7 @@ async fn run_steps(
     scenario: &Scenario,
     fixtures: &Fixtures,
     instance: &Instance,
+    builder: Option<crate::build::BuilderKind>,
     opts: &RunOptions,
     steps: &mut Vec<Observation>,
 ) -> Result<(), Status> {
@@ -375,6 +388,7 @@ async fn run_steps(
         runtime: instance.runtime.as_ref(),
         info: &instance.info,
         facts: &instance.facts,
+        builder,
         fixtures,
         redact: &redact,
         registry: &registry,

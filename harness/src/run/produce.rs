@@ -456,10 +456,26 @@ async fn make_image(
     archive: &Path,
 ) -> Result<String, Made> {
     let id = match &fixture.from {
-        ProducedFrom::Build { context, .. } => {
-            // The lead turns this call into the build helper's request struct at merge.
-            match rt.build_image(input, &fixture.tag).await? {
-                Ok(id) => id,
+        ProducedFrom::Build {
+            context, builder, ..
+        } => {
+            let info = rt.info().await?;
+            let version = crate::runtime::Version::parse(&info.version);
+            let Some(builder) =
+                builder.or_else(|| crate::build::default_builder(info.runtime, &version))
+            else {
+                return Err(Made::Refused(format!("{} has no builder", info.runtime)));
+            };
+            let request = crate::build::BuildRequest {
+                context: input.to_path_buf(),
+                tag: fixture.tag.clone(),
+                builder,
+                build_args: Default::default(),
+                source_date_epoch: None,
+                no_cache: false,
+            };
+            match rt.build_image(&request).await? {
+                Ok(built) => built.id,
                 Err(r) => {
                     return Err(Made::Refused(format!(
                         "the build of contexts/{context} was refused: {}",

@@ -53,6 +53,9 @@ pub use kind::{RuntimeKind, UnknownRuntime};
 pub use provider::{InstanceSpec, Provider, ProviderError, start_instance};
 pub use teardown::{TeardownReport, install_signal_handlers, sweep_stale_roots};
 
+// Builds (issue 9, item 1): the request and its outcome live with the builders in `build/`.
+pub use crate::build::{BuildRequest, BuilderKind, Built};
+
 /// How long an ordinary API call (info, list, inspect, tag, untag; one gRPC request) may take
 /// before it is a [`RuntimeError`]: 60 s. Generous, because the machine may be loaded; a
 /// healthy daemon answers these in milliseconds.
@@ -426,16 +429,21 @@ pub trait Runtime: Send + Sync {
         let _ = (names, out);
         Box::pin(async move { Err(unsupported(self, &format!("save as {}", format.as_str()))) })
     }
-    /// Builds the Dockerfile in the build context tar `context` (streamed) and tags the result
-    /// `tag`. `Ok(Ok(id))`: built, with the image ID; `Ok(Err(_))`: the build failed. The
-    /// default is [`RuntimeError::Unsupported`].
+    /// Builds the Dockerfile in the request's context tar (streamed) with the request's
+    /// builder, and tags the result. `Ok(Ok(_))`: built; `Ok(Err(_))`: the builder or daemon
+    /// refused or the build failed, in its words. A builder the driver does not have (BuildKit
+    /// on Podman's libpod API, buildah on Docker, any builder on containerd) is
+    /// [`RuntimeError::Unsupported`]. The default is [`RuntimeError::Unsupported`].
     fn build_image<'a>(
         &'a self,
-        context: &'a Path,
-        tag: &'a str,
-    ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
-        let _ = (context, tag);
-        Box::pin(async move { Err(unsupported(self, "build")) })
+        request: &'a BuildRequest,
+    ) -> BoxFuture<'a, Result<Result<Built, ApiRejection>, RuntimeError>> {
+        Box::pin(async move {
+            Err(unsupported(
+                self,
+                &format!("build with {}", request.builder.as_str()),
+            ))
+        })
     }
     /// Which runtime this driver talks to.
     fn kind(&self) -> RuntimeKind;
@@ -482,6 +490,21 @@ pub trait Runtime: Send + Sync {
     ) -> BoxFuture<'a, Result<PullOutcome, RuntimeError>> {
         let _ = request;
         Box::pin(async move { Err(unsupported(self, "pull")) })
+    }
+    /// The version of `builder` as the runtime reports it: BuildKit's from its control API's
+    /// `Info`, buildah's from Podman's info, the daemon's own for the classic builder (which
+    /// is part of dockerd). `Ok(None)`: the runtime does not say. The default is
+    /// [`RuntimeError::Unsupported`].
+    fn builder_version<'a>(
+        &'a self,
+        builder: BuilderKind,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            Err(unsupported(
+                self,
+                &format!("build with {}", builder.as_str()),
+            ))
+        })
     }
 }
 

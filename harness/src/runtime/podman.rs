@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 use super::libpod::{LibpodClient, TransportError, encode_name, encode_query};
 use super::{
-    ApiRejection, BoxFuture, ImageRecord, ImportOutcome, ImportRequest, LoadOutcome, Lookup,
-    PullOutcome, PullRequest, PushOutcome, PushRequest, RemoveOutcome, Runtime, RuntimeError,
-    RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome, split_repo_tag,
+    ApiRejection, BoxFuture, BuildRequest, BuilderKind, Built, ImageRecord, ImportOutcome,
+    ImportRequest, LoadOutcome, Lookup, PullOutcome, PullRequest, PushOutcome, PushRequest,
+    RemoveOutcome, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat, TagOutcome,
+    split_repo_tag,
 };
 
 const RUNTIME: &str = "podman";
@@ -290,15 +291,63 @@ impl Runtime for PodmanDriver {
 
     fn build_image<'a>(
         &'a self,
-        context: &'a Path,
-        tag: &'a str,
-    ) -> BoxFuture<'a, Result<Result<String, ApiRejection>, RuntimeError>> {
+        request: &'a BuildRequest,
+    ) -> BoxFuture<'a, Result<Result<Built, ApiRejection>, RuntimeError>> {
         Box::pin(async move {
-            let file = super::open_archive(context).await?;
-            let path = format!(
-                "/build?dockerfile=Dockerfile&t={}&rm=true",
-                encode_query(tag)
+            if request.builder != BuilderKind::Buildah {
+                return Err(super::unsupported(
+                    self,
+                    &format!("build with {}", request.builder.as_str()),
+                ));
+            }
+            let file = super::open_archive(&request.context).await?;
+            // POST /libpod/build (podman `pkg/api/handlers/compat/images_build.go`,
+            // `BuildQuery`); `buildargs` is a JSON object.
+            //
+            // `isolation=chroot` runs RUN instructions without an OCI runtime: crun refuses
+            // to create containers on hosts with hybrid cgroups ("cgroups in hybrid mode not
+            // supported"), which this machine has, and chroot isolation gives the same image
+            // on every host (it is what buildah in containerised CI uses). Podman 3 takes
+            // `isolation` as buildah's `Isolation` number (`define.IsolationChroot` is 2),
+            // Podman 4 by name. Under chroot isolation buildah sets RUN's rlimits itself, and
+            // Podman 5 asks for nofile and nproc 1048576 by default, above the service's
+            // inherited hard limits ("setting RLIMIT_NOFILE ... operation not permitted");
+            // `ulimits` asks for values any process may set.
+            //
+            // Timestamps: up to Podman 5.5, `timestamp` (buildah's `--timestamp`) sets the
+            // created time and every file's mtime in the layers. From 5.6 (buildah 1.41)
+            // buildah reads the SOURCE_DATE_EPOCH build arg itself and refuses `timestamp`
+            // beside it ("timestamp and source-date-epoch would be ambiguous"); there
+            // `sourcedateepoch` plus `rewritetimestamp` do what `timestamp` did.
+            let version = super::Version::parse(&self.client.api_version);
+            let major = version.major().unwrap_or(0);
+            let isolation = if major < 4 { "2" } else { "chroot" };
+            let args =
+                serde_json::to_string(&request.effective_args()).expect("a string map serializes");
+            let mut path = format!(
+                "/build?dockerfile=Dockerfile&t={}&rm=true&layers=true&isolation={isolation}&nocache={}&buildargs={}",
+                encode_query(&request.tag),
+                request.no_cache,
+                encode_query(&args),
             );
+            let mut options = vec!["isolation=chroot".to_string()];
+            if major >= 4 {
+                path.push_str(&format!(
+                    "&ulimits={}",
+                    encode_query(r#"["nofile=1024:1024","nproc=1024:1024"]"#)
+                ));
+                options.push("ulimits=nofile=1024:1024,nproc=1024:1024".to_string());
+            }
+            if let Some(epoch) = request.source_date_epoch {
+                if version >= super::Version(vec![5, 6]) {
+                    path.push_str(&format!("&sourcedateepoch={epoch}&rewritetimestamp=true"));
+                    options.push(format!("sourcedateepoch={epoch}"));
+                    options.push("rewritetimestamp=true".to_string());
+                } else {
+                    path.push_str(&format!("&timestamp={epoch}"));
+                    options.push(format!("timestamp={epoch}"));
+                }
+            }
             let reply = self
                 .client
                 .post_file(&path, "application/x-tar", file)
@@ -309,6 +358,7 @@ impl Runtime for PodmanDriver {
             }
             // A stream of JSON objects: {"stream": ...} lines, {"error": ...} on failure.
             let text = String::from_utf8_lossy(&reply.body);
+            tracing::debug!(log = %text, "libpod build reply");
             let values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
             for value in values.flatten() {
                 if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
@@ -318,7 +368,15 @@ impl Runtime for PodmanDriver {
                     }));
                 }
             }
-            super::built_image_id(self, tag).await
+            let id = match super::built_image_id(self, &request.tag).await? {
+                Ok(id) => id,
+                Err(r) => return Ok(Err(r)),
+            };
+            Ok(Ok(Built {
+                id,
+                builder: BuilderKind::Buildah,
+                options,
+            }))
         })
     }
 
@@ -424,6 +482,27 @@ impl Runtime for PodmanDriver {
                     messages: r.messages,
                 },
             })
+        })
+    }
+
+    fn builder_version<'a>(
+        &'a self,
+        builder: BuilderKind,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            if builder != BuilderKind::Buildah {
+                return Err(super::unsupported(
+                    self,
+                    &format!("build with {}", builder.as_str()),
+                ));
+            }
+            // Podman's info names the buildah it vendors (`host.buildahVersion`).
+            let body = self.get_ok("info", "/info").await?;
+            let info: serde_json::Value = self.parse("info", &body)?;
+            Ok(info
+                .pointer("/host/buildahVersion")
+                .and_then(|v| v.as_str())
+                .map(String::from))
         })
     }
 

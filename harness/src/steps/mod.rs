@@ -13,6 +13,7 @@
 //! [`StepKind`] plus one line there, which generates the [`Action`], [`Claim`] and
 //! [`Observation`] enums and their dispatch.
 
+pub mod build;
 pub mod fixtures;
 pub mod import;
 pub mod inspect;
@@ -89,6 +90,8 @@ pub struct StepContext<'a> {
     pub info: &'a RuntimeInfo,
     /// What follows from that: runtime kind, parsed version, loader family, reference model.
     pub facts: &'a InstanceFacts,
+    /// The cell's `builder`, for steps that build; `None`: the runtime's default.
+    pub builder: Option<crate::build::BuilderKind>,
     pub fixtures: &'a Fixtures,
     pub redact: &'a Redactor<'a>,
     /// The local registry `push` and `pull` use: the run's, or the cell's own, started on
@@ -398,4 +401,5 @@ step_kinds! {
     List(list::List),
     Push(push::Push),
     Pull(pull::Pull),
+    Build(build::Build),
 }

@@ -234,7 +234,20 @@ impl Redactor<'_> {
         let blob = BLOB.get_or_init(|| {
             regex::Regex::new(r#"(/v2/[^"\s]+/blobs/)(uploads/)?[^"\s?]+"#).expect("valid regex")
         });
-        let s = blob.replace_all(&s, "$1<blob>").into_owned();
+        let s = blob.replace_all(&s, "$1<blob>");
+        // moby's builder-next serves an uploaded build context at a fake URL,
+        // `http://build-context-<random session-like ID>` (`builder/builder-next/builder.go`),
+        // and a failed fetch of it names the machine's DNS resolver.
+        static CONTEXT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = CONTEXT.get_or_init(|| {
+            regex::Regex::new(r"(build-context)-[a-z0-9]+|( on )[0-9a-f.:\[\]]+:53:")
+                .expect("valid regex")
+        });
+        let s = re.replace_all(&s, |c: &regex::Captures| match (c.get(1), c.get(2)) {
+            (Some(m), _) => format!("{}-<id>", m.as_str()),
+            (_, Some(on)) => format!("{}<resolver>:", on.as_str()),
+            _ => c[0].to_string(),
+        });
         self.book.symbolize_text(&s)
     }
 
@@ -293,6 +306,10 @@ mod tests {
             )),
             // Without a registry of the cell's own, a loopback port is `<port>`.
             "Head \"https://127.0.0.1:<port>/v2/a/b/blobs/<blob>\": http: x"
+        );
+        assert_eq!(
+            r.text("Get \"http://build-context-wmaon8lw\": dial tcp: lookup build-context-wmaon8lw on 10.255.255.53:53: no such host"),
+            "Get \"http://build-context-<id>\": dial tcp: lookup build-context-<id> on <resolver>: no such host"
         );
         let unknown = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         assert_eq!(

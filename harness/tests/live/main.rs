@@ -35,6 +35,7 @@ macro_rules! live_test {
     };
 }
 
+mod build;
 mod containerd;
 mod crafted;
 mod ctr_conformance;
@@ -52,6 +53,7 @@ mod teardown;
 
 /// Every module's tests; trials are named `<module>::<function>`, as libtest named them.
 const MODULES: &[(&str, &[LiveTest])] = &[
+    ("build", build::TESTS),
     ("containerd", containerd::TESTS),
     ("crafted", crafted::TESTS),
     ("ctr_conformance", ctr_conformance::TESTS),

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use harness::build::default_builder;
 use harness::oci::archive::LayoutKind;
-use harness::runtime::{SaveFormat, start_instance};
+use harness::runtime::{BuildRequest, SaveFormat, start_instance};
 use harness::verify::{Severity, inspect_path};
 
 use crate::LiveTest;
@@ -124,11 +125,21 @@ fn build_save_check(
             .await
             .unwrap();
         let rt = instance.runtime.as_ref();
+        let request = BuildRequest {
+            context: context.clone(),
+            tag: "example.test/built:v1".into(),
+            builder: default_builder(instance.facts.runtime, &instance.facts.version)
+                .expect("docker and podman have a builder"),
+            build_args: Default::default(),
+            source_date_epoch: None,
+            no_cache: false,
+        };
         let id = rt
-            .build_image(&context, "example.test/built:v1")
+            .build_image(&request)
             .await
             .unwrap()
-            .expect("the build succeeds");
+            .expect("the build succeeds")
+            .id;
         let config = format!("sha256:{}", id.trim_start_matches("sha256:"));
         for (format, transport) in formats {
             let out = dir.path().join(format!("{transport}.tar"));
