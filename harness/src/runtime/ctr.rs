@@ -30,8 +30,8 @@ use std::process::Stdio;
 
 use super::{
     ApiRejection, BoxFuture, ImageRecord, LoadOutcome, Lookup, PullOutcome, PullRequest,
-    PushOutcome, PushRequest, Runtime, RuntimeError, RuntimeInfo, RuntimeKind, SaveFormat,
-    TagOutcome,
+    PushOutcome, PushRequest, RemoveOutcome, Runtime, RuntimeError, RuntimeInfo, RuntimeKind,
+    SaveFormat, TagOutcome,
 };
 
 /// [`RuntimeInfo::api`] of this driver.
@@ -403,11 +403,50 @@ impl Runtime for CtrDriver {
         target: &'a str,
     ) -> BoxFuture<'a, Result<TagOutcome, RuntimeError>> {
         Box::pin(async move {
-            let ran = self.run(["images", "tag", source, target]).await?;
+            // `ctr images tag SOURCE TARGET` takes a record name as its source (tag.go: `Get`
+            // by name); given an image ID, tag from a record that has it as its target, as a
+            // user would type that record's name.
+            let source = match source.starts_with("sha256:") {
+                true => match self.records().await?.into_iter().find(|(_, d)| d == source) {
+                    Some((name, _)) => name,
+                    None => {
+                        return Ok(TagOutcome::Error(ApiRejection {
+                            status: None,
+                            message: format!("no image record has the target {source}"),
+                        }));
+                    }
+                },
+                false => source.to_string(),
+            };
+            let ran = self.run(["images", "tag", source.as_str(), target]).await?;
             Ok(if ran.ok {
                 TagOutcome::Tagged
             } else {
                 TagOutcome::Error(ran.rejection())
+            })
+        })
+    }
+
+    fn remove_image<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<RemoveOutcome, RuntimeError>> {
+        Box::pin(async move {
+            // `ctr images rm NAME` (cmd/ctr/commands/images/images.go `removeCommand`): deletes
+            // the one record and prints its name; a name with no record is an error on stderr
+            // (`image "x": not found`), and the command exits 1.
+            let ran = self.run(["images", "rm", name]).await?;
+            if ran.ok {
+                return Ok(RemoveOutcome::Removed {
+                    untagged: ran.lines(),
+                    deleted: Vec::new(),
+                });
+            }
+            let r = ran.rejection();
+            Ok(if r.message.ends_with("not found") {
+                RemoveOutcome::NotFound(r)
+            } else {
+                RemoveOutcome::Error(r)
             })
         })
     }

@@ -154,10 +154,15 @@ impl DockerDriver {
         request: &BuildRequest,
     ) -> Result<Result<Built, ApiRejection>, RuntimeError> {
         use bollard::query_parameters::BuilderVersion;
-        let version = match request.builder {
-            BuilderKind::Classic => BuilderVersion::BuilderV1,
-            BuilderKind::Buildkit => BuilderVersion::BuilderBuildKit,
-            BuilderKind::Buildah => return Err(super::unsupported(self, "build with buildah")),
+        let version = match (self.kind, request.builder) {
+            // Podman's compat `/build` (pkg/api/handlers/compat/images_build.go) runs buildah
+            // behind the Engine API's parameters, whatever `version` says.
+            (RuntimeKind::Podman, BuilderKind::Buildah) => BuilderVersion::BuilderV1,
+            (_, BuilderKind::Classic) => BuilderVersion::BuilderV1,
+            (_, BuilderKind::Buildkit) => BuilderVersion::BuilderBuildKit,
+            (_, BuilderKind::Buildah) => {
+                return Err(super::unsupported(self, "build with buildah"));
+            }
         };
         let file = super::open_archive(&request.context).await?;
         let body = bollard::body_try_stream(ReaderStream::with_capacity(file, 256 * 1024));
@@ -408,6 +413,8 @@ impl Runtime for DockerDriver {
                         .map_err(|e| self.protocol("version", e))?;
                     Ok(v.version)
                 }
+                // Podman's compat API does not say which buildah it runs.
+                BuilderKind::Buildah if self.kind == RuntimeKind::Podman => Ok(None),
                 BuilderKind::Buildah => Err(super::unsupported(self, "build with buildah")),
             }
         })
@@ -506,10 +513,11 @@ impl Runtime for DockerDriver {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => Ok(Lookup::NotFound),
+                // Any other status is the daemon's answer about the name: Docker refuses an
+                // invalid reference with 400, Podman's compat API with 500 ("normalizing name
+                // ... for compat API: invalid reference format").
                 Err(e) => match rejection(&e) {
-                    Some(r) if r.status.is_some_and(|s| (400..500).contains(&s)) => {
-                        Ok(Lookup::Refused(r))
-                    }
+                    Some(r) if r.status.is_some() => Ok(Lookup::Refused(r)),
                     _ => Err(self.protocol("image inspect", e)),
                 },
             }

@@ -207,7 +207,7 @@ impl StepKind for Inspect {
 /// the ID is.
 fn observe(record: &ImageRecord, cx: &StepContext<'_>) -> ImageObservation {
     let book = cx.redact.book;
-    let mut names = record.names.clone();
+    let mut names: Vec<String> = record.names.iter().map(|n| cx.redact.text(n)).collect();
     names.sort();
     ImageObservation {
         names,

@@ -327,7 +327,8 @@ pub fn observe_load(
     let mut images: Vec<ImageObservation> = images
         .iter()
         .map(|i| ImageObservation {
-            names: i.names.clone(),
+            // Redacted like every text: ctr's default `import-<date>` base name.
+            names: i.names.iter().map(|n| redact.text(n)).collect(),
             id: book.symbolize_in(&i.id, fixture),
             id_is: book.role_in(&i.id, fixture),
             digest: i.digest.as_deref().map(|d| book.symbolize_in(d, fixture)),

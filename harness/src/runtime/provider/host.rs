@@ -321,7 +321,16 @@ pub async fn start_podman(
         ),
     )
     .map_err(io("write storage.conf"))?;
-    std::fs::write(&registries_conf, "unqualified-search-registries = []\n")
+    // The local registry (runtime/registry.rs) listens on 127.0.0.1 at a port chosen when a
+    // step first pushes, after the service has read this file. libpod's push and pull take
+    // `tlsVerify=false` per call; the Docker-compatible API has no such parameter, so the
+    // loopback registry is marked insecure here, in the instance's own file: containers/image's
+    // `refMatchingPrefix` (pkg/sysregistriesv2) lets `127.0.0.1` match `127.0.0.1:<port>/...`
+    // (a prefix followed by `:`), on every version in the matrix.
+    std::fs::write(
+        &registries_conf,
+        "unqualified-search-registries = []\n\n[[registry]]\nlocation = \"127.0.0.1\"\ninsecure = true\n",
+    )
         .map_err(io("write registries.conf"))?;
 
     let sock = dir.join("podman.sock");
@@ -356,6 +365,11 @@ pub async fn start_podman(
             "CONTAINERS_REGISTRIES_CONF".to_string(),
             display(&registries_conf),
         ),
+        // Builds that name no isolation (the Docker-compatible `/build` has no such parameter)
+        // use buildah's default, `BUILDAH_ISOLATION` (buildah `GetDefaultIsolation`): chroot,
+        // as the libpod build step asks for, because crun refuses this kind of host's hybrid
+        // cgroup layout inside a hermetic service.
+        ("BUILDAH_ISOLATION".to_string(), "chroot".to_string()),
     ];
     // What `TMPDIR`, containers.conf and `<graphroot>/cache` do not cover, measured with
     // strace on Podman 4.3.1: containers/image's oci-archive transport unpacks into
