@@ -27,7 +27,7 @@ use crate::craft::{FixtureSpec, RootfsSpec};
 use crate::runtime::{RuntimeKind, SaveFormat};
 
 /// The keys of a produced fixture, in documented order.
-const PRODUCED_KEYS: &[&str] = &["produced_by", "build", "load", "tag", "save"];
+const PRODUCED_KEYS: &[&str] = &["produced_by", "build", "load", "tag", "save", "builder"];
 
 /// One `fixtures:` entry as written: a crafted image archive, a crafted rootfs tarball
 /// (`{ rootfs: ... }`, see `craft/rootfs.rs`), or produced by a runtime. Which one is decided
@@ -65,6 +65,8 @@ struct RawProducer {
     #[serde(default)]
     version: Option<String>,
     store: Spanned<String>,
+    #[serde(default)]
+    api: Option<Spanned<String>>,
 }
 
 /// The runtime, version and store that produce a fixture: a cell of its own, started through
@@ -76,6 +78,10 @@ pub struct Producer {
     /// `host` by default.
     pub version: String,
     pub store: String,
+    /// The API the producer goes through, when not the runtime's default (`api: ctr` saves
+    /// with `ctr images export`; see runtime/api.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
 }
 
 /// What the producer makes the image from.
@@ -187,6 +193,18 @@ impl RawProduced {
                         ConfigErrorKind::Yaml(e.to_string()),
                     )
                 })?;
+        if let Some(api) = &p.api {
+            super::selector::check_api(
+                path,
+                &format!("{field}.produced_by.api"),
+                Some(runtime),
+                api,
+            )?;
+        }
+        let api = p
+            .api
+            .map(|a| a.value)
+            .filter(|a| a != crate::runtime::api::default_api(runtime));
         let stores = crate::runtime::accepts::stores(runtime);
         if !stores.contains(&p.store.value.as_str()) {
             return Err(err(
@@ -260,6 +278,7 @@ impl RawProduced {
                     .version
                     .unwrap_or_else(|| crate::runtime::provider::HOST_VERSION.to_string()),
                 store: p.store.value,
+                api,
             },
             from,
             tag: self.tag.value,

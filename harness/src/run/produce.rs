@@ -108,7 +108,11 @@ where
 /// its version resolves like a matrix cell's).
 pub fn producer_cell(fixture: &ProducedFixture) -> Cell {
     let p = &fixture.producer;
-    let raw = format!("produced-{}-{}-{}", p.runtime.as_str(), p.version, p.store);
+    let mut raw = format!("produced-{}-{}-{}", p.runtime.as_str(), p.version, p.store);
+    if let Some(api) = &p.api {
+        raw.push('-');
+        raw.push_str(api);
+    }
     Cell {
         id: raw
             .to_lowercase()
@@ -125,7 +129,7 @@ pub fn producer_cell(fixture: &ProducedFixture) -> Cell {
         version: p.version.clone(),
         store: p.store.clone(),
         builder: None,
-        api: None,
+        api: p.api.clone(),
         extra: Default::default(),
     }
 }
@@ -664,6 +668,7 @@ mod tests {
                 runtime: RuntimeKind::Podman,
                 version: version.into(),
                 store: "overlay".into(),
+                api: None,
             },
             from: ProducedFrom::Load {
                 fixture: "hybrid".into(),

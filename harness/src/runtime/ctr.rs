@@ -378,7 +378,13 @@ impl Runtime for CtrDriver {
             let ran = self.run(args).await?;
             Ok(if ran.ok {
                 LoadOutcome::Loaded {
-                    messages: ran.lines(),
+                    // Without the progress lines (`Importing\telapsed: 0.1 s\ttotal: ...`),
+                    // which ctr prints or not depending on how long the import takes.
+                    messages: ran
+                        .lines()
+                        .into_iter()
+                        .filter(|l| !l.contains("elapsed:"))
+                        .collect(),
                 }
             } else {
                 LoadOutcome::Error(ran.rejection())
@@ -494,7 +500,11 @@ impl Runtime for CtrDriver {
                 ));
             }
             let mut args: Vec<std::ffi::OsString> = vec!["images".into(), "export".into()];
-            args.extend(self.local().map(Into::into));
+            // Exported on ctr's side (`--local`, ctr >= 1.7) whatever the options say: through
+            // containerd 2.1's Transfer service the archive intermittently lacks its
+            // `oci-layout` member (1 in 8 runs here, roundtrip/save scenarios), which would make
+            // every snapshot of an export a coin toss. The push and pull keep the service.
+            args.extend(self.has_local().then_some("--local").map(Into::into));
             args.push(out.into());
             args.extend(names.iter().map(Into::into));
             let ran = self.run(args).await?;

@@ -319,7 +319,12 @@ pub fn observe_load(
     let (outcome, messages, error) = match outcome {
         LoadOutcome::Loaded { messages } => (
             Outcome::Loaded,
-            messages.iter().map(|m| redact.text(m)).collect(),
+            // A volatile (built) fixture's digests that the book cannot explain, such as
+            // the manifest containerd makes for a built Docker archive, are `unexplained`.
+            messages
+                .iter()
+                .map(|m| book.symbolize_in(&redact.text(m), fixture))
+                .collect(),
             None,
         ),
         LoadOutcome::Error(r) => (Outcome::Error, Vec::new(), Some(redact.rejection(r))),
