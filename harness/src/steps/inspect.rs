@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::observe::{DigestRole, ErrorObservation, Finding, ImageObservation};
+use super::observe::{ErrorObservation, Finding, ImageObservation};
 use super::{Contradiction, ResolveContext, StepContext, StepError, StepKind};
 use crate::config::{ClaimReader, ConfigError, ConfigErrorKind, IdRole, require_something};
 use crate::runtime::{BoxFuture, ImageRecord, Lookup};
@@ -159,37 +159,13 @@ impl StepKind for Inspect {
                 ),
             );
         }
-        if let Some(want) = &claim.names {
-            let got: Vec<&str> = obs
-                .image
-                .iter()
-                .flat_map(|i| i.names.iter().map(String::as_str))
-                .collect();
-            if want.iter().map(String::as_str).ne(got.iter().copied()) {
-                push(
-                    "names",
-                    format!("{}: expected names {want:?}, got {got:?}", obs.id),
-                );
-            }
-        }
-        if let Some(want) = claim.id_is {
-            let want = match want {
-                IdRole::Config => DigestRole::Config,
-                IdRole::Manifest => DigestRole::Manifest,
-                IdRole::Index => DigestRole::Index,
-            };
-            let got = obs.image.as_ref().and_then(|i| i.id_is);
-            if got != Some(want) {
-                push(
-                    "id_is",
-                    format!(
-                        "{}: expected the ID to be the {} digest, got {}",
-                        obs.id,
-                        want.as_str(),
-                        got.map_or("no known digest", DigestRole::as_str)
-                    ),
-                );
-            }
+        for (key, message) in super::observe::image_contradictions(
+            &obs.id,
+            obs.image.as_ref(),
+            claim.names.as_deref(),
+            claim.id_is,
+        ) {
+            push(key, message);
         }
         out
     }
@@ -203,28 +179,15 @@ impl StepKind for Inspect {
     }
 }
 
-/// The image as observed: names sorted, digests as symbols, and which digest of any fixture
-/// the ID is.
+/// The image as observed (see [`super::observe::observe_image`]).
 fn observe(record: &ImageRecord, cx: &StepContext<'_>) -> ImageObservation {
-    let book = cx.redact.book;
-    let mut names: Vec<String> = record.names.iter().map(|n| cx.redact.text(n)).collect();
-    names.sort();
-    ImageObservation {
-        names,
-        id: book.symbol(&record.id),
-        id_is: book.lookup(&record.id).map(|(role, _)| role),
-        digest: record.digest.as_deref().map(|d| book.symbol(d)),
-        repo_digests: record
-            .repo_digests
-            .iter()
-            .map(|d| cx.redact.text(d))
-            .collect(),
-    }
+    super::observe::observe_image(record, cx.redact)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::observe::DigestRole;
 
     fn found(names: &[&str], id_is: Option<DigestRole>) -> InspectObservation {
         InspectObservation {

@@ -300,11 +300,7 @@ fn outcome_word(o: Outcome) -> &'static str {
 }
 
 fn role_of(r: IdRole) -> DigestRole {
-    match r {
-        IdRole::Config => DigestRole::Config,
-        IdRole::Manifest => DigestRole::Manifest,
-        IdRole::Index => DigestRole::Index,
-    }
+    r.into()
 }
 
 /// Builds the observation of a load from the runtime's answer and the changed images.

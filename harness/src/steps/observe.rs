@@ -260,6 +260,72 @@ impl Redactor<'_> {
     }
 }
 
+impl From<crate::config::IdRole> for DigestRole {
+    fn from(r: crate::config::IdRole) -> DigestRole {
+        match r {
+            crate::config::IdRole::Config => DigestRole::Config,
+            crate::config::IdRole::Manifest => DigestRole::Manifest,
+            crate::config::IdRole::Index => DigestRole::Index,
+        }
+    }
+}
+
+/// One image record as observed after an inspect or a pull: names and RepoDigests redacted
+/// (the registry's host, ctr's dated names) and sorted, digests as symbols, and which digest
+/// of any fixture the ID is.
+pub fn observe_image(record: &ImageRecord, redact: &Redactor<'_>) -> ImageObservation {
+    let book = redact.book;
+    let mut names: Vec<String> = record.names.iter().map(|n| redact.text(n)).collect();
+    names.sort();
+    let mut repo_digests: Vec<String> =
+        record.repo_digests.iter().map(|d| redact.text(d)).collect();
+    repo_digests.sort();
+    ImageObservation {
+        names,
+        id: book.symbol(&record.id),
+        id_is: book.lookup(&record.id).map(|(role, _)| role),
+        digest: record.digest.as_deref().map(|d| book.symbol(d)),
+        repo_digests,
+    }
+}
+
+/// The `names` and `id_is` claims about the one image a step observed (inspect, pull), as
+/// `(claim key, message)` contradictions.
+pub fn image_contradictions(
+    step: &str,
+    image: Option<&ImageObservation>,
+    names: Option<&[String]>,
+    id_is: Option<crate::config::IdRole>,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(want) = names {
+        let got: Vec<&str> = image
+            .iter()
+            .flat_map(|i| i.names.iter().map(String::as_str))
+            .collect();
+        if want.iter().map(String::as_str).ne(got.iter().copied()) {
+            out.push((
+                "names",
+                format!("{step}: expected names {want:?}, got {got:?}"),
+            ));
+        }
+    }
+    if let Some(want) = id_is.map(DigestRole::from) {
+        let got = image.and_then(|i| i.id_is);
+        if got != Some(want) {
+            out.push((
+                "id_is",
+                format!(
+                    "{step}: expected the ID to be the {} digest, got {}",
+                    want.as_str(),
+                    got.map_or("no known digest", DigestRole::as_str)
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// The images in `after` that are new or have names they lacked in `before`.
 pub fn changed_images<'a>(
     before: &[ImageRecord],

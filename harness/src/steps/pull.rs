@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::observe::{DigestRole, ErrorObservation, Finding, ImageObservation};
+use super::observe::{ErrorObservation, Finding, ImageObservation};
 use super::push::{registry_of, split_to};
 use super::{Contradiction, ResolveContext, StepContext, StepError, StepKind};
 use crate::config::{ClaimReader, ConfigError, ConfigErrorKind, IdRole, require_something};
@@ -209,37 +209,13 @@ impl StepKind for Pull {
                 );
             }
         }
-        if let Some(want) = &claim.names {
-            let got: Vec<&str> = obs
-                .image
-                .iter()
-                .flat_map(|i| i.names.iter().map(String::as_str))
-                .collect();
-            if want.iter().map(String::as_str).ne(got.iter().copied()) {
-                push(
-                    "names",
-                    format!("{}: expected names {want:?}, got {got:?}", obs.id),
-                );
-            }
-        }
-        if let Some(want) = claim.id_is {
-            let want = match want {
-                IdRole::Config => DigestRole::Config,
-                IdRole::Manifest => DigestRole::Manifest,
-                IdRole::Index => DigestRole::Index,
-            };
-            let got = obs.image.as_ref().and_then(|i| i.id_is);
-            if got != Some(want) {
-                push(
-                    "id_is",
-                    format!(
-                        "{}: expected the ID to be the {} digest, got {}",
-                        obs.id,
-                        want.as_str(),
-                        got.map_or("no known digest", DigestRole::as_str)
-                    ),
-                );
-            }
+        for (key, message) in super::observe::image_contradictions(
+            &obs.id,
+            obs.image.as_ref(),
+            claim.names.as_deref(),
+            claim.id_is,
+        ) {
+            push(key, message);
         }
         out
     }
@@ -253,30 +229,16 @@ impl StepKind for Pull {
     }
 }
 
-/// The pulled image as observed, names and RepoDigests redacted (the registry's host).
+/// The image as observed (see [`super::observe::observe_image`]).
 fn observe(record: &ImageRecord, cx: &StepContext<'_>) -> ImageObservation {
-    let book = cx.redact.book;
-    let mut names: Vec<String> = record.names.iter().map(|n| cx.redact.text(n)).collect();
-    names.sort();
-    let mut repo_digests: Vec<String> = record
-        .repo_digests
-        .iter()
-        .map(|d| cx.redact.text(d))
-        .collect();
-    repo_digests.sort();
-    ImageObservation {
-        names,
-        id: book.symbol(&record.id),
-        id_is: book.lookup(&record.id).map(|(role, _)| role),
-        digest: record.digest.as_deref().map(|d| book.symbol(d)),
-        repo_digests,
-    }
+    super::observe::observe_image(record, cx.redact)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::steps::Observation;
+    use crate::steps::observe::DigestRole;
     use crate::steps::push::{PushObservation, PushResult};
 
     fn pulled() -> PullObservation {
