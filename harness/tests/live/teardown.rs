@@ -201,7 +201,7 @@ fn a_stopped_daemon_times_out_its_cell_and_the_other_finishes() {
     let tmp = short_tmp();
     write_project(project.path(), "podman", "vfs");
     // Many loads, so the first cell is still running when its daemon is stopped.
-    let steps: String = (0..40)
+    let steps: String = (0..400)
         .map(|i| format!("  - id: load-{i}\n    load: one\n"))
         .collect();
     std::fs::write(
@@ -237,11 +237,16 @@ fn a_stopped_daemon_times_out_its_cell_and_the_other_finishes() {
         ),
         "podman never came up"
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Past the readiness probe, well before 400 loads are done.
+    std::thread::sleep(Duration::from_millis(300));
+    // The service itself, not the `unshare` that starts it in its own mount namespace.
     let stopped: Vec<i32> = processes_mentioning(tmp.path())
         .iter()
-        .filter(|p| p.contains("/podman ") && p.contains("system service"))
+        .filter(|p| p.contains("system service"))
         .filter_map(|p| p.split(':').next()?.parse().ok())
+        .filter(|pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "podman")
+        })
         .collect();
     assert_eq!(stopped.len(), 1, "one podman service");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(stopped[0]), Signal::SIGSTOP).unwrap();
