@@ -183,6 +183,12 @@ pub async fn names(rt: &dyn harness::runtime::Runtime) -> std::collections::BTre
 /// Asserts that nothing under `tmp` survives: no processes mention it, nothing is mounted
 /// below it, and it holds no instance root.
 pub fn assert_clean(tmp: &Path) {
+    // A process killed by teardown a moment ago (a `mount` a signal caught mid-start) may take
+    // a moment to be gone; one still there after two seconds was left behind.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !processes_mentioning(tmp).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let procs = processes_mentioning(tmp);
     assert!(procs.is_empty(), "processes left running: {procs:#?}");
     let mounts = harness::runtime::teardown::mounts_under(tmp).unwrap();
