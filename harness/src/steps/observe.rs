@@ -217,6 +217,13 @@ impl Redactor<'_> {
                 // (cmd/ctr/commands/images/import.go: `fmt.Sprintf("import-%s",
                 // time.Now().Format("2006-01-02"))`).
                 (r"\bimport-[0-9]{4}-[0-9]{2}-[0-9]{2}\b", "import-<date>"),
+                // buildah raising its rlimits under chroot isolation, refused by the service's
+                // own limits: which limit it tries first varies (a Go map), and the limits
+                // are the machine's (buildah `chroot/run_linux.go` setRlimits).
+                (
+                    r#"setting "RLIMIT_[A-Z]+" limit to soft=[0-9]+,hard=[0-9]+ \(was soft=[0-9]+,hard=[0-9]+\)"#,
+                    r#"setting "RLIMIT_<name>" limit to <limits>"#,
+                ),
                 // A loopback port chosen at run time (the local registry, a daemon's listener).
                 (r"(127\.0\.0\.1|\[::1\]):[0-9]{2,5}\b", "$1:<port>"),
             ]
@@ -437,6 +444,10 @@ mod tests {
         "Get http://<port-host>/v2/: connection refused"
     )]
     #[case::ipv6_loopback_port("[::1]:5000/x:1", "[::1]:<port>/x:1")]
+    #[case::buildah_rlimit(
+        r#"setting "RLIMIT_NPROC" limit to soft=1048576,hard=1048576 (was soft=96363,hard=96363): operation not permitted"#,
+        r#"setting "RLIMIT_<name>" limit to <limits>: operation not permitted"#
+    )]
     #[case::own_root_first(
         "/tmp/harness-Ab12Cd/run/x and /tmp/harness-Zz99Yy/y",
         "<root>/run/x and <tmp>/y"

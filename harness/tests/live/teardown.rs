@@ -237,8 +237,19 @@ fn a_stopped_daemon_times_out_its_cell_and_the_other_finishes() {
         ),
         "podman never came up"
     );
-    // Past the readiness probe, well before 400 loads are done.
-    std::thread::sleep(Duration::from_millis(300));
+    // Past the readiness probe and into the steps: the first load has written the store's
+    // image list, well before 400 loads are done.
+    let loading = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().join("storage/vfs-images/images.json").exists())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !loading() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(loading(), "podman never loaded anything");
     // The service itself, not the `unshare` that starts it in its own mount namespace.
     let stopped: Vec<i32> = processes_mentioning(tmp.path())
         .iter()
