@@ -692,7 +692,7 @@ fn multi_platform_index_push_and_pull_per_version() {
             debian(RuntimeKind::Containerd, "2.1", "overlayfs", "sid"),
         ];
         for (n, spec) in ctrs.iter().enumerate() {
-            let (mut pushed, mut refused, mut double_upload) = (0, 0, 0);
+            let (mut pushed, mut refused, mut double_upload, mut ctr_panicked) = (0, 0, 0, 0);
             let mut who = String::new();
             for attempt in 0..MULTI_ATTEMPTS {
                 let instance = start(spec).await;
@@ -720,6 +720,13 @@ fn multi_platform_index_push_and_pull_per_version() {
                     assert!(instance.info.version.starts_with("1.4."), "{who}: {e:?}");
                     assert!(landed.is_none());
                     double_upload += 1;
+                } else if let PushOutcome::Error(e) = &outcome
+                    && e.message.contains("panic: send on closed channel")
+                {
+                    // ctr 1.6's pusher panics now and then (remotes/docker/pusher.go
+                    // `pushWriter.setPipe`, a race between the request and the writer's close).
+                    assert!(landed.is_none(), "{who}: {e:?}");
+                    ctr_panicked += 1;
                 } else {
                     check(&who, &Expect::Refused("not found"), &outcome, &landed);
                     refused += 1;
@@ -727,7 +734,8 @@ fn multi_platform_index_push_and_pull_per_version() {
             }
             eprintln!(
                 "{who}: {pushed}/{MULTI_ATTEMPTS} pushed the index, {refused} refused \
-                 (content not found), {double_upload} refused (unexpected size)"
+                 (content not found), {double_upload} refused (unexpected size), {ctr_panicked} \
+                 ctr panics"
             );
         }
         registry.shutdown();
