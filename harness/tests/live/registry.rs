@@ -712,11 +712,14 @@ fn multi_platform_index_push_and_pull_per_version() {
                         "{who}: {pulled:?}"
                     );
                 } else if let PushOutcome::Error(e) = &outcome
-                    && e.message.contains("unexpected size")
+                    && (e.message.contains("unexpected size")
+                        || e.message.contains("with Body length 0"))
                 {
                     // ctr 1.4 pushes the layer both platforms share twice at once into one
-                    // upload (`failed commit on ref "layer-sha256:...": unexpected size 5120,
-                    // expected 2560`), now and then.
+                    // upload, now and then: either both writers' bytes land (`failed commit on
+                    // ref "layer-sha256:...": unexpected size 5120, expected 2560`) or the
+                    // second finds the pipe already drained (`http: ContentLength=2560 with
+                    // Body length 0`).
                     assert!(instance.info.version.starts_with("1.4."), "{who}: {e:?}");
                     assert!(landed.is_none());
                     double_upload += 1;
@@ -734,7 +737,7 @@ fn multi_platform_index_push_and_pull_per_version() {
             }
             eprintln!(
                 "{who}: {pushed}/{MULTI_ATTEMPTS} pushed the index, {refused} refused \
-                 (content not found), {double_upload} refused (unexpected size), {ctr_panicked} \
+                 (content not found), {double_upload} refused (shared layer uploaded twice), {ctr_panicked} \
                  ctr panics"
             );
         }
