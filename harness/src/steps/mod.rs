@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod list;
 pub mod load;
 pub mod observe;
+pub mod publish;
 pub mod pull;
 pub mod push;
 pub mod remove;
@@ -402,4 +403,5 @@ step_kinds! {
     Push(push::Push),
     Pull(pull::Pull),
     Build(build::Build),
+    Publish(publish::Publish),
 }

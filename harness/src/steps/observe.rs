@@ -224,6 +224,14 @@ impl Redactor<'_> {
                     r#"setting "RLIMIT_[A-Z]+" limit to soft=[0-9]+,hard=[0-9]+ \(was soft=[0-9]+,hard=[0-9]+\)"#,
                     r#"setting "RLIMIT_<name>" limit to <limits>"#,
                 ),
+                // A push missing content names the first missing blob it meets, and
+                // containerd's push walks an index's children concurrently
+                // (`images.Dispatch` with a limiter, core/remotes/handlers.go `PushContent`),
+                // so which platform's manifest it is varies from run to run (R3).
+                (
+                    r"(content digest) sha256:[0-9a-f]{64}(: not found)",
+                    "$1 <digest>$2",
+                ),
                 // A loopback port chosen at run time (the local registry, a daemon's listener).
                 (r"(127\.0\.0\.1|\[::1\]):[0-9]{2,5}\b", "$1:<port>"),
             ]

@@ -278,8 +278,13 @@ impl StepKind for Push {
     ) -> BoxFuture<'a, Result<PushObservation, StepError>> {
         Box::pin(async move {
             let registry = registry_of(cx, "push").await?;
+            // `<registry>/name:tag` is an image pulled from the cell's registry.
+            let source = match action.image.strip_prefix("<registry>/") {
+                Some(rest) => registry.reference(rest),
+                None => action.image.clone(),
+            };
             let request = PushRequest {
-                source: action.image.clone(),
+                source,
                 destination: registry.reference(&action.to),
                 platform: action.platform.clone(),
                 all_platforms: false,

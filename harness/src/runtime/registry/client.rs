@@ -4,13 +4,15 @@
 //! per-platform manifests it lists and whether each is in the registry.
 //!
 //! Plain HTTP/1.1 on `127.0.0.1` through hyper; replies are small JSON documents, read whole
-//! and bounded by [`CALL_TIMEOUT`](crate::runtime::CALL_TIMEOUT). Nothing is ever written to
-//! the registry through this client: what landed is what the runtime put there.
+//! and bounded by [`CALL_TIMEOUT`](crate::runtime::CALL_TIMEOUT). The only writes are
+//! [`RegistryClient::put_blob`] and [`RegistryClient::put_manifest`], which the `publish` step
+//! uses to place a crafted image in the registry before a runtime pulls it; what a runtime's
+//! push landed is always what the runtime put there.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -32,7 +34,7 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// A client for one registry.
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Client<HttpConnector, Full<Bytes>>,
     addr: SocketAddr,
 }
 
@@ -144,17 +146,35 @@ impl RegistryClient {
         method: &'static str,
         path: &str,
     ) -> Result<(u16, hyper::HeaderMap, Bytes), RegistryError> {
+        self.send_body(method, path, None).await
+    }
+
+    /// `method path`, with `body` (and its content type) when given.
+    async fn send_body(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<(u16, hyper::HeaderMap, Bytes), RegistryError> {
         let transport =
             |source: Box<dyn std::error::Error + Send + Sync>| RegistryError::Transport {
                 addr: self.addr,
                 source,
             };
-        let req = hyper::Request::builder()
+        let mut req = hyper::Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr))
-            .header("Accept", ACCEPT)
-            .body(Empty::new())
-            .map_err(|e| transport(Box::new(e)))?;
+            .header("Accept", ACCEPT);
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req
+                    .header("Content-Type", content_type)
+                    .header("Content-Length", bytes.len());
+                Full::new(bytes)
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let req = req.body(body).map_err(|e| transport(Box::new(e)))?;
         let call = async {
             let resp = self
                 .client
@@ -294,6 +314,86 @@ impl RegistryClient {
             404 => Ok(Vec::new()),
             _ => Err(RegistryError::Status {
                 method: "GET",
+                path,
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }),
+        }
+    }
+}
+
+/// The writes (`publish` step).
+impl RegistryClient {
+    /// Uploads `bytes` as blob `digest` of `repository`, unless the registry has it: a
+    /// monolithic upload, `POST /v2/<name>/blobs/uploads/` then `PUT <location>&digest=`
+    /// (distribution's `blobUploadHandler`; the OCI distribution spec's "POST then PUT").
+    /// Returns whether it uploaded.
+    pub async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        bytes: Bytes,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        if let (200, _, _) = self.send("HEAD", &path).await? {
+            return Ok(false);
+        }
+        let start = format!("/v2/{repository}/blobs/uploads/");
+        let (status, headers, body) = self.send("POST", &start).await?;
+        let location = headers.get("Location").and_then(|v| v.to_str().ok());
+        let location = match (status, location) {
+            (202, Some(l)) => l.to_string(),
+            _ => {
+                return Err(RegistryError::Status {
+                    method: "POST",
+                    path: start,
+                    status,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+            }
+        };
+        // The Location is absolute (`http://host/v2/...`) or a path; keep the path and query.
+        let location = match location.find("/v2/") {
+            Some(at) => location[at..].to_string(),
+            None => location,
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{sep}digest={}", digest.replace(':', "%3A"));
+        let (status, _, body) = self
+            .send_body("PUT", &put, Some(("application/octet-stream", bytes)))
+            .await?;
+        match status {
+            201 => Ok(true),
+            _ => Err(RegistryError::Status {
+                method: "PUT",
+                path: format!("/v2/{repository}/blobs/uploads/ ({digest})"),
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }),
+        }
+    }
+
+    /// Puts `bytes` as the manifest (or index) `reference` (a tag or its digest) of
+    /// `repository`, with `media_type` as its `Content-Type`; returns the registry's
+    /// `Docker-Content-Digest`.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: Bytes,
+    ) -> Result<Option<String>, RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let (status, headers, body) = self
+            .send_body("PUT", &path, Some((media_type, bytes)))
+            .await?;
+        match status {
+            201 => Ok(headers
+                .get("Docker-Content-Digest")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)),
+            _ => Err(RegistryError::Status {
+                method: "PUT",
                 path,
                 status,
                 body: String::from_utf8_lossy(&body).into_owned(),
