@@ -27,7 +27,15 @@ use crate::craft::{FixtureSpec, RootfsSpec};
 use crate::runtime::{RuntimeKind, SaveFormat};
 
 /// The keys of a produced fixture, in documented order.
-const PRODUCED_KEYS: &[&str] = &["produced_by", "build", "load", "tag", "save", "builder"];
+const PRODUCED_KEYS: &[&str] = &[
+    "produced_by",
+    "build",
+    "load",
+    "import",
+    "tag",
+    "save",
+    "builder",
+];
 
 /// One `fixtures:` entry as written: a crafted image archive, a crafted rootfs tarball
 /// (`{ rootfs: ... }`, see `craft/rootfs.rs`), or produced by a runtime. Which one is decided
@@ -50,6 +58,9 @@ pub(crate) struct RawProduced {
     build: Option<Spanned<String>>,
     #[serde(default)]
     load: Option<Spanned<String>>,
+    /// A rootfs fixture of the same scenario, imported (named `tag`) then saved.
+    #[serde(default)]
+    import: Option<Spanned<String>>,
     tag: Spanned<String>,
     #[serde(default)]
     save: Option<SaveFormat>,
@@ -100,6 +111,9 @@ pub enum ProducedFrom {
     },
     /// `load: FIXTURE`: a crafted fixture of the same scenario, loaded then saved again.
     Load { fixture: String },
+    /// `import: FIXTURE`: a rootfs fixture of the same scenario, imported as `tag` then saved
+    /// (R2's round trip: what the importing runtime stored, as others read it).
+    Import { fixture: String },
 }
 
 /// A produced fixture, resolved: the producer's runtime and store are valid, the context
@@ -179,6 +193,7 @@ impl RawProduced {
         path: &Path,
         field: &str,
         crafted: &std::collections::BTreeMap<String, FixtureSpec>,
+        rootfs: &std::collections::BTreeMap<String, crate::craft::RootfsSpec>,
     ) -> Result<ProducedFixture, ConfigError> {
         let err = |at, sub: &str, kind| ConfigError::at(path, at, format!("{field}.{sub}"), kind);
         let p = self.produced_by;
@@ -218,13 +233,33 @@ impl RawProduced {
                 })),
             ));
         }
-        let from = match (self.build, self.load) {
-            (Some(build), None) => {
+        let sources = [
+            self.build.as_ref().map(|b| ("build", b)),
+            self.load.as_ref().map(|l| ("load", l)),
+            self.import.as_ref().map(|i| ("import", i)),
+        ];
+        let mut given = sources.iter().flatten();
+        let Some(&(key, source)) = given.next() else {
+            return Err(err(
+                self.tag.referenced,
+                "build",
+                ConfigErrorKind::Conflict("a produced fixture needs build, load or import"),
+            ));
+        };
+        if let Some((second, other)) = given.next() {
+            return Err(err(
+                other.referenced,
+                second,
+                ConfigErrorKind::Conflict("a produced fixture has one of build, load and import"),
+            ));
+        }
+        let from = match key {
+            "build" => {
                 let base = path.parent().unwrap_or(Path::new("."));
-                let dir = base.join("contexts").join(&build.value);
-                if build.value.contains('/') || !dir.join("Dockerfile").is_file() {
+                let dir = base.join("contexts").join(&source.value);
+                if source.value.contains('/') || !dir.join("Dockerfile").is_file() {
                     return Err(err(
-                        build.referenced,
+                        source.referenced,
                         "build",
                         ConfigErrorKind::Fixture(format!(
                             "no build context {} (a directory with a Dockerfile under contexts/)",
@@ -233,39 +268,40 @@ impl RawProduced {
                     ));
                 }
                 ProducedFrom::Build {
-                    context: build.value,
+                    context: source.value.clone(),
                     dir,
                     builder: self.builder,
                 }
             }
-            (None, Some(load)) => {
-                if !crafted.contains_key(&load.value) {
+            "load" => {
+                if !crafted.contains_key(&source.value) {
                     return Err(err(
-                        load.referenced,
+                        source.referenced,
                         "load",
                         ConfigErrorKind::UnknownFixture {
-                            name: load.value,
+                            name: source.value.clone(),
                             known: crafted.keys().cloned().collect(),
                         },
                     ));
                 }
                 ProducedFrom::Load {
-                    fixture: load.value,
+                    fixture: source.value.clone(),
                 }
             }
-            (Some(_), Some(load)) => {
-                return Err(err(
-                    load.referenced,
-                    "load",
-                    ConfigErrorKind::Conflict("a produced fixture has either build or load"),
-                ));
-            }
-            (None, None) => {
-                return Err(err(
-                    self.tag.referenced,
-                    "build",
-                    ConfigErrorKind::Conflict("a produced fixture needs build or load"),
-                ));
+            _ => {
+                if !rootfs.contains_key(&source.value) {
+                    return Err(err(
+                        source.referenced,
+                        "import",
+                        ConfigErrorKind::UnknownFixture {
+                            name: source.value.clone(),
+                            known: rootfs.keys().cloned().collect(),
+                        },
+                    ));
+                }
+                ProducedFrom::Import {
+                    fixture: source.value.clone(),
+                }
             }
         };
         if self.tag.value.is_empty() {

@@ -206,7 +206,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
     // Produced fixtures after crafted ones: a `load:` producer names a crafted fixture.
     let mut produced = BTreeMap::new();
     for (name, field, p) in raw_produced {
-        produced.insert(name.value, p.resolve(path, &field, &fixtures)?);
+        produced.insert(name.value, p.resolve(path, &field, &fixtures, &rootfs)?);
     }
     let produced_names: std::collections::BTreeSet<String> = produced.keys().cloned().collect();
 

@@ -228,9 +228,9 @@ pub async fn produce(
             }
             out
         }
-        (ProducedFrom::Load { .. }, Some(p)) => p.to_path_buf(),
-        (ProducedFrom::Load { fixture: f }, None) => {
-            return infra("load", &format!("crafted fixture {f} has no archive"));
+        (ProducedFrom::Load { .. } | ProducedFrom::Import { .. }, Some(p)) => p.to_path_buf(),
+        (ProducedFrom::Load { fixture: f } | ProducedFrom::Import { fixture: f }, None) => {
+            return infra("input", &format!("crafted fixture {f} has no file"));
         }
     };
     let mut cell = producer_cell(fixture);
@@ -511,6 +511,27 @@ async fn make_image(
                 )));
             }
             image
+        }
+        ProducedFrom::Import { fixture: f } => {
+            let request = crate::runtime::ImportRequest {
+                archive: input,
+                reference: Some(&fixture.tag),
+                message: None,
+                changes: &[],
+            };
+            match rt.import_image(&request).await? {
+                // libpod answers bare hex.
+                crate::runtime::ImportOutcome::Imported { id, .. } if !id.contains(':') => {
+                    format!("sha256:{id}")
+                }
+                crate::runtime::ImportOutcome::Imported { id, .. } => id,
+                crate::runtime::ImportOutcome::Error(r) => {
+                    return Err(Made::Refused(format!(
+                        "importing {f} was refused: {}",
+                        r.message
+                    )));
+                }
+            }
         }
     };
     if let Err(r) = rt

@@ -146,6 +146,7 @@ impl Fixtures {
     ) -> Result<ReadyProduced, Status> {
         let crafted = match &fixture.from {
             ProducedFrom::Load { fixture } => self.archives.get(fixture).map(|a| a.0.as_path()),
+            ProducedFrom::Import { fixture } => self.rootfs.get(fixture).map(|a| a.0.as_path()),
             ProducedFrom::Build { .. } => None,
         };
         let artifact = produce::produce(fixture, crafted, env).await?;
@@ -182,7 +183,7 @@ impl Fixtures {
         let snap = format!("produced__{name}");
         let builder = match &fixture.from {
             ProducedFrom::Build { .. } => "default",
-            ProducedFrom::Load { .. } => "craft",
+            ProducedFrom::Load { .. } | ProducedFrom::Import { .. } => "craft",
         };
         let checked = snapshot::check(
             &env.opts.snapshot_dir,

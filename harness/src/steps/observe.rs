@@ -206,7 +206,14 @@ impl Redactor<'_> {
                 (r"(docker-import)-[0-9]+", "$1-<n>"),
                 // Podman's API spools uploads and exports into `os.CreateTemp("", "api_load.tar")`
                 // / `"api.tar"` (pkg/api/handlers/libpod/images.go): the random suffix is decimal.
-                (r"\b(api_load\.tar|api\.tar)[0-9]+", "$1<n>"),
+                // The service's own load path spools into `libpod-images-load.tar` the same
+                // way, and containers/image unpacks an oci-archive candidate into
+                // `tmpdir.MkDirBigFileTemp(sys, "oci")`, prefix `container_images_`
+                // (internal/tmpdir/tmpdir.go).
+                (
+                    r"\b(api_load\.tar|api\.tar|libpod-images-load\.tar|container_images_oci)[0-9]+",
+                    "$1<n>",
+                ),
                 // Another harness temp root (a fixtures dir, another instance, the producer's):
                 // `tempfile`'s six random alphanumerics after our prefix, with the path before it.
                 (
