@@ -520,12 +520,12 @@ known_issues:
     #[case::unknown_step_key(
         "    load: hybrid\n",
         "    lod: hybrid\n",
-        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, expect"
+        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect"
     )]
     #[case::step_without_action(
         "    load: hybrid\n",
         "",
-        "17:5: steps[0]: step has no action (expected one of: load, tag, inspect, import, save, remove, list, push, pull, build)"
+        "17:5: steps[0]: step has no action (expected one of: load, tag, inspect, import, save, remove, list, push, pull, build, publish)"
     )]
     #[case::step_without_id(
         "  - id: load-hybrid\n    load: hybrid\n",
