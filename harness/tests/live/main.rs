@@ -41,6 +41,7 @@ mod crafted;
 mod ctr_conformance;
 mod debian;
 mod drivers;
+mod host_state;
 mod import;
 mod inspect_step;
 mod providers;
@@ -59,6 +60,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("ctr_conformance", ctr_conformance::TESTS),
     ("debian", debian::TESTS),
     ("drivers", drivers::TESTS),
+    ("host_state", host_state::TESTS),
     ("import", import::TESTS),
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),

@@ -227,12 +227,24 @@ const SNAPSHOTTER_DRIVER_TYPE: &str = "io.containerd.snapshotter.v1";
 
 /// daemon.json and the `--storage-driver` argument (if any) for Docker store `store`: the
 /// containerd image store is a feature flag with containerd's default snapshotter, any other
-/// store is the graph driver of that name.
-fn docker_store_config(store: &str) -> (&'static str, Option<String>) {
+/// store is the graph driver of that name. `key` is where dockerd keeps its libtrust key:
+/// Docker <= 24 creates `/etc/docker/key.json` when it is missing (moby
+/// `daemon/config.go` `TrustKeyPath`, set only through daemon.json's `deprecated-key-path`;
+/// 25+ lists the key in `skipValidateOptions` and ignores it).
+fn docker_store_config(store: &str, key: &Path) -> (String, Option<String>) {
+    let key = serde_json::Value::from(key.display().to_string());
     if store == DOCKER_CONTAINERD_STORE {
-        ("{\"features\":{\"containerd-snapshotter\":true}}\n", None)
+        (
+            format!(
+                "{{\"features\":{{\"containerd-snapshotter\":true}},\"deprecated-key-path\":{key}}}\n"
+            ),
+            None,
+        )
     } else {
-        ("{}\n", Some(format!("--storage-driver={store}")))
+        (
+            format!("{{\"deprecated-key-path\":{key}}}\n"),
+            Some(format!("--storage-driver={store}")),
+        )
     }
 }
 
@@ -246,7 +258,7 @@ pub async fn start_docker(
     let dir = root.path().to_path_buf();
     let ctd_sock = start_containerd_daemon(&root, &dir.join("containerd"), launcher).await?;
     let daemon_json = dir.join("daemon.json");
-    let (config, storage_driver) = docker_store_config(store);
+    let (config, storage_driver) = docker_store_config(store, &dir.join("key.json"));
     std::fs::write(&daemon_json, config).map_err(io("write daemon.json"))?;
     let sock = dir.join("docker.sock");
     let p = |x: PathBuf| display(&x);
@@ -354,7 +366,7 @@ pub async fn start_podman(
     // `libimage.RuntimeFromStore` sets `BlobInfoCacheDir`; containers/image's default would be
     // `/var/lib/containers/cache`). `harness/tests/live/import.rs` shows the host's
     // directories unchanged after a run.
-    let envs = vec![
+    let mut envs = vec![
         ("TMPDIR".to_string(), display(&tmp)),
         ("CONTAINERS_CONF".to_string(), display(&containers_conf)),
         (
@@ -378,11 +390,39 @@ pub async fn start_podman(
     // `blobinfocache.DefaultCache` without a `BlobInfoCacheDir`). So the host's Podman runs
     // with private directories bound over those of the host that exist; one the host lacks is
     // not created (Podman would create it).
+    //
+    // Configuration the environment variables above do not replace (issue 13, item 7): the
+    // signature policy (containers/image `signature.DefaultPolicy` reads
+    // `$HOME/.config/containers/policy.json`, else `/etc/containers/policy.json`: a reject-all
+    // host policy would refuse every load), registries.conf drop-ins
+    // (`/etc/containers/registries.conf.d`, read beside `CONTAINERS_REGISTRIES_CONF`),
+    // containers.conf drop-ins, and the network configuration directories where the service
+    // takes its lock (`/etc/cni/net.d/cni.lock` on CNI, `/etc/containers/networks` on
+    // netavark). Each is replaced by an instance-private one: the policy accepts anything, the
+    // directories are empty. `HOME` is private too, so root's `~/.config/containers` and
+    // `~/.docker/config.json` are not read either.
+    let home = dir.join("home");
+    let policy = home.join(".config/containers/policy.json");
+    std::fs::create_dir_all(policy.parent().expect("has a parent"))
+        .map_err(io("create podman's private home"))?;
+    std::fs::write(
+        &policy,
+        "{\"default\":[{\"type\":\"insecureAcceptAnything\"}]}\n",
+    )
+    .map_err(io("write policy.json"))?;
+    envs.push(("HOME".to_string(), display(&home)));
     let mut binds = Vec::new();
+    if Path::new("/etc/containers/policy.json").is_file() {
+        binds.push((policy.clone(), PathBuf::from("/etc/containers/policy.json")));
+    }
     for (name, host) in [
         ("var-tmp", "/var/tmp"),
         ("var-lib-containers", "/var/lib/containers"),
         ("var-cache-containers", "/var/cache/containers"),
+        ("registries.conf.d", "/etc/containers/registries.conf.d"),
+        ("containers.conf.d", "/etc/containers/containers.conf.d"),
+        ("networks", "/etc/containers/networks"),
+        ("cni-net.d", "/etc/cni/net.d"),
     ] {
         let host = Path::new(host);
         if host.is_dir() {
@@ -586,11 +626,15 @@ mod tests {
 
     #[test]
     fn the_containerd_store_is_a_feature_and_other_stores_a_driver() {
-        let (json, arg) = docker_store_config("containerd");
-        assert_eq!(json, "{\"features\":{\"containerd-snapshotter\":true}}\n");
+        let key = Path::new("/r/key.json");
+        let (json, arg) = docker_store_config("containerd", key);
+        assert_eq!(
+            json,
+            "{\"features\":{\"containerd-snapshotter\":true},\"deprecated-key-path\":\"/r/key.json\"}\n"
+        );
         assert_eq!(arg, None);
-        let (json, arg) = docker_store_config("overlay2");
-        assert_eq!(json, "{}\n");
+        let (json, arg) = docker_store_config("overlay2", key);
+        assert_eq!(json, "{\"deprecated-key-path\":\"/r/key.json\"}\n");
         assert_eq!(arg.as_deref(), Some("--storage-driver=overlay2"));
     }
 
