@@ -164,6 +164,16 @@ const DEFECTS: &[(&str, &str)] = &[
         "index-manifests-null",
         "layout: docker-oci-hybrid\nname: a.test/d:1\nlayers: [{ files: [{ path: a, content: a }] }]\ndefects: [index-manifests-null]\n",
     ),
+    // Docker 25.0.0's reordered manifest (moby#47150) and the pre-release's empty one
+    // (moby#47065), named after what Docker did, found as the codes they provoke.
+    (
+        "diffid-mismatch",
+        "layout: docker-oci-hybrid\nname: a.test/d:1\nlayers: [{ files: [{ path: a, content: a }] }, { files: [{ path: b, content: b }] }]\ndefects: [manifest-layers-reordered]\n",
+    ),
+    (
+        "layer-count-mismatch",
+        "layout: docker-oci-hybrid\nname: a.test/d:1\nlayers: [{ files: [{ path: a, content: a }] }]\ndefects: [manifest-layers-empty]\n",
+    ),
     (
         "manifest-json-index-disagree",
         "layout: docker-oci-hybrid\nname: a.test/d:1\nlayers: [{ files: [{ path: a, content: a }] }]\ndefects: [manifest-json-index-disagree]\n",

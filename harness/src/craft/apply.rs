@@ -135,6 +135,22 @@ pub(crate) fn describe(image: &Image<'_>, kind: DefectKind, aim: &Aim) -> Applie
             (primary_config(), detail)
         }
         (DefectKind::IndexManifestsNull, _) => ("index.json".into(), r#""manifests": null"#.into()),
+        (DefectKind::ManifestLayersReordered, _) => {
+            let n = image.primary().layers.len();
+            let detail = format!("the manifest lists its {n} layers top first");
+            (
+                image.member_name(BlobKey::Manifest(image.plan.primary)),
+                detail,
+            )
+        }
+        (DefectKind::ManifestLayersEmpty, _) => {
+            let n = image.primary().layers.len();
+            let detail = format!("the manifest lists no layers; the config lists {n}");
+            (
+                image.member_name(BlobKey::Manifest(image.plan.primary)),
+                detail,
+            )
+        }
         (DefectKind::ManifestJsonIndexDisagree, _) => {
             let copy = image
                 .disagreeing_config
@@ -268,6 +284,47 @@ mod tests {
             assert_ne!(l.digest, l.diff_id);
             assert!(only_defect(&facts).detail.contains("gzip"));
         }
+    }
+
+    /// moby#47150 and moby#47065: only the OCI manifest changes; the config and
+    /// `manifest.json` keep every layer in apply order.
+    #[test]
+    fn manifest_layers_reordered_and_empty_change_only_the_manifest() {
+        for layout in ["docker-oci-hybrid", "containerd-hybrid", "oci-archive"] {
+            let plain = write(&spec(layout, ""));
+            let layer_digests = |members: &_, facts: &_| -> Vec<Value> {
+                manifest_doc(members, facts)["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["digest"].clone())
+                    .collect()
+            };
+            let mut want = layer_digests(&plain.2, &plain.1);
+            want.reverse();
+            let (_, facts, members) = write(&spec(layout, "defects: [manifest-layers-reordered]"));
+            assert_eq!(layer_digests(&members, &facts), want, "{layout}");
+            assert_eq!(
+                config_doc(&members, &facts)["rootfs"],
+                config_doc(&plain.2, &plain.1)["rootfs"]
+            );
+            let (_, facts, members) = write(&spec(layout, "defects: [manifest-layers-empty]"));
+            assert!(layer_digests(&members, &facts).is_empty(), "{layout}");
+            assert_eq!(facts.defects[0].code.code(), "layer-count-mismatch");
+            if layout != "oci-archive" {
+                let mj = json(&members, "manifest.json");
+                assert_eq!(mj[0]["Layers"].as_array().unwrap().len(), 2, "{layout}");
+            }
+        }
+        let one = yaml(
+            "layout: oci-archive\nlayers: [{files: []}]\ndefects: [manifest-layers-reordered]",
+        );
+        assert!(crate::craft::testutil::craft_error(&one).contains("needs two different layers"));
+        let both = spec(
+            "oci-archive",
+            "defects: [manifest-layers-reordered, manifest-layers-empty]",
+        );
+        assert!(crate::craft::testutil::craft_error(&both).contains("contradicts defects[0]"));
     }
 
     #[test]

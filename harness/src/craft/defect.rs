@@ -16,6 +16,8 @@
 //!   - diffid-mismatch: layer 0            # config lists the compressed digest (R2)
 //!   - layer-count-mismatch                # config lists one DiffID fewer than the manifest
 //!   - index-manifests-null                # index.json "manifests": null (moby#47210)
+//!   - manifest-layers-reordered           # OCI manifest lists layers top first (moby#47150)
+//!   - manifest-layers-empty               # OCI manifest lists no layers (moby#47065)
 //!   - manifest-json-index-disagree        # manifest.json names another config
 //!   - media-type-compression-mismatch: layer 1
 //!   - unsafe-path: {layer: 0, path: ../escape}   # or an absolute path
@@ -57,6 +59,14 @@ pub enum DefectSpec {
     /// `index.json` has `"manifests": null`, as Docker 25.0.0 to 25.0.2 wrote when saving by
     /// ID (moby#47210).
     IndexManifestsNull,
+    /// The primary image's OCI manifest lists its layers in reverse order, while the config's
+    /// `rootfs.diff_ids` (and `manifest.json`) keep the apply order: what Docker 25.0.0's save
+    /// wrote (moby#47150, fixed in 25.0.1 by moby#47160), which `ctr import` refuses with
+    /// "wrong diff id calculated on extraction". Needs two layers or more.
+    ManifestLayersReordered,
+    /// The primary image's OCI manifest has `"layers": []` while the config (and
+    /// `manifest.json`) list every layer: Docker 25's pre-release save (moby#47065).
+    ManifestLayersEmpty,
     /// `manifest.json` names a config other than the one the `index.json` manifest names: a
     /// copy with one label added, stored next to it.
     ManifestJsonIndexDisagree,
@@ -206,6 +216,8 @@ pub enum DefectKind {
     DiffidMismatch,
     LayerCountMismatch,
     IndexManifestsNull,
+    ManifestLayersReordered,
+    ManifestLayersEmpty,
     ManifestJsonIndexDisagree,
     MediaTypeCompressionMismatch,
     UnsafePath,
@@ -214,7 +226,19 @@ pub enum DefectKind {
 }
 
 impl DefectKind {
-    /// The reader's finding code (`blob-missing`).
+    /// The defect's name in a spec (`blob-missing`, `manifest-layers-reordered`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DefectKind::ManifestLayersReordered => "manifest-layers-reordered",
+            DefectKind::ManifestLayersEmpty => "manifest-layers-empty",
+            other => other.code(),
+        }
+    }
+
+    /// The reader's finding code (`blob-missing`). Every kind is named after its code, except
+    /// the two manifest-layers shapes of Docker 25, named after what Docker did: a reordered
+    /// manifest makes each misplaced layer's DiffID disagree with the config's
+    /// (`diffid-mismatch`), an empty one the layer counts (`layer-count-mismatch`).
     pub fn code(self) -> &'static str {
         match self {
             DefectKind::BlobMissing => "blob-missing",
@@ -223,6 +247,8 @@ impl DefectKind {
             DefectKind::DiffidMismatch => "diffid-mismatch",
             DefectKind::LayerCountMismatch => "layer-count-mismatch",
             DefectKind::IndexManifestsNull => "index-manifests-null",
+            DefectKind::ManifestLayersReordered => "diffid-mismatch",
+            DefectKind::ManifestLayersEmpty => "layer-count-mismatch",
             DefectKind::ManifestJsonIndexDisagree => "manifest-json-index-disagree",
             DefectKind::MediaTypeCompressionMismatch => "media-type-compression-mismatch",
             DefectKind::UnsafePath => "unsafe-path",
@@ -241,6 +267,8 @@ impl DefectSpec {
             DefectSpec::DiffidMismatch(_) => DefectKind::DiffidMismatch,
             DefectSpec::LayerCountMismatch => DefectKind::LayerCountMismatch,
             DefectSpec::IndexManifestsNull => DefectKind::IndexManifestsNull,
+            DefectSpec::ManifestLayersReordered => DefectKind::ManifestLayersReordered,
+            DefectSpec::ManifestLayersEmpty => DefectKind::ManifestLayersEmpty,
             DefectSpec::ManifestJsonIndexDisagree => DefectKind::ManifestJsonIndexDisagree,
             DefectSpec::MediaTypeCompressionMismatch(_) => DefectKind::MediaTypeCompressionMismatch,
             DefectSpec::UnsafePath(_) => DefectKind::UnsafePath,
@@ -294,6 +322,8 @@ mod tests {
 - diffid-mismatch: layer 0
 - layer-count-mismatch
 - index-manifests-null
+- manifest-layers-reordered
+- manifest-layers-empty
 - manifest-json-index-disagree
 - media-type-compression-mismatch: linux/arm/v7 layer 2
 - unsafe-path: {layer: 1, path: /etc/escape}
@@ -319,6 +349,8 @@ mod tests {
                 DefectSpec::DiffidMismatch(layer(None, 0)),
                 DefectSpec::LayerCountMismatch,
                 DefectSpec::IndexManifestsNull,
+                DefectSpec::ManifestLayersReordered,
+                DefectSpec::ManifestLayersEmpty,
                 DefectSpec::ManifestJsonIndexDisagree,
                 DefectSpec::MediaTypeCompressionMismatch(layer(Some("linux/arm/v7"), 2)),
                 DefectSpec::UnsafePath(UnsafePathSpec {
@@ -402,6 +434,16 @@ mod tests {
                 "docker-archive",
                 "index-manifests-null",
                 "docker-archive has no index.json",
+            ),
+            (
+                "docker-archive",
+                "manifest-layers-reordered",
+                "docker-archive has no manifest blob",
+            ),
+            (
+                "docker-archive",
+                "manifest-layers-empty",
+                "docker-archive has no manifest blob",
             ),
             (
                 "docker-archive",

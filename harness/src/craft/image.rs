@@ -193,11 +193,19 @@ impl<'s> Image<'s> {
             }
 
             let manifest = (layout != LayoutKind::DockerArchive).then(|| {
-                let layer_descs: Vec<Descriptor> = pp
+                let mut layer_descs: Vec<Descriptor> = pp
                     .layers
                     .iter()
                     .map(|&i| layers[i].blob.descriptor(layers[i].media_type.as_str()))
                     .collect();
+                if p == plan.primary && plan.has(DefectKind::ManifestLayersReordered) {
+                    // moby#47150: Docker 25.0.0 listed the manifest's layers out of apply order.
+                    layer_descs.reverse();
+                }
+                if p == plan.primary && plan.has(DefectKind::ManifestLayersEmpty) {
+                    // moby#47065: the pre-release save wrote a manifest without layers.
+                    layer_descs.clear();
+                }
                 let config_desc = config.descriptor(media_type::OCI_CONFIG);
                 let bytes = manifest_json(&config_desc, &layer_descs, style);
                 seal(&plan, bytes, BlobKey::Manifest(p))

@@ -184,7 +184,7 @@ impl<'s> Plan<'s> {
         for (i, d) in spec.defects.iter().enumerate() {
             let err = |reason: String| CraftError::InvalidDefect {
                 index: i,
-                code: d.kind().code(),
+                code: d.kind().name(),
                 reason,
             };
             let aimed = Aimed {
@@ -192,7 +192,7 @@ impl<'s> Plan<'s> {
                 aim: plan.aim(d).map_err(err)?,
             };
             if let Some(j) = plan.defects.iter().position(|e| conflict(e, &aimed)) {
-                let other = plan.defects[j].kind.code();
+                let other = plan.defects[j].kind.name();
                 return Err(err(format!("contradicts defects[{j}] ({other})")));
             }
             plan.defects.push(aimed);
@@ -281,6 +281,29 @@ impl<'s> Plan<'s> {
                 return Err(reason.into());
             }
             DefectSpec::IndexManifestsNull | DefectSpec::ManifestJsonIndexDisagree => Aim::Image,
+            DefectSpec::ManifestLayersReordered | DefectSpec::ManifestLayersEmpty
+                if layout == LayoutKind::DockerArchive =>
+            {
+                return Err("docker-archive has no manifest blob".into());
+            }
+            DefectSpec::ManifestLayersReordered => {
+                let primary = &self.platforms[self.primary];
+                let n = primary.layers.len();
+                let distinct = primary
+                    .layers
+                    .iter()
+                    .map(|&i| &self.spec.layers[i])
+                    .collect::<Vec<_>>();
+                // Reversed, the order must differ: two layers or more, not all the same.
+                if n < 2 || distinct.iter().all(|l| *l == distinct[0]) {
+                    return Err(format!(
+                        "needs two different layers in {}, it has {n}",
+                        primary.platform
+                    ));
+                }
+                Aim::Image
+            }
+            DefectSpec::ManifestLayersEmpty => Aim::Image,
             DefectSpec::UnsafePath(u) => {
                 if u.layer >= self.spec.layers.len() {
                     let n = self.spec.layers.len();
@@ -394,7 +417,14 @@ fn conflict(old: &Aimed, new: &Aimed) -> bool {
             && b.kind != DefectKind::DiffidMismatch
             && matches!((&a.aim, &b.aim), (Aim::Blob(x), Aim::Blob(y)) if x.same_blob(*y))
     };
-    missing(old, new) || missing(new, old)
+    // A manifest cannot both list its layers reversed and list none.
+    let layers = |a: &Aimed| {
+        matches!(
+            a.kind,
+            DefectKind::ManifestLayersReordered | DefectKind::ManifestLayersEmpty
+        )
+    };
+    missing(old, new) || missing(new, old) || (layers(old) && layers(new))
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> CraftError {

@@ -239,6 +239,12 @@ impl Redactor<'_> {
                     r"(content digest) sha256:[0-9a-f]{64}(: not found)",
                     "$1 <digest>$2",
                 ),
+                // containerd's unpack mounts each snapshot under `os.MkdirTemp(..,
+                // "containerd-mount")` (core/mount/temp.go `WithTempMount`): a random decimal
+                // suffix; and names the extraction's snapshot key `extract-<nanos>-<4 base64url
+                // chars>` (core/unpack/unpacker.go `uniquePart`).
+                (r"\b(containerd-mount)[0-9]+", "$1<n>"),
+                (r"\b(extract)-[0-9]+-[A-Za-z0-9_-]{4}", "$1-<n>"),
                 // A loopback port chosen at run time (the local registry, a daemon's listener).
                 (r"(127\.0\.0\.1|\[::1\]):[0-9]{2,5}\b", "$1:<port>"),
             ]
@@ -398,6 +404,10 @@ mod tests {
         assert_eq!(
             r.text("Get \"http://build-context-wmaon8lw\": dial tcp: lookup build-context-wmaon8lw on 10.255.255.53:53: no such host"),
             "Get \"http://build-context-<id>\": dial tcp: lookup build-context-<id> on <resolver>: no such host"
+        );
+        assert_eq!(
+            r.text("failed to extract layer (x) to overlayfs as \"extract-229759908-MXYe layer(x)\": mount callback failed on /m/containerd-mount4205970068: unexpected EOF"),
+            "failed to extract layer (x) to overlayfs as \"extract-<n> layer(x)\": mount callback failed on /m/containerd-mount<n>: unexpected EOF"
         );
         let unknown = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         assert_eq!(
