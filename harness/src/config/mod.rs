@@ -23,6 +23,7 @@ pub mod produced;
 mod scenario;
 mod selector;
 mod step;
+pub mod vars;
 mod yaml;
 
 pub(crate) use claim::ClaimFields;
@@ -30,7 +31,10 @@ pub use claim::{ClaimReader, Expectation, IdRole, Outcome, Site, require_somethi
 pub use error::{ConfigError, ConfigErrorKind, Position};
 pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use produced::{ProducedFixture, ProducedFrom, Producer};
-pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
+pub use scenario::{
+    KnownIssue, Scenario, check_unique_names, load_scenario, load_scenarios, parse_scenario,
+    parse_scenarios,
+};
 pub use selector::{Selector, VersionConstraint, VersionConstraintError};
 pub use step::Step;
 

@@ -24,7 +24,7 @@ pub struct Session {
     pub matrix: Matrix,
     /// The cells to run, in matrix order.
     pub cells: Vec<Cell>,
-    /// In path order.
+    /// In path order, and in each file in document order.
     pub scenarios: Vec<Scenario>,
     /// Problems that do not stop a run, formatted like errors: an expectation or known issue
     /// whose `when` selects no cell of the loaded matrix (it can never be checked).
@@ -89,10 +89,13 @@ impl Session {
         };
         let matrix = config::load_matrix(matrix)?;
         let cells = matrix.select(cell_filters)?.into_iter().cloned().collect();
-        let scenarios = paths
-            .iter()
-            .map(|p| config::load_scenario(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Every scenario of every file (a file may hold several, `---`-separated); names
+        // are unique in the run (a duplicate names both files).
+        let mut scenarios = Vec::new();
+        for path in &paths {
+            scenarios.extend(config::load_scenarios(path)?);
+        }
+        config::check_unique_names(&scenarios)?;
         let warnings = scenarios
             .iter()
             .flat_map(|s| unselectable(s, &matrix))

@@ -1,0 +1,808 @@
+//! Variables in scenario files: `${cell.runtime}` and the others of [`VARIABLES`], written in
+//! the string values of `steps:` and `known_issues:`, and substituted per cell before that
+//! cell's steps run. `$${` writes a literal `${` (everywhere in the file).
+//!
+//! Substitution happens inside deserialization, not on the text: [`Substituted`] wraps
+//! serde-saphyr's deserializer and rewrites each string value as it is visited. Positions
+//! therefore stay those of the original file (an error in a substituted value is reported
+//! where the value is written), a value never changes its YAML type (`${cell.version}` is a
+//! string before and after), and a value with `:` or `#` in it cannot change the document's
+//! shape. A scenario is resolved once at load with sample values ([`Values::sample`]) so that
+//! its shape is checked before a run starts, and again per cell with that cell's values
+//! ([`super::Scenario::for_cell`]), which checks what the substituted values make of it.
+//!
+//! Before either, [`check`] walks the file's YAML nodes and refuses an unknown variable, an
+//! unterminated `${` and a variable outside `steps:`/`known_issues:` (in `fixtures:`, `name`,
+//! `summary` ...), naming the file, the line and column of the `${`, and the field.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::Path;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::error::{ConfigError, ConfigErrorKind, Position};
+use super::matrix::Cell;
+use super::yaml::{self, Node};
+
+/// Every variable, as written.
+pub const VARIABLES: &[&str] = &[
+    "cell.id",
+    "cell.runtime",
+    "cell.version",
+    "cell.store",
+    "cell.api",
+    "cell.builder",
+    "cell.provider",
+    "scenario.name",
+];
+
+/// The top-level keys whose string values may use variables.
+const VARIABLE_KEYS: &[&str] = &["steps", "known_issues"];
+
+/// What is wrong with a `${` (boxed in [`ConfigErrorKind::Variable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VariableError {
+    /// `${name}` with a name not in [`VARIABLES`].
+    Unknown(String),
+    /// `${` with no `}` after it.
+    Unterminated,
+    /// A variable outside `steps:` and `known_issues:`.
+    NotAllowed,
+    /// A variable in a mapping key.
+    InKey,
+}
+
+impl fmt::Display for VariableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(name) => {
+                let known: Vec<String> = VARIABLES.iter().map(|v| format!("${{{v}}}")).collect();
+                write!(
+                    f,
+                    "unknown variable ${{{name}}} (known: {}; write $${{ for a literal ${{)",
+                    known.join(", ")
+                )
+            }
+            Self::Unterminated => {
+                f.write_str("unterminated variable: `${` without a closing `}` (write $${ for a literal ${)")
+            }
+            Self::NotAllowed => f.write_str(
+                "variables are allowed only in steps and known_issues, not here (write $${ for a literal ${)",
+            ),
+            Self::InKey => f.write_str(
+                "variables are not allowed in keys (write $${ for a literal ${)",
+            ),
+        }
+    }
+}
+
+/// The values of the `cell.*` variables (`scenario.name` is each document's own name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Values {
+    pub id: String,
+    pub runtime: String,
+    pub version: String,
+    pub store: String,
+    pub api: String,
+    pub builder: String,
+    pub provider: String,
+}
+
+impl Values {
+    /// The values for `cell`: the matrix's version value (`26.1`, `host`), its API with the
+    /// runtime's default filled in, its builder or empty, its provider (default `host`).
+    pub fn for_cell(cell: &Cell) -> Self {
+        Self {
+            id: cell.id.clone(),
+            runtime: cell.runtime.to_string(),
+            version: cell.version.clone(),
+            store: cell.store.clone(),
+            api: cell
+                .api
+                .clone()
+                .unwrap_or_else(|| crate::runtime::api::default_api(cell.runtime).to_string()),
+            builder: cell.builder.clone().unwrap_or_default(),
+            provider: cell
+                .extra
+                .get("provider")
+                .cloned()
+                .unwrap_or_else(|| crate::runtime::provider::DEFAULT_PROVIDER.to_string()),
+        }
+    }
+
+    /// Values of a plausible cell, for resolving a scenario at load before any cell is known:
+    /// the shape of what the variables are written into is checked with these.
+    pub fn sample() -> Self {
+        Self {
+            id: "docker-host-vfs".into(),
+            runtime: "docker".into(),
+            version: "host".into(),
+            store: "vfs".into(),
+            api: "engine".into(),
+            builder: "buildkit".into(),
+            provider: "host".into(),
+        }
+    }
+
+    fn get<'a>(&'a self, name: &str, scenario: Option<&'a str>) -> Option<&'a str> {
+        Some(match name {
+            "cell.id" => &self.id,
+            "cell.runtime" => &self.runtime,
+            "cell.version" => &self.version,
+            "cell.store" => &self.store,
+            "cell.api" => &self.api,
+            "cell.builder" => &self.builder,
+            "cell.provider" => &self.provider,
+            "scenario.name" => scenario?,
+            _ => return None,
+        })
+    }
+}
+
+/// One piece of a string value.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a str),
+    /// `$${`, a literal `${`.
+    Escape,
+    /// `${name}`.
+    Var(&'a str),
+    /// `${` and the rest of the value, with no `}`.
+    Unterminated(&'a str),
+}
+
+/// Splits `s` into text, escapes and variables, each with its byte offset in `s`.
+fn pieces(s: &str) -> Vec<(usize, Piece<'_>)> {
+    let mut out = Vec::new();
+    let (mut i, mut text_start) = (0, 0);
+    let flush = |out: &mut Vec<_>, from: usize, to: usize| {
+        if to > from {
+            out.push((from, Piece::Text(&s[from..to])));
+        }
+    };
+    while let Some(found) = s[i..].find("${") {
+        let at = i + found;
+        if at > 0 && s.as_bytes()[at - 1] == b'$' && at - 1 >= text_start {
+            flush(&mut out, text_start, at - 1);
+            out.push((at - 1, Piece::Escape));
+            i = at + 2;
+            text_start = i;
+            continue;
+        }
+        flush(&mut out, text_start, at);
+        match s[at + 2..].find('}') {
+            Some(end) => {
+                out.push((at, Piece::Var(&s[at + 2..at + 2 + end])));
+                i = at + 2 + end + 1;
+            }
+            None => {
+                out.push((at, Piece::Unterminated(&s[at..])));
+                i = s.len();
+            }
+        }
+        text_start = i;
+    }
+    flush(&mut out, text_start, s.len());
+    out
+}
+
+/// `s` with its escapes and known variables substituted; `None` when it has neither (nothing
+/// to rewrite). Unknown variables are left as written ([`check`] refuses them first).
+pub(crate) fn substitute(s: &str, values: &Values, scenario: Option<&str>) -> Option<String> {
+    if !s.contains("${") {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    for (_, piece) in pieces(s) {
+        match piece {
+            Piece::Text(t) | Piece::Unterminated(t) => out.push_str(t),
+            Piece::Escape => out.push_str("${"),
+            Piece::Var(name) => match values.get(name, scenario) {
+                Some(v) => out.push_str(v),
+                None => {
+                    out.push_str("${");
+                    out.push_str(name);
+                    out.push('}');
+                }
+            },
+        }
+    }
+    Some(out)
+}
+
+/// What [`check`] found in one document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DocInfo {
+    /// Its `name`, when that is a scalar.
+    pub name: Option<String>,
+    /// Whether it uses a variable (so it resolves differently per cell).
+    pub uses_variables: bool,
+}
+
+/// Checks every `${` of every document in `docs` (the file `src`, parsed into nodes): only
+/// known variables, terminated, and only in `steps:` and `known_issues:`.
+pub(crate) fn check(
+    src: &str,
+    path: &Path,
+    docs: &[Spanned<Node>],
+) -> Result<Vec<DocInfo>, ConfigError> {
+    docs.iter()
+        .map(|doc| {
+            let mut info = DocInfo::default();
+            let Node::Map(entries) = &doc.value else {
+                return Ok(info);
+            };
+            for (key, value) in entries {
+                let mut field = String::new();
+                yaml::push_key(&mut field, &key.value);
+                check_key(src, path, key, &field)?;
+                let allowed = matches!(&key.value, Node::Scalar(k) if VARIABLE_KEYS.contains(&k.as_str()));
+                if let (Node::Scalar(k), Node::Scalar(v)) = (&key.value, &value.value)
+                    && k == "name"
+                {
+                    info.name = Some(v.clone());
+                }
+                info.uses_variables |= walk(src, path, value, allowed, &mut field)?;
+            }
+            Ok(info)
+        })
+        .collect()
+}
+
+/// Checks the subtree at `node` (field path `field`); returns whether it uses a variable.
+fn walk(
+    src: &str,
+    path: &Path,
+    node: &Spanned<Node>,
+    allowed: bool,
+    field: &mut String,
+) -> Result<bool, ConfigError> {
+    match &node.value {
+        Node::Scalar(s) => check_scalar(src, path, node, s, allowed, field),
+        Node::Seq(items) => {
+            let mut uses = false;
+            for (i, item) in items.iter().enumerate() {
+                let len = field.len();
+                field.push_str(&format!("[{i}]"));
+                uses |= walk(src, path, item, allowed, field)?;
+                field.truncate(len);
+            }
+            Ok(uses)
+        }
+        Node::Map(entries) => {
+            let mut uses = false;
+            for (key, value) in entries {
+                let len = field.len();
+                yaml::push_key(field, &key.value);
+                check_key(src, path, key, field)?;
+                uses |= walk(src, path, value, allowed, field)?;
+                field.truncate(len);
+            }
+            Ok(uses)
+        }
+    }
+}
+
+fn check_key(
+    src: &str,
+    path: &Path,
+    key: &Spanned<Node>,
+    field: &str,
+) -> Result<(), ConfigError> {
+    let Node::Scalar(k) = &key.value else {
+        return Ok(());
+    };
+    for (offset, piece) in pieces(k) {
+        let kind = match piece {
+            Piece::Text(_) | Piece::Escape => continue,
+            Piece::Unterminated(_) => VariableError::Unterminated,
+            Piece::Var(_) => VariableError::InKey,
+        };
+        return Err(error(src, path, key, k, offset, field, kind));
+    }
+    Ok(())
+}
+
+fn check_scalar(
+    src: &str,
+    path: &Path,
+    node: &Spanned<Node>,
+    s: &str,
+    allowed: bool,
+    field: &str,
+) -> Result<bool, ConfigError> {
+    let mut uses = false;
+    for (offset, piece) in pieces(s) {
+        let kind = match piece {
+            Piece::Text(_) | Piece::Escape => continue,
+            Piece::Unterminated(_) => VariableError::Unterminated,
+            Piece::Var(_) if !allowed => VariableError::NotAllowed,
+            Piece::Var(name) if !VARIABLES.contains(&name) => {
+                VariableError::Unknown(name.to_string())
+            }
+            Piece::Var(_) => {
+                uses = true;
+                continue;
+            }
+        };
+        return Err(error(src, path, node, s, offset, field, kind));
+    }
+    Ok(uses)
+}
+
+/// The error for the `${` at byte `offset` of the scalar `value`, at the place that `${` is
+/// written.
+fn error(
+    src: &str,
+    path: &Path,
+    node: &Spanned<Node>,
+    value: &str,
+    offset: usize,
+    field: &str,
+    kind: VariableError,
+) -> ConfigError {
+    let mut err = ConfigError::at(
+        path,
+        node.referenced,
+        field,
+        ConfigErrorKind::Variable(Box::new(kind)),
+    );
+    if let Some(position) = written_at(src, node, value, offset) {
+        err.position = Some(position);
+    }
+    err
+}
+
+/// Where in `src` the `${` at byte `offset` of the scalar `value` (which `node` is) is written:
+/// the same-numbered `${` in the scalar's source text, counted from the scalar's start. `None`
+/// when the source text does not show it (a double-quoted escape such as `\x24{`).
+fn written_at(src: &str, node: &Spanned<Node>, value: &str, offset: usize) -> Option<Position> {
+    // An escape `$${` holds one `${` in the value and one in the source text.
+    let nth = value[..offset].matches("${").count();
+    let span = node.referenced.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let end = match span.byte_len() {
+        Some(len) if len > 0 => start + usize::try_from(len).ok()?,
+        _ => src.len(),
+    };
+    let text = src.get(start..end.min(src.len()))?;
+    let (at, _) = text.match_indices("${").nth(nth)?;
+    let mut position = Position::from_location(node.referenced)?;
+    for c in text[..at].chars() {
+        if c == '\n' {
+            position.line += 1;
+            position.column = 1;
+        } else {
+            position.column += 1;
+        }
+    }
+    Some(position)
+}
+
+// Substitution during deserialization.
+
+/// How the documents of one parse are substituted.
+struct Scope {
+    values: Values,
+    /// Each document's name, for `${scenario.name}`.
+    names: Vec<Option<String>>,
+    /// Deserialize only this document; the others are skipped (`None`).
+    only: Option<usize>,
+    /// The next document's index.
+    next: usize,
+}
+
+thread_local! {
+    static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+/// A document deserialized with its strings substituted per the current [`parse`] call;
+/// `None` when that call skips it.
+pub(crate) struct Substituted<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Substituted<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let taken = SCOPE.with(|s| {
+            let mut s = s.borrow_mut();
+            let scope = s.as_mut()?;
+            let index = scope.next;
+            scope.next += 1;
+            let skip = scope.only.is_some_and(|only| only != index);
+            let name = scope.names.get(index).cloned().flatten();
+            Some((skip, Rc::new((scope.values.clone(), name))))
+        });
+        match taken {
+            Some((true, _)) => {
+                de::IgnoredAny::deserialize(deserializer)?;
+                Ok(Self(None))
+            }
+            Some((false, vars)) => T::deserialize(De {
+                inner: deserializer,
+                vars,
+            })
+            .map(|v| Self(Some(v))),
+            None => T::deserialize(deserializer).map(|v| Self(Some(v))),
+        }
+    }
+}
+
+/// Deserializes every document of `src` as `T`, substituting `values` (and each document's
+/// name from `names`) into every string; with `only`, just that document (the others are
+/// `None`).
+pub(crate) fn parse<T: de::DeserializeOwned>(
+    src: &str,
+    path: &Path,
+    values: &Values,
+    names: Vec<Option<String>>,
+    only: Option<usize>,
+) -> Result<Vec<Option<T>>, ConfigError> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SCOPE.with(|s| s.borrow_mut().take());
+        }
+    }
+    SCOPE.with(|s| {
+        *s.borrow_mut() = Some(Scope {
+            values: values.clone(),
+            names,
+            only,
+            next: 0,
+        })
+    });
+    let _reset = Reset;
+    let docs: Vec<Substituted<T>> = yaml::parse_all(src, path)?;
+    Ok(docs.into_iter().map(|d| d.0).collect())
+}
+
+type Vars = Rc<(Values, Option<String>)>;
+
+fn apply(vars: &Vars, s: &str) -> Option<String> {
+    substitute(s, &vars.0, vars.1.as_deref())
+}
+
+/// A deserializer that substitutes the strings it hands out.
+struct De<D> {
+    inner: D,
+    vars: Vars,
+}
+
+struct Vis<V> {
+    inner: V,
+    vars: Vars,
+}
+
+struct Seed<S> {
+    inner: S,
+    vars: Vars,
+}
+
+struct Access<A> {
+    inner: A,
+    vars: Vars,
+}
+
+impl<D> De<D> {
+    fn visitor<V>(&self, inner: V) -> Vis<V> {
+        Vis {
+            inner,
+            vars: self.vars.clone(),
+        }
+    }
+}
+
+macro_rules! forward {
+    ($($method:ident),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+                let visitor = self.visitor(visitor);
+                self.inner.$method(visitor)
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
+    type Error = D::Error;
+
+    forward!(
+        deserialize_any,
+        deserialize_bool,
+        deserialize_i8,
+        deserialize_i16,
+        deserialize_i32,
+        deserialize_i64,
+        deserialize_i128,
+        deserialize_u8,
+        deserialize_u16,
+        deserialize_u32,
+        deserialize_u64,
+        deserialize_u128,
+        deserialize_f32,
+        deserialize_f64,
+        deserialize_char,
+        deserialize_str,
+        deserialize_string,
+        deserialize_bytes,
+        deserialize_byte_buf,
+        deserialize_option,
+        deserialize_unit,
+        deserialize_seq,
+        deserialize_map,
+        deserialize_identifier,
+        deserialize_ignored_any,
+    );
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let visitor = self.visitor(visitor);
+        self.inner.deserialize_unit_struct(name, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let visitor = self.visitor(visitor);
+        self.inner.deserialize_newtype_struct(name, visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let visitor = self.visitor(visitor);
+        self.inner.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let visitor = self.visitor(visitor);
+        self.inner.deserialize_tuple_struct(name, len, visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let visitor = self.visitor(visitor);
+        self.inner.deserialize_struct(name, fields, visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        let visitor = self.visitor(visitor);
+        self.inner.deserialize_enum(name, variants, visitor)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+macro_rules! pass {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
+                self.inner.$method(v)
+            }
+        )*
+    };
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Vis<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    pass!(
+        visit_bool: bool,
+        visit_i8: i8,
+        visit_i16: i16,
+        visit_i32: i32,
+        visit_i64: i64,
+        visit_i128: i128,
+        visit_u8: u8,
+        visit_u16: u16,
+        visit_u32: u32,
+        visit_u64: u64,
+        visit_u128: u128,
+        visit_f32: f32,
+        visit_f64: f64,
+        visit_char: char,
+        visit_bytes: &[u8],
+        visit_borrowed_bytes: &'de [u8],
+        visit_byte_buf: Vec<u8>,
+    );
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match apply(&self.vars, v) {
+            Some(s) => self.inner.visit_string(s),
+            None => self.inner.visit_str(v),
+        }
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        match apply(&self.vars, v) {
+            Some(s) => self.inner.visit_string(s),
+            None => self.inner.visit_borrowed_str(v),
+        }
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        match apply(&self.vars, &v) {
+            Some(s) => self.inner.visit_string(s),
+            None => self.inner.visit_string(v),
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.inner.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.inner.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.inner.visit_some(De {
+            inner: d,
+            vars: self.vars,
+        })
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.inner.visit_newtype_struct(De {
+            inner: d,
+            vars: self.vars,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.inner.visit_seq(Access {
+            inner: seq,
+            vars: self.vars,
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.inner.visit_map(Access {
+            inner: map,
+            vars: self.vars,
+        })
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+        self.inner.visit_enum(Access {
+            inner: data,
+            vars: self.vars,
+        })
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.inner.deserialize(De {
+            inner: d,
+            vars: self.vars,
+        })
+    }
+}
+
+impl<A> Access<A> {
+    fn seed<S>(&self, inner: S) -> Seed<S> {
+        Seed {
+            inner,
+            vars: self.vars.clone(),
+        }
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Access<A> {
+    type Error = A::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.next_element_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Access<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.next_key_seed(seed)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Access<A> {
+    type Error = A::Error;
+    type Variant = Access<A::Variant>;
+
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), A::Error> {
+        let seed = self.seed(seed);
+        let vars = self.vars;
+        self.inner
+            .variant_seed(seed)
+            .map(|(value, inner)| (value, Access { inner, vars }))
+    }
+}
+
+impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Access<A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.inner.unit_variant()
+    }
+
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
+        let seed = self.seed(seed);
+        self.inner.newtype_variant_seed(seed)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        let visitor = Vis {
+            inner: visitor,
+            vars: self.vars,
+        };
+        self.inner.tuple_variant(len, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        let visitor = Vis {
+            inner: visitor,
+            vars: self.vars,
+        };
+        self.inner.struct_variant(fields, visitor)
+    }
+}
