@@ -781,6 +781,117 @@ known_issues:
         );
     }
 
+    fn doc(name: &str, load: &str) -> String {
+        format!(
+            "name: {name}\nsummary: s\nfixtures:\n  a: {{ layout: oci-archive, layers: [{{ files: [{{ path: x, content: x }}] }}] }}\nsteps:\n  - id: l\n    load: {load}\n"
+        )
+    }
+
+    fn several(docs: &[String]) -> Result<Vec<Scenario>, ConfigError> {
+        parse_scenarios(&docs.join("---\n"), Path::new("scenarios/multi.yaml"))
+    }
+
+    #[test]
+    fn a_file_holds_several_scenarios_named_after_it() {
+        let all = several(&[
+            doc("multi", "a"),
+            doc("multi-two", "a"),
+            doc("multi-2-b", "a"),
+        ])
+        .unwrap();
+        let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["multi", "multi-two", "multi-2-b"]);
+        assert!(
+            all.iter()
+                .all(|s| s.source == Path::new("scenarios/multi.yaml"))
+        );
+        let at: Vec<_> = all
+            .iter()
+            .map(|s| (s.doc.index, s.doc.name_at.unwrap().line))
+            .collect();
+        assert_eq!(at, [(0, 1), (1, 9), (2, 17)]);
+        // Each scenario keeps its own steps and fixtures.
+        assert_eq!(all[1].steps[0].id, "l");
+        // An empty document (a trailing `---`) is no scenario; a leading `---` starts the first.
+        let src = format!("---\n{}---\n", doc("multi", "a"));
+        let one = parse_scenario(&src, Path::new("scenarios/multi.yaml")).unwrap();
+        assert_eq!(one.doc.name_at.unwrap().line, 2);
+    }
+
+    #[rstest]
+    #[case::not_of_the_file(
+        &["multi", "other"],
+        r#"9:7: name: name "other" does not belong to the file: in a file of several scenarios every name is "multi" or starts with "multi-""#
+    )]
+    #[case::prefix_without_dash(
+        &["multi", "multiple"],
+        r#"9:7: name: name "multiple" does not belong to the file: in a file of several scenarios every name is "multi" or starts with "multi-""#
+    )]
+    #[case::duplicate_in_the_file(
+        &["multi-a", "multi-b", "multi-a"],
+        r#"17:7: name: duplicate scenario name "multi-a""#
+    )]
+    #[case::alone_must_be_the_stem(&["multi-a"], r#"1:7: name: name "multi-a" does not match the file stem "multi""#)]
+    fn names_of_several(#[case] names: &[&str], #[case] expected: &str) {
+        let docs: Vec<String> = names.iter().map(|n| doc(n, "a")).collect();
+        assert_eq!(
+            several(&docs).unwrap_err().to_string(),
+            format!("scenarios/multi.yaml:{expected}")
+        );
+    }
+
+    #[test]
+    fn errors_in_a_later_document_point_into_it() {
+        let second = |load: &str| several(&[doc("multi", "a"), doc("multi-b", load)]);
+        assert_eq!(
+            second("b").unwrap_err().to_string(),
+            r#"scenarios/multi.yaml:15:11: steps[0].load: unknown fixture "b" (known: a)"#
+        );
+        // A shape error: its field path is found in the document that has it.
+        let bad = doc("multi-b", "a").replace("    load: a\n", "    lod: a\n");
+        assert_eq!(
+            several(&[doc("multi", "a"), bad]).unwrap_err().to_string(),
+            "scenarios/multi.yaml:15:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, expect"
+        );
+        let bad = doc("multi-b", "a").replace("summary: s\n", "summary: [s\n");
+        assert!(
+            several(&[doc("multi", "a"), bad])
+                .unwrap_err()
+                .to_string()
+                .starts_with("scenarios/multi.yaml:1"),
+        );
+    }
+
+    #[test]
+    fn one_scenario_is_demanded_where_one_is_expected() {
+        let src = [doc("multi", "a"), doc("multi-b", "a")].join("---\n");
+        assert_eq!(
+            parse_scenario(&src, Path::new("scenarios/multi.yaml"))
+                .unwrap_err()
+                .to_string(),
+            "scenarios/multi.yaml: the file holds 2 scenarios, where one is expected"
+        );
+        assert_eq!(
+            parse_scenarios("", Path::new("scenarios/multi.yaml"))
+                .unwrap_err()
+                .to_string(),
+            "scenarios/multi.yaml:1:1: unexpected end of file"
+        );
+    }
+
+    #[test]
+    fn a_name_in_two_files_names_both() {
+        let mut all = parse_scenarios(&doc("multi-x", "a"), Path::new("x/multi-x.yaml")).unwrap();
+        check_unique_names(&all).unwrap();
+        let src = [doc("multi", "a"), doc("multi-x", "a")].join("---\n");
+        all.extend(parse_scenarios(&src, Path::new("y/multi.yaml")).unwrap());
+        let e = check_unique_names(&all).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"y/multi.yaml:9:7: name: duplicate scenario name "multi-x" (also in x/multi-x.yaml)"#
+        );
+    }
+
     #[test]
     fn load_reads_the_file_and_checks_the_stem() {
         let dir = tempfile::tempdir().unwrap();

@@ -240,7 +240,8 @@ pub(crate) fn check(
                 let mut field = String::new();
                 yaml::push_key(&mut field, &key.value);
                 check_key(src, path, key, &field)?;
-                let allowed = matches!(&key.value, Node::Scalar(k) if VARIABLE_KEYS.contains(&k.as_str()));
+                let allowed =
+                    matches!(&key.value, Node::Scalar(k) if VARIABLE_KEYS.contains(&k.as_str()));
                 if let (Node::Scalar(k), Node::Scalar(v)) = (&key.value, &value.value)
                     && k == "name"
                 {
@@ -287,12 +288,7 @@ fn walk(
     }
 }
 
-fn check_key(
-    src: &str,
-    path: &Path,
-    key: &Spanned<Node>,
-    field: &str,
-) -> Result<(), ConfigError> {
+fn check_key(src: &str, path: &Path, key: &Spanned<Node>, field: &str) -> Result<(), ConfigError> {
     let Node::Scalar(k) = &key.value else {
         return Ok(());
     };
@@ -804,5 +800,290 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Access<A> {
             vars: self.vars,
         };
         self.inner.struct_variant(fields, visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rstest::rstest;
+
+    use super::*;
+    use crate::config::{RuntimeKind, Scenario, parse_scenarios};
+    use crate::steps::Action;
+
+    #[test]
+    fn pieces_split_text_escapes_and_variables() {
+        assert_eq!(
+            pieces("a${cell.id}b$${c}${x"),
+            [
+                (0, Piece::Text("a")),
+                (1, Piece::Var("cell.id")),
+                (11, Piece::Text("b")),
+                (12, Piece::Escape),
+                (15, Piece::Text("c}")),
+                (17, Piece::Unterminated("${x")),
+            ]
+        );
+        assert_eq!(pieces("plain $ {x} $"), [(0, Piece::Text("plain $ {x} $"))]);
+        assert_eq!(
+            pieces("${a}$${b}"),
+            [
+                (0, Piece::Var("a")),
+                (4, Piece::Escape),
+                (7, Piece::Text("b}"))
+            ]
+        );
+        assert_eq!(pieces("${}"), [(0, Piece::Var(""))]);
+    }
+
+    fn cell(runtime: RuntimeKind, version: &str) -> Cell {
+        Cell {
+            id: format!("{runtime}-{version}-vfs"),
+            runtime,
+            version: version.into(),
+            store: "vfs".into(),
+            builder: None,
+            api: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn substitution_fills_every_variable_and_unescapes() {
+        let mut podman = cell(RuntimeKind::Podman, "5.8");
+        podman.extra.insert("provider".into(), "debian".into());
+        let values = Values::for_cell(&podman);
+        let all: Vec<String> = VARIABLES.iter().map(|v| format!("${{{v}}}")).collect();
+        assert_eq!(
+            substitute(&all.join(" "), &values, Some("s-x")).as_deref(),
+            Some("podman-5.8-vfs podman 5.8 vfs libpod  debian s-x")
+        );
+        let mut docker = cell(RuntimeKind::Docker, "host");
+        docker.builder = Some("classic".into());
+        docker.api = Some("engine".into());
+        assert_eq!(
+            substitute(
+                "${cell.builder}/${cell.api}/${cell.provider}",
+                &Values::for_cell(&docker),
+                None
+            )
+            .as_deref(),
+            Some("classic/engine/host")
+        );
+        assert_eq!(
+            substitute("$${cell.id} costs $5", &values, None).as_deref(),
+            Some("${cell.id} costs $5")
+        );
+        assert_eq!(substitute("no variable", &values, None), None);
+    }
+
+    const FIXTURE: &str = "fixtures:\n  img:\n    layout: oci-archive\n    name: example.test/img:v1\n    layers: [{ files: [{ path: x, content: x }] }]\n";
+
+    fn scenario(body: &str) -> String {
+        format!("name: s\nsummary: s\n{FIXTURE}steps:\n  - id: load\n    load: img\n{body}")
+    }
+
+    fn err(src: &str) -> String {
+        parse_scenarios(src, Path::new("scenarios/s.yaml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    // Lines: 1 name, 2 summary, 3-7 fixtures, 8 steps:, 9-10 the load step, 11 on: the body.
+    #[rstest]
+    #[case::unknown(
+        "  - id: t\n    tag: { image: example.test/img:v1, refs: [{ ref: \"x/${cell.runtme}:v1\" }] }\n",
+        "12:57: steps[1].tag.refs[0].ref: unknown variable ${cell.runtme} (known: ${cell.id}, ${cell.runtime}, ${cell.version}, ${cell.store}, ${cell.api}, ${cell.builder}, ${cell.provider}, ${scenario.name}; write $${ for a literal ${)"
+    )]
+    #[case::unknown_after_a_known_one(
+        "  - id: t\n    tag:\n      image: example.test/img:v1\n      refs:\n        - ref: x/${cell.runtime}-${env.HOME}\n",
+        "15:34: steps[1].tag.refs[0].ref: unknown variable ${env.HOME} (known: ${cell.id}, ${cell.runtime}, ${cell.version}, ${cell.store}, ${cell.api}, ${cell.builder}, ${cell.provider}, ${scenario.name}; write $${ for a literal ${)"
+    )]
+    #[case::unterminated(
+        "  - id: t\n    inspect: 'example.test/${cell.runtime'\n",
+        "12:28: steps[1].inspect: unterminated variable: `${` without a closing `}` (write $${ for a literal ${)"
+    )]
+    #[case::after_an_escape(
+        "  - id: t\n    inspect: a$${b}${c\n",
+        "12:20: steps[1].inspect: unterminated variable: `${` without a closing `}` (write $${ for a literal ${)"
+    )]
+    #[case::in_a_key(
+        "    expect:\n      - outcome: loaded\n        x${cell.runtime}: x\n",
+        "13:10: steps[0].expect[0][\"x${cell.runtime}\"]: variables are not allowed in keys (write $${ for a literal ${)"
+    )]
+    #[case::in_a_known_issue_unknown(
+        "known_issues:\n  - { id: k, summary: s, step: load, outcome: error, error_contains: \"${cell}\" }\n",
+        "12:71: known_issues[0].error_contains: unknown variable ${cell} (known: ${cell.id}, ${cell.runtime}, ${cell.version}, ${cell.store}, ${cell.api}, ${cell.builder}, ${cell.provider}, ${scenario.name}; write $${ for a literal ${)"
+    )]
+    fn variable_errors(#[case] body: &str, #[case] expected: &str) {
+        assert_eq!(err(&scenario(body)), format!("scenarios/s.yaml:{expected}"));
+    }
+
+    const NOT_HERE: &str = "variables are allowed only in steps and known_issues, not here (write $${ for a literal ${)";
+
+    #[rstest]
+    #[case::name("name: s\n", "name: s-${cell.id}\n", "1:9: name")]
+    #[case::summary("summary: s\n", "summary: on ${cell.runtime}\n", "2:13: summary")]
+    #[case::fixture_name(
+        "name: example.test/img:v1\n",
+        "name: \"example.test/${cell.runtime}:v1\"\n",
+        "6:25: fixtures.img.name"
+    )]
+    #[case::fixture_content(
+        "content: x }",
+        "content: \"echo\n        ${HOME}\" }",
+        "8:9: fixtures.img.layers[0].files[0].content"
+    )]
+    #[case::regression(
+        "summary: s\n",
+        "summary: s\nregression: ${scenario.name}\n",
+        "3:13: regression"
+    )]
+    fn variables_outside_steps_are_refused(
+        #[case] from: &str,
+        #[case] to: &str,
+        #[case] expected: &str,
+    ) {
+        let src = scenario("");
+        assert!(src.contains(from), "{from:?}");
+        assert_eq!(
+            err(&src.replacen(from, to, 1)),
+            format!("scenarios/s.yaml:{expected}: {NOT_HERE}")
+        );
+    }
+
+    #[test]
+    fn an_escape_is_fine_everywhere_and_writes_a_literal() {
+        let src = scenario("").replace("content: x", "content: \"$${HOME}\"")
+            + "  - id: t\n    inspect: example.test/$${x}\n";
+        let s = &parse_scenarios(&src, Path::new("s.yaml")).unwrap()[0];
+        assert!(!s.uses_variables());
+        let file = &s.fixtures["img"].layers[0].files[0];
+        assert_eq!(file.content, "${HOME}");
+        assert_eq!(s.steps[1].action.describe(), "inspect example.test/${x}");
+    }
+
+    fn tag_refs(s: &Scenario) -> Vec<String> {
+        match &s.steps[1].action {
+            Action::Tag(t) => t.refs.iter().map(|r| r.reference.clone()).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    const TAG: &str = "  - id: tag\n    tag:\n      image: example.test/img:v1\n      refs:\n        - ref: example.test/${cell.runtime}:v${cell.version}\n        - ref: \"example.test/${scenario.name}:${cell.id}\"\n    expect:\n      - found: [\"example.test/${cell.runtime}:v${cell.version}\"]\n";
+
+    #[test]
+    fn each_cell_gets_its_own_values() {
+        let s = &parse_scenarios(&scenario(TAG), Path::new("s.yaml")).unwrap()[0];
+        assert!(s.uses_variables());
+        // Loaded with the sample values.
+        assert_eq!(
+            tag_refs(s),
+            [
+                "example.test/docker:vhost",
+                "example.test/s:docker-host-vfs"
+            ]
+        );
+        let docker = cell(RuntimeKind::Docker, "26.1");
+        let podman = cell(RuntimeKind::Podman, "host");
+        let on_docker = s.for_cell(&docker).unwrap();
+        let on_podman = s.for_cell(&podman).unwrap();
+        assert_eq!(
+            tag_refs(&on_docker),
+            [
+                "example.test/docker:v26.1",
+                "example.test/s:docker-26.1-vfs"
+            ]
+        );
+        assert_eq!(
+            tag_refs(&on_podman),
+            [
+                "example.test/podman:vhost",
+                "example.test/s:podman-host-vfs"
+            ]
+        );
+        let crate::steps::Claim::Tag(claim) = &on_podman.steps[1].expect[0].claim else {
+            panic!()
+        };
+        assert_eq!(
+            claim.found,
+            Some(vec!["example.test/podman:vhost".to_string()])
+        );
+        // Everything else is the loaded scenario's, positions included.
+        assert_eq!(on_podman.steps[1].expect[0].site, s.steps[1].expect[0].site);
+        assert_eq!(
+            (on_podman.name.as_str(), &on_podman.fixtures),
+            ("s", &s.fixtures)
+        );
+    }
+
+    #[test]
+    fn a_scenario_without_variables_is_itself_on_every_cell() {
+        let s = &parse_scenarios(&scenario(""), Path::new("s.yaml")).unwrap()[0];
+        assert!(!s.uses_variables());
+        let on = s.for_cell(&cell(RuntimeKind::Docker, "host")).unwrap();
+        assert!(matches!(on, std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_cell_whose_values_make_a_step_invalid_is_refused_where_the_value_is_written() {
+        // `load:` names a fixture: with docker's value it is `img`... and with podman's not.
+        let src = scenario("")
+            .replace("  img:\n", "  docker:\n")
+            .replace("    load: img\n", "    load: \"${cell.runtime}\"\n");
+        let s = &parse_scenarios(&src, Path::new("scenarios/s.yaml")).unwrap()[0];
+        s.for_cell(&cell(RuntimeKind::Docker, "host")).unwrap();
+        let e = s.for_cell(&cell(RuntimeKind::Podman, "host")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"scenarios/s.yaml:10:11: steps[0].load: unknown fixture "podman" (known: docker)"#
+        );
+        // A value that changes a typed field is that field's error too, not a different
+        // document shape: the string stays one scalar.
+        let src = scenario("    expect:\n      - { outcome: \"${cell.provider}\" }\n");
+        let e = parse_scenarios(&src, Path::new("scenarios/s.yaml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "scenarios/s.yaml:12:20: steps[0].expect[0].outcome: unknown variant `host`"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_value_with_yaml_syntax_stays_one_string() {
+        let mut c = cell(RuntimeKind::Docker, "host");
+        c.id = "a: b # c".into();
+        let src = scenario("  - id: t\n    inspect: x/${cell.id}\n");
+        let s = &parse_scenarios(&src, Path::new("s.yaml")).unwrap()[0];
+        assert_eq!(
+            s.for_cell(&c).unwrap().steps[1].action.describe(),
+            "inspect x/a: b # c"
+        );
+    }
+
+    #[test]
+    fn scenario_name_is_each_document_s_own() {
+        let doc = |name: &str| {
+            format!(
+                "name: {name}\nsummary: s\n{FIXTURE}steps:\n  - id: load\n    load: img\n  - id: t\n    inspect: example.test/${{scenario.name}}:${{cell.store}}\n"
+            )
+        };
+        let src = format!("{}---\n{}", doc("s"), doc("s-two"));
+        let all = parse_scenarios(&src, Path::new("s.yaml")).unwrap();
+        let c = cell(RuntimeKind::Containerd, "host");
+        let got: Vec<String> = all
+            .iter()
+            .map(|s| s.for_cell(&c).unwrap().steps[1].action.describe())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "inspect example.test/s:vfs",
+                "inspect example.test/s-two:vfs"
+            ]
+        );
     }
 }
