@@ -1087,3 +1087,37 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod readme {
+    use std::path::Path;
+
+    use crate::config::{RuntimeKind, parse_scenarios};
+
+    /// The README's example of variables and several scenarios per file loads, and does per
+    /// cell what its comments say.
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("# scenarios/own-names.yaml\n").unwrap();
+        let example = &readme[start..];
+        let example = &example[..example.find("```").unwrap()];
+        let all = parse_scenarios(example, Path::new("scenarios/own-names.yaml")).unwrap();
+        let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["own-names", "own-names-absent"]);
+        let cell = crate::config::Cell {
+            id: "podman-host-vfs".into(),
+            runtime: RuntimeKind::Podman,
+            version: "host".into(),
+            store: "vfs".into(),
+            builder: None,
+            api: None,
+            extra: Default::default(),
+        };
+        let absent = all[1].for_cell(&cell).unwrap();
+        assert_eq!(
+            absent.steps[1].action.describe(),
+            "inspect example.test/podman:v1"
+        );
+    }
+}
