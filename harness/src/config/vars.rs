@@ -166,7 +166,7 @@ fn pieces(s: &str) -> Vec<(usize, Piece<'_>)> {
     };
     while let Some(found) = s[i..].find("${") {
         let at = i + found;
-        if at > 0 && s.as_bytes()[at - 1] == b'$' && at - 1 >= text_start {
+        if at > text_start && s.as_bytes()[at - 1] == b'$' {
             flush(&mut out, text_start, at - 1);
             out.push((at - 1, Piece::Escape));
             i = at + 2;
