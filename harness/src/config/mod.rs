@@ -13,6 +13,10 @@
 //! see other parts of the document) or spread `Spanned` wrappers through the types the runner
 //! uses.
 //!
+//! A scenario file may hold several scenarios (`---`-separated YAML documents) and use
+//! variables (`${cell.runtime}` ...; [`vars`]), which are substituted per cell by resolving the
+//! scenario again with that cell's values ([`Scenario::for_cell`]).
+//!
 //! Every error is a [`ConfigError`], printed as `path:line:col: field: message`.
 
 mod claim;

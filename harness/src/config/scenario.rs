@@ -163,7 +163,7 @@ pub fn load_scenarios(path: &Path) -> Result<Vec<Scenario>, ConfigError> {
 /// `---`); `path` names it in errors. One scenario's `name` is the file stem; with several,
 /// each is the stem or starts with `<stem>-`, and no two are the same.
 ///
-/// Variables are checked first ([`vars::check`]), then every document is resolved with sample
+/// Variables are checked first (`vars::check`), then every document is resolved with sample
 /// values ([`Values::sample`]); [`Scenario::for_cell`] resolves it again per cell.
 pub fn parse_scenarios(src: &str, path: &Path) -> Result<Vec<Scenario>, ConfigError> {
     let docs = yaml::documents(src, path)?;
