@@ -847,6 +847,14 @@ known_issues:
             second("b").unwrap_err().to_string(),
             r#"scenarios/multi.yaml:15:11: steps[0].load: unknown fixture "b" (known: a)"#
         );
+        assert!(
+            second("\"${cell.runtim}\"")
+                .unwrap_err()
+                .to_string()
+                .starts_with(
+                    "scenarios/multi.yaml:15:12: steps[0].load: unknown variable ${cell.runtim}"
+                ),
+        );
         // A shape error: its field path is found in the document that has it.
         let bad = doc("multi-b", "a").replace("    load: a\n", "    lod: a\n");
         assert_eq!(
