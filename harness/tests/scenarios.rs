@@ -1,4 +1,6 @@
 //! The nextest front door: one trial per scenario x matrix cell, named `<scenario>::<cell>`.
+//! Every scenario of every file is listed (a file may hold several, `---`-separated), and each
+//! trial runs its scenario with that cell's values for its variables (`${cell.runtime}` ...).
 //!
 //! Each trial starts its own hermetic daemon, runs the scenario through the same session and
 //! runner as `harness run` (the same scenario discovery, validation and snapshot writer:

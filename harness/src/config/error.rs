@@ -148,6 +148,17 @@ pub enum ConfigErrorKind {
     Empty,
     #[error(transparent)]
     VersionConstraint(#[from] crate::config::selector::VersionConstraintError),
+    /// A `${` that is not a usable variable (config/vars.rs).
+    #[error("{0}")]
+    Variable(Box<crate::config::vars::VariableError>),
+    #[error(
+        "name {name:?} does not belong to the file: in a file of several scenarios every name is {stem:?} or starts with \"{stem}-\""
+    )]
+    NameNotOfFile { name: String, stem: String },
+    #[error("duplicate scenario name {name:?} (also in {})", .first.display())]
+    DuplicateScenario { name: String, first: PathBuf },
+    #[error("the file holds {count} scenarios, where one is expected")]
+    NotOneScenario { count: usize },
 
     // Matrix files.
     #[error("axis has no values")]

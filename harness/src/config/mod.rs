@@ -13,6 +13,10 @@
 //! see other parts of the document) or spread `Spanned` wrappers through the types the runner
 //! uses.
 //!
+//! A scenario file may hold several scenarios (`---`-separated YAML documents) and use
+//! variables (`${cell.runtime}` ...; [`vars`]), which are substituted per cell by resolving the
+//! scenario again with that cell's values ([`Scenario::for_cell`]).
+//!
 //! Every error is a [`ConfigError`], printed as `path:line:col: field: message`.
 
 mod claim;
@@ -23,6 +27,7 @@ pub mod produced;
 mod scenario;
 mod selector;
 mod step;
+pub mod vars;
 mod yaml;
 
 pub(crate) use claim::ClaimFields;
@@ -30,7 +35,10 @@ pub use claim::{ClaimReader, Expectation, IdRole, Outcome, Site, require_somethi
 pub use error::{ConfigError, ConfigErrorKind, Position};
 pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use produced::{ProducedFixture, ProducedFrom, Producer};
-pub use scenario::{KnownIssue, Scenario, load_scenario, parse_scenario};
+pub use scenario::{
+    KnownIssue, Scenario, check_unique_names, load_scenario, load_scenarios, parse_scenario,
+    parse_scenarios,
+};
 pub use selector::{Selector, VersionConstraint, VersionConstraintError};
 pub use step::Step;
 

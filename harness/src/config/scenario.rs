@@ -6,8 +6,10 @@
 //! `load` names a fixture, step ids are unique, every version constraint parses, every
 //! expectation checks something). Steps resolve in `step.rs`, claims in `claim.rs`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use std::fmt;
 
@@ -16,18 +18,22 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::{Location, Spanned};
 
 use super::claim::{ClaimFields, Site};
-use super::error::{ConfigError, ConfigErrorKind};
+use super::error::{ConfigError, ConfigErrorKind, Position};
 use super::matrix::Cell;
 use super::selector::{RawSelector, Selector};
 use super::step::{RawStep, Step, resolve_step};
+use super::vars::{self, Values};
 use super::yaml::{self, OrderedMap};
 use crate::craft::{FixtureSpec, RootfsSpec};
 
 /// One scenario file, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
-    /// Equal to the file stem; `[a-z0-9-]+`.
+    /// Equal to the file stem, or in a file of several scenarios the stem or `<stem>-...`;
+    /// `[a-z0-9-]+`, unique in a run.
     pub name: String,
+    /// Where in its file it is written, and what it needs to be resolved again per cell.
+    pub(crate) doc: Doc,
     /// One line saying what the scenario shows.
     pub summary: String,
     /// The regression id this scenario guards (`R1`), if any.
@@ -48,7 +54,51 @@ pub struct Scenario {
     pub source: PathBuf,
 }
 
+/// Where a scenario is in its file (`---`-separated documents), and the file's text when the
+/// scenario uses variables (to resolve it again with each cell's values).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Doc {
+    /// Its document among the file's non-empty documents, from 0.
+    pub(crate) index: usize,
+    /// Where its `name` is written.
+    pub(crate) name_at: Option<Position>,
+    /// The whole file, when the scenario uses a variable.
+    pub(crate) template: Option<Arc<str>>,
+}
+
 impl Scenario {
+    /// Whether the scenario uses a variable (`${cell.runtime}` ...), so that each cell runs
+    /// it with other values.
+    pub fn uses_variables(&self) -> bool {
+        self.doc.template.is_some()
+    }
+
+    /// The scenario as `cell` runs it: its variables substituted with the cell's values and
+    /// the result resolved again, so what the values make of a step is checked like the
+    /// file itself (an error names the file, line, column and field where the substituted
+    /// value is written). Without variables, the scenario itself.
+    pub fn for_cell(&self, cell: &Cell) -> Result<Cow<'_, Scenario>, ConfigError> {
+        let Some(text) = &self.doc.template else {
+            return Ok(Cow::Borrowed(self));
+        };
+        let path = &self.source;
+        let names = document_names(text, path)?;
+        let raw = vars::parse::<RawScenario>(
+            text,
+            path,
+            &Values::for_cell(cell),
+            names,
+            Some(self.doc.index),
+        )?
+        .into_iter()
+        .nth(self.doc.index)
+        .flatten()
+        .ok_or_else(|| ConfigError::new(path, ConfigErrorKind::NotOneScenario { count: 0 }))?;
+        let mut scenario = resolve(raw, path)?;
+        scenario.doc = self.doc.clone();
+        Ok(Cow::Owned(scenario))
+    }
+
     /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
@@ -86,14 +136,131 @@ pub struct KnownIssue {
     pub site: Site,
 }
 
-/// Reads and resolves a scenario file.
+/// Reads and resolves a scenario file of one scenario.
 pub fn load_scenario(path: &Path) -> Result<Scenario, ConfigError> {
     parse_scenario(&yaml::read(path)?, path)
 }
 
-/// Parses and resolves scenario YAML; `path` names it in errors, and its stem must equal `name`.
+/// Parses and resolves scenario YAML of one scenario; `path` names it in errors, and its stem
+/// must equal `name`.
 pub fn parse_scenario(src: &str, path: &Path) -> Result<Scenario, ConfigError> {
-    resolve(yaml::parse(src, path)?, path)
+    let mut all = parse_scenarios(src, path)?;
+    if all.len() != 1 {
+        return Err(ConfigError::new(
+            path,
+            ConfigErrorKind::NotOneScenario { count: all.len() },
+        ));
+    }
+    Ok(all.remove(0))
+}
+
+/// Reads and resolves a scenario file: every scenario in it, in order.
+pub fn load_scenarios(path: &Path) -> Result<Vec<Scenario>, ConfigError> {
+    parse_scenarios(&yaml::read(path)?, path)
+}
+
+/// Parses and resolves scenario YAML of one or several scenarios (YAML documents separated by
+/// `---`); `path` names it in errors. One scenario's `name` is the file stem; with several,
+/// each is the stem or starts with `<stem>-`, and no two are the same.
+///
+/// Variables are checked first (`vars::check`), then every document is resolved with sample
+/// values ([`Values::sample`]); [`Scenario::for_cell`] resolves it again per cell.
+pub fn parse_scenarios(src: &str, path: &Path) -> Result<Vec<Scenario>, ConfigError> {
+    let docs = yaml::documents(src, path)?;
+    let infos = vars::check(src, path, &docs)?;
+    let names = infos.iter().map(|i| i.name.clone()).collect();
+    let raws = vars::parse::<RawScenario>(src, path, &Values::sample(), names, None)?;
+    if raws.is_empty() {
+        // No document at all: the error a single-document parse gives ("unexpected end of
+        // file" for an empty file).
+        yaml::parse::<RawScenario>(src, path)?;
+        return Err(ConfigError::new(
+            path,
+            ConfigErrorKind::NotOneScenario { count: 0 },
+        ));
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let several = raws.len() > 1;
+    let text: Arc<str> = Arc::from(src);
+    let mut out: Vec<Scenario> = Vec::with_capacity(raws.len());
+    for (index, raw) in raws.into_iter().enumerate() {
+        let raw = raw.expect("every document is parsed");
+        check_name(path, &raw.name, &stem, several, &out)?;
+        let name_at = Position::from_location(raw.name.referenced);
+        let uses_variables = infos.get(index).is_some_and(|i| i.uses_variables);
+        let mut scenario = resolve(raw, path)?;
+        scenario.doc = Doc {
+            index,
+            name_at,
+            template: uses_variables.then(|| text.clone()),
+        };
+        out.push(scenario);
+    }
+    Ok(out)
+}
+
+/// Refuses a scenario name used twice among `scenarios` (of any files), naming both files.
+pub fn check_unique_names(scenarios: &[Scenario]) -> Result<(), ConfigError> {
+    for (i, s) in scenarios.iter().enumerate() {
+        if let Some(first) = scenarios[..i].iter().find(|f| f.name == s.name) {
+            return Err(ConfigError {
+                path: s.source.clone(),
+                position: s.doc.name_at,
+                field: Some("name".into()),
+                kind: ConfigErrorKind::DuplicateScenario {
+                    name: s.name.clone(),
+                    first: first.source.clone(),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Each document's `name`, for `${scenario.name}`.
+fn document_names(src: &str, path: &Path) -> Result<Vec<Option<String>>, ConfigError> {
+    let docs = yaml::documents(src, path)?;
+    Ok(vars::check(src, path, &docs)?
+        .into_iter()
+        .map(|i| i.name)
+        .collect())
+}
+
+/// A scenario's name: `[a-z0-9-]+`; the file stem when it is the file's only scenario, else
+/// the stem or `<stem>-...`, and not a name an earlier scenario of the file has.
+fn check_name(
+    path: &Path,
+    name: &Spanned<String>,
+    stem: &str,
+    several: bool,
+    earlier: &[Scenario],
+) -> Result<(), ConfigError> {
+    ident(path, name, "name", "scenario name")?;
+    let err = |kind| Err(ConfigError::at(path, name.referenced, "name", kind));
+    let value = &name.value;
+    if !several && value != stem {
+        return err(ConfigErrorKind::NameMismatch {
+            name: value.clone(),
+            stem: stem.to_owned(),
+        });
+    }
+    let of_file = value == stem
+        || value
+            .strip_prefix(stem)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('-'));
+    if several && !of_file {
+        return err(ConfigErrorKind::NameNotOfFile {
+            name: value.clone(),
+            stem: stem.to_owned(),
+        });
+    }
+    if earlier.iter().any(|s| &s.name == value) {
+        return err(ConfigErrorKind::Duplicate {
+            what: "scenario name",
+            value: value.clone(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,22 +326,10 @@ impl<'de> Deserialize<'de> for RawKnownIssue {
     }
 }
 
-/// The second pass: checks what the YAML means and builds the [`Scenario`].
+/// The second pass: checks what the YAML means and builds the [`Scenario`] (its name is
+/// checked by [`check_name`] before).
 fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
     let err = |at: Location, field: &str, kind| ConfigError::at(path, at, field, kind);
-
-    ident(path, &raw.name, "name", "scenario name")?;
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    if raw.name.value != stem {
-        return Err(err(
-            raw.name.referenced,
-            "name",
-            ConfigErrorKind::NameMismatch {
-                name: raw.name.value,
-                stem: stem.into_owned(),
-            },
-        ));
-    }
 
     let mut fixtures = BTreeMap::new();
     let mut rootfs = BTreeMap::new();
@@ -276,6 +431,7 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
 
     Ok(Scenario {
         name: raw.name.value,
+        doc: Doc::default(),
         summary: raw.summary,
         regression: raw.regression,
         links: raw.links,
@@ -622,6 +778,125 @@ known_issues:
         assert_eq!(
             parse(&src).unwrap_err().to_string(),
             r#"scenarios/podman3.yaml:36:9: known_issues[1].id: duplicate known issue id "R1-podman-3.4""#
+        );
+    }
+
+    fn doc(name: &str, load: &str) -> String {
+        format!(
+            "name: {name}\nsummary: s\nfixtures:\n  a: {{ layout: oci-archive, layers: [{{ files: [{{ path: x, content: x }}] }}] }}\nsteps:\n  - id: l\n    load: {load}\n"
+        )
+    }
+
+    fn several(docs: &[String]) -> Result<Vec<Scenario>, ConfigError> {
+        parse_scenarios(&docs.join("---\n"), Path::new("scenarios/multi.yaml"))
+    }
+
+    #[test]
+    fn a_file_holds_several_scenarios_named_after_it() {
+        let all = several(&[
+            doc("multi", "a"),
+            doc("multi-two", "a"),
+            doc("multi-2-b", "a"),
+        ])
+        .unwrap();
+        let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["multi", "multi-two", "multi-2-b"]);
+        assert!(
+            all.iter()
+                .all(|s| s.source == Path::new("scenarios/multi.yaml"))
+        );
+        let at: Vec<_> = all
+            .iter()
+            .map(|s| (s.doc.index, s.doc.name_at.unwrap().line))
+            .collect();
+        assert_eq!(at, [(0, 1), (1, 9), (2, 17)]);
+        // Each scenario keeps its own steps and fixtures.
+        assert_eq!(all[1].steps[0].id, "l");
+        // An empty document (a trailing `---`) is no scenario; a leading `---` starts the first.
+        let src = format!("---\n{}---\n", doc("multi", "a"));
+        let one = parse_scenario(&src, Path::new("scenarios/multi.yaml")).unwrap();
+        assert_eq!(one.doc.name_at.unwrap().line, 2);
+    }
+
+    #[rstest]
+    #[case::not_of_the_file(
+        &["multi", "other"],
+        r#"9:7: name: name "other" does not belong to the file: in a file of several scenarios every name is "multi" or starts with "multi-""#
+    )]
+    #[case::prefix_without_dash(
+        &["multi", "multiple"],
+        r#"9:7: name: name "multiple" does not belong to the file: in a file of several scenarios every name is "multi" or starts with "multi-""#
+    )]
+    #[case::duplicate_in_the_file(
+        &["multi-a", "multi-b", "multi-a"],
+        r#"17:7: name: duplicate scenario name "multi-a""#
+    )]
+    #[case::alone_must_be_the_stem(&["multi-a"], r#"1:7: name: name "multi-a" does not match the file stem "multi""#)]
+    fn names_of_several(#[case] names: &[&str], #[case] expected: &str) {
+        let docs: Vec<String> = names.iter().map(|n| doc(n, "a")).collect();
+        assert_eq!(
+            several(&docs).unwrap_err().to_string(),
+            format!("scenarios/multi.yaml:{expected}")
+        );
+    }
+
+    #[test]
+    fn errors_in_a_later_document_point_into_it() {
+        let second = |load: &str| several(&[doc("multi", "a"), doc("multi-b", load)]);
+        assert_eq!(
+            second("b").unwrap_err().to_string(),
+            r#"scenarios/multi.yaml:15:11: steps[0].load: unknown fixture "b" (known: a)"#
+        );
+        assert!(
+            second("\"${cell.runtim}\"")
+                .unwrap_err()
+                .to_string()
+                .starts_with(
+                    "scenarios/multi.yaml:15:12: steps[0].load: unknown variable ${cell.runtim}"
+                ),
+        );
+        // A shape error: its field path is found in the document that has it.
+        let bad = doc("multi-b", "a").replace("    load: a\n", "    lod: a\n");
+        assert_eq!(
+            several(&[doc("multi", "a"), bad]).unwrap_err().to_string(),
+            "scenarios/multi.yaml:15:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, expect"
+        );
+        let bad = doc("multi-b", "a").replace("summary: s\n", "summary: [s\n");
+        assert!(
+            several(&[doc("multi", "a"), bad])
+                .unwrap_err()
+                .to_string()
+                .starts_with("scenarios/multi.yaml:1"),
+        );
+    }
+
+    #[test]
+    fn one_scenario_is_demanded_where_one_is_expected() {
+        let src = [doc("multi", "a"), doc("multi-b", "a")].join("---\n");
+        assert_eq!(
+            parse_scenario(&src, Path::new("scenarios/multi.yaml"))
+                .unwrap_err()
+                .to_string(),
+            "scenarios/multi.yaml: the file holds 2 scenarios, where one is expected"
+        );
+        assert_eq!(
+            parse_scenarios("", Path::new("scenarios/multi.yaml"))
+                .unwrap_err()
+                .to_string(),
+            "scenarios/multi.yaml:1:1: unexpected end of file"
+        );
+    }
+
+    #[test]
+    fn a_name_in_two_files_names_both() {
+        let mut all = parse_scenarios(&doc("multi-x", "a"), Path::new("x/multi-x.yaml")).unwrap();
+        check_unique_names(&all).unwrap();
+        let src = [doc("multi", "a"), doc("multi-x", "a")].join("---\n");
+        all.extend(parse_scenarios(&src, Path::new("y/multi.yaml")).unwrap());
+        let e = check_unique_names(&all).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"y/multi.yaml:9:7: name: duplicate scenario name "multi-x" (also in x/multi-x.yaml)"#
         );
     }
 

@@ -47,6 +47,22 @@ pub(crate) fn parse<T: DeserializeOwned>(src: &str, path: &Path) -> Result<T, Co
     serde_saphyr::from_str(src).map_err(|e| yaml_error(&e, src, path))
 }
 
+/// Deserializes every YAML document of `src` (documents separated by `---`) into a `T` each,
+/// in order; empty documents are left out. Positions in errors count from the start of the
+/// file, so they are right in every document.
+pub(crate) fn parse_all<T: DeserializeOwned>(
+    src: &str,
+    path: &Path,
+) -> Result<Vec<T>, ConfigError> {
+    serde_saphyr::from_multiple(src).map_err(|e| yaml_error(&e, src, path))
+}
+
+/// Every document of `src` as a tree of positioned [`Node`]s (the documents [`parse_all`]
+/// gives, in the same order).
+pub(crate) fn documents(src: &str, path: &Path) -> Result<Vec<Spanned<Node>>, ConfigError> {
+    parse_all(src, path)
+}
+
 fn yaml_error(err: &YamlError, src: &str, path: &Path) -> ConfigError {
     let inner = original(err);
     // The user formatter leaves out serde-saphyr's hints about Rust types and options, which
@@ -103,9 +119,15 @@ fn locate(src: &str, target: Position, missing_field: bool) -> Option<Located> {
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
     };
-    let root: Spanned<Node> = serde_saphyr::from_str_with_options(src, options).ok()?;
+    let docs: Vec<Spanned<Node>> = serde_saphyr::from_multiple_with_options(src, options).ok()?;
+    // The document holding `target` is the last one that starts at or before it.
+    let root = docs
+        .iter()
+        .rev()
+        .find(|d| position(d.referenced) <= target)
+        .or(docs.first())?;
     let mut path = String::new();
-    let start = walk(&root, target, missing_field, &mut path);
+    let start = walk(root, target, missing_field, &mut path);
     Some(Located { path, start })
 }
 
@@ -160,7 +182,7 @@ fn position(location: Location) -> Position {
 }
 
 /// Appends `.key`, or `["key"]` when the key would not read as one path segment.
-fn push_key(path: &mut String, key: &Node) {
+pub(crate) fn push_key(path: &mut String, key: &Node) {
     let text = match key {
         Node::Scalar(text) => text.as_str(),
         Node::Seq(_) | Node::Map(_) => "?",

@@ -117,6 +117,9 @@ pub enum ErrorKind {
     Snapshot,
     /// The cell's task panicked: a harness bug.
     Panic,
+    /// The scenario is invalid on this cell: a variable's value for the cell makes a step
+    /// invalid (the scenario was valid with the sample values it was loaded with).
+    Scenario,
     /// The disk the instance writes to is full (ENOSPC in the runtime's answer): what the
     /// runtime said is about the machine, not its behaviour.
     NoSpace,

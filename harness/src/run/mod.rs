@@ -182,6 +182,16 @@ pub async fn run_cell_with(
     lookup: ProviderLookup,
 ) -> CellResult {
     let started = Instant::now();
+    // The scenario with this cell's values for its variables (config/vars.rs), checked again.
+    let scenario = match scenario.for_cell(cell) {
+        Ok(s) => s,
+        Err(e) => {
+            let why = format!("invalid with this cell's values for its variables: {e}");
+            let status = Status::error(ErrorKind::Scenario, why);
+            return finish(blank_result(scenario, fixtures, cell), status, started);
+        }
+    };
+    let scenario: &Scenario = &scenario;
     // Produced fixtures first (once per run and key, run/produce.rs): a producer that cannot
     // run here is this cell's skip (or error), with the producer's reason.
     let env = produce::ProduceEnv {

@@ -24,7 +24,7 @@ pub struct Session {
     pub matrix: Matrix,
     /// The cells to run, in matrix order.
     pub cells: Vec<Cell>,
-    /// In path order.
+    /// In path order, and in each file in document order.
     pub scenarios: Vec<Scenario>,
     /// Problems that do not stop a run, formatted like errors: an expectation or known issue
     /// whose `when` selects no cell of the loaded matrix (it can never be checked).
@@ -89,10 +89,13 @@ impl Session {
         };
         let matrix = config::load_matrix(matrix)?;
         let cells = matrix.select(cell_filters)?.into_iter().cloned().collect();
-        let scenarios = paths
-            .iter()
-            .map(|p| config::load_scenario(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Every scenario of every file (a file may hold several, `---`-separated); names
+        // are unique in the run (a duplicate names both files).
+        let mut scenarios = Vec::new();
+        for path in &paths {
+            scenarios.extend(config::load_scenarios(path)?);
+        }
+        config::check_unique_names(&scenarios)?;
         let warnings = scenarios
             .iter()
             .flat_map(|s| unselectable(s, &matrix))
@@ -305,6 +308,93 @@ mod tests {
                 .contains("s.yaml:4:3: fixtures.a: invalid fixture: no layers"),
             "{e}"
         );
+    }
+
+    fn load_files(files: &[(&str, &str)]) -> Result<Session, SessionError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("matrix.yaml"), MATRIX).unwrap();
+        std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("scenarios").join(name), text).unwrap();
+        }
+        Session::load(
+            &dir.path().join("matrix.yaml"),
+            &[],
+            &dir.path().join("scenarios"),
+            &[],
+        )
+    }
+
+    fn named(name: &str) -> String {
+        scenario("{ runtime: docker }").replacen("name: s\n", &format!("name: {name}\n"), 1)
+    }
+
+    #[test]
+    fn every_scenario_of_every_file_is_loaded_and_names_are_unique() {
+        let multi = [named("m"), named("m-two")].join("---\n");
+        let s = load_files(&[("m.yaml", &multi), ("s.yaml", &named("s"))]).unwrap();
+        let names: Vec<_> = s.scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["m", "m-two", "s"]);
+        let Err(SessionError::Config(e)) =
+            load_files(&[("m.yaml", &multi), ("m-two.yml", &named("m-two"))])
+        else {
+            panic!("m-two is in both files")
+        };
+        let text = e.to_string();
+        assert!(
+            // Discovery sorts m-two.yml before m.yaml.
+            text.contains("m.yaml:12:7: name: duplicate scenario name \"m-two\" (also in ")
+                && text.ends_with("scenarios/m-two.yml)"),
+            "{text}"
+        );
+    }
+
+    fn never(
+        _: &crate::runtime::InstanceSpec,
+    ) -> Result<&'static dyn crate::runtime::Provider, crate::runtime::ProviderError> {
+        panic!("a scenario invalid on the cell must start nothing")
+    }
+
+    #[test]
+    fn a_cell_whose_values_make_the_scenario_invalid_is_that_cell_s_error() {
+        let src = scenario("{ runtime: docker }")
+            .replace("  a: {", "  docker: {")
+            .replace("load: a", "load: \"${cell.runtime}\"");
+        let s = load_files(&[("s.yaml", &src)]).unwrap();
+        let scenario = &s.scenarios[0];
+        let fixtures = Fixtures::craft(scenario).unwrap();
+        let mut cell = s.cells[0].clone();
+        cell.runtime = crate::config::RuntimeKind::Podman;
+        let opts = RunOptions {
+            snapshots: super::super::SnapshotMode::Ignore,
+            snapshot_dir: std::env::temp_dir(),
+            jobs: 1,
+            ci: false,
+            step_timeout: super::super::DEFAULT_STEP_TIMEOUT,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(super::super::run_cell_with(
+            scenario, &fixtures, &cell, &opts, never,
+        ));
+        let super::super::Status::Error {
+            error_kind,
+            message,
+        } = &result.status
+        else {
+            panic!("{:?}", result.status)
+        };
+        assert_eq!(*error_kind, super::super::ErrorKind::Scenario);
+        assert!(
+            message.starts_with("invalid with this cell's values for its variables: ")
+                && message.ends_with(
+                    "s.yaml:7:11: steps[0].load: unknown fixture \"podman\" (known: docker)"
+                ),
+            "{message}"
+        );
+        assert!(result.steps.is_empty());
     }
 
     #[test]

@@ -51,6 +51,7 @@ mod save_step;
 mod sources;
 mod styles;
 mod teardown;
+mod vars;
 
 /// Every module's tests; trials are named `<module>::<function>`, as libtest named them.
 const MODULES: &[(&str, &[LiveTest])] = &[
@@ -70,6 +71,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("sources", sources::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
+    ("vars", vars::TESTS),
 ];
 
 /// The binaries of `needs` that are not installed here.
