@@ -859,7 +859,7 @@ known_issues:
         let bad = doc("multi-b", "a").replace("    load: a\n", "    lod: a\n");
         assert_eq!(
             several(&[doc("multi", "a"), bad]).unwrap_err().to_string(),
-            "scenarios/multi.yaml:15:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, expect"
+            "scenarios/multi.yaml:15:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect"
         );
         let bad = doc("multi-b", "a").replace("summary: s\n", "summary: [s\n");
         assert!(
