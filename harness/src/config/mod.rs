@@ -21,6 +21,7 @@ mod expand;
 mod matrix;
 pub mod produced;
 mod scenario;
+pub mod schema;
 mod selector;
 mod step;
 mod yaml;

@@ -27,7 +27,8 @@ use crate::craft::{FixtureSpec, RootfsSpec};
 use crate::runtime::{RuntimeKind, SaveFormat};
 
 /// The keys of a produced fixture, in documented order.
-const PRODUCED_KEYS: &[&str] = &["produced_by", "build", "load", "tag", "save", "builder"];
+pub(crate) const PRODUCED_KEYS: &[&str] =
+    &["produced_by", "build", "load", "tag", "save", "builder"];
 
 /// One `fixtures:` entry as written: a crafted image archive, a crafted rootfs tarball
 /// (`{ rootfs: ... }`, see `craft/rootfs.rs`), or produced by a runtime. Which one is decided
