@@ -143,12 +143,18 @@ fn locate(src: &str, target: Position, missing_field: bool) -> Option<Located> {
 /// error's line usually still do, and the error is in the innermost mapping or sequence they
 /// leave open at its position (or in the value of a key they end with, `steps:`).
 fn locate_broken(src: &str, target: Position) -> Option<String> {
-    let keep = usize::try_from(target.line.saturating_sub(1)).ok()?;
-    let prefix: String = src.split_inclusive('\n').take(keep).collect();
-    let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-    };
-    let root: Spanned<Node> = serde_saphyr::from_str_with_options(&prefix, options).ok()?;
+    let line = usize::try_from(target.line).ok()?;
+    // The error's own line first (a scanner error is often reported where a scalar starts,
+    // before the character it stumbled on), then only the lines before it.
+    let root = [line, line.saturating_sub(1)]
+        .into_iter()
+        .find_map(|keep| {
+            let prefix: String = src.split_inclusive('\n').take(keep).collect();
+            let options = serde_saphyr::options! {
+                duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+            };
+            serde_saphyr::from_str_with_options::<Spanned<Node>>(&prefix, options).ok()
+        })?;
     let mut path = String::new();
     walk_open(&root, target, &mut path);
     (!path.is_empty()).then_some(path)
@@ -434,6 +440,46 @@ fixtures:
         let ok = dir.path().join("ok.yaml");
         std::fs::write(&ok, "a: 1\n").unwrap();
         assert_eq!(read(&ok).unwrap(), "a: 1\n");
+    }
+
+    #[test]
+    fn a_file_too_large_or_not_utf8_is_refused_where_it_goes_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        let line = "# 0123456789\n";
+        let text = line.repeat(MAX_CONFIG_BYTES as usize / line.len() + 2);
+        std::fs::write(&big, &text).unwrap();
+        let err = read(&big).unwrap_err();
+        let expected_line = MAX_CONFIG_BYTES as usize / line.len() + 1;
+        let expected_column = MAX_CONFIG_BYTES as usize % line.len() + 1;
+        assert_eq!(
+            err.position,
+            Some(Position {
+                line: expected_line as u32,
+                column: expected_column as u32
+            }),
+            "{err}"
+        );
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, b"name: x\nsteps:\n  - id: \xff\xfe\n").unwrap();
+        let err = read(&bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:3:9: steps[0].id: not UTF-8 (an invalid byte at offset 24)",
+                bad.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_field_it_is_in() {
+        let err = parse::<Doc>(
+            "name: x\nsteps:\n  - id: a\n\tlod: b\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("steps[0]"), "{err}");
     }
 
     #[test]
