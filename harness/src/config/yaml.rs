@@ -466,7 +466,7 @@ fixtures:
         assert_eq!(
             err.to_string(),
             format!(
-                "{}:3:9: steps[0].id: not UTF-8 (an invalid byte at offset 24)",
+                "{}:3:9: steps[0].id: not UTF-8 (an invalid byte at offset 23)",
                 bad.display()
             )
         );
