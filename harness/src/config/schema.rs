@@ -289,6 +289,63 @@ steps:
         );
     }
 
+    /// The variants serde accepts for `T`, read from its error for an unknown one.
+    fn variants<T: serde::de::DeserializeOwned>() -> BTreeSet<String> {
+        let de = serde::de::value::StrDeserializer::<serde::de::value::Error>::new("\u{1}");
+        let err = T::deserialize(de).err().expect("not a variant").to_string();
+        // "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`, `c`".
+        let listed = err.rsplit("expected ").next().unwrap();
+        listed
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn each_step_kinds_outcomes_and_digest_roles_are_the_codes() {
+        use crate::steps::{build, import, inspect, pull, push, remove, save};
+        let s = schema(SchemaKind::Scenario);
+        let defs = &s["$defs"];
+        let outcomes = [
+            ("load", variants::<crate::config::Outcome>()),
+            ("inspect", variants::<inspect::InspectOutcome>()),
+            ("import", variants::<import::ImportOutcomeKind>()),
+            ("save", variants::<save::SaveOutcome>()),
+            ("remove", variants::<remove::RemoveWord>()),
+            ("push", variants::<push::PushResult>()),
+            ("pull", variants::<pull::PullResult>()),
+            ("build", variants::<build::BuildOutcome>()),
+        ];
+        let mut all = BTreeSet::new();
+        for (kind, expected) in outcomes {
+            let def = &defs[format!("expect_{kind}")]["properties"]["outcome"]["enum"];
+            assert_eq!(strings(def), expected, "expect_{kind}.outcome");
+            all.extend(expected);
+        }
+        assert_eq!(
+            strings(&defs["known_issue"]["properties"]["outcome"]["enum"]),
+            all
+        );
+        assert_eq!(
+            strings(&defs["id_role"]["enum"]),
+            variants::<crate::config::IdRole>()
+        );
+        assert_eq!(
+            strings(&defs["compression"]["enum"]),
+            variants::<crate::oci::Compression>()
+        );
+        assert_eq!(
+            strings(&defs["save_format"]["enum"]),
+            variants::<crate::runtime::SaveFormat>()
+        );
+        assert_eq!(
+            strings(&defs["crafted_fixture"]["properties"]["layout"]["enum"]),
+            variants::<crate::craft::LayoutKind>()
+        );
+    }
+
     #[test]
     fn runtimes_stores_builders_and_apis_are_the_codes() {
         let runtimes: BTreeSet<String> = RuntimeKind::ALL
