@@ -176,6 +176,15 @@ steps:
     #[case::trials_word(
         "{name: a, summary: s, steps: [{id: l, load: f, expect: [{outcome: loaded, trials: most}]}]}"
     )]
+    #[case::trials_without_repeat(
+        "{name: a, summary: s, steps: [{id: l, load: f, expect: [{outcome: loaded, trials: any}]}]}"
+    )]
+    #[case::trials_with_repeat_one(
+        "{name: a, summary: s, steps: [{id: l, load: f, repeat: 1, expect: [{outcome: loaded, trials: all}]}]}"
+    )]
+    #[case::empty_applies_to_list(
+        "{name: a, summary: s, applies_to: [], steps: [{id: l, list: x}]}"
+    )]
     #[case::unknown_runtime(
         "{name: a, summary: s, applies_to: {runtime: dockr}, steps: [{id: l, list: x}]}"
     )]
