@@ -353,6 +353,11 @@ steps:
             strings(&defs["crafted_fixture"]["properties"]["layout"]["enum"]),
             variants::<crate::craft::LayoutKind>()
         );
+        // Defects: the unit ones as strings, the others as one-key mappings.
+        let defect = defs["defect"]["oneOf"].as_array().unwrap();
+        let mut written = strings(&defect[0]["enum"]);
+        written.extend(keys(&defect[1]["properties"]));
+        assert_eq!(written, variants::<crate::craft::DefectSpec>());
     }
 
     #[test]
