@@ -22,9 +22,11 @@ struct Cli {
 /// repeats its own row. Bad command-line arguments exit 2 everywhere (clap's usage error).
 const EXIT_CODES: &str = "\
 Exit codes:
-  run      0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or
-           configuration; 3 an infrastructure error (or the --json file could not
-           be written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM,
+  run      0 nothing failed; 1 a cell failed (fail or fixed), or
+           --unreferenced=reject found unreferenced snapshots; 2 bad usage or
+           configuration (also --review under CI or without a terminal); 3 an
+           infrastructure error (or the --json file could not be written) and
+           nothing failed; 128+N on signal N (SIGINT, SIGTERM,
            SIGHUP; Ctrl-C: 130), after tearing every instance down
   cells    0 listed; 2 bad usage or a bad matrix
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
