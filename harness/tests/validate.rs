@@ -370,3 +370,24 @@ fn schema_prints_each_schema_and_refuses_an_unknown_kind() {
     let out = harness(&["schema".as_ref(), "matrixx".as_ref()], dir.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_matrix_alone_is_checked_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cells.yaml"), GOOD_MATRIX).unwrap();
+    let out = harness(
+        &[
+            "validate".as_ref(),
+            "--matrix".as_ref(),
+            "cells.yaml".as_ref(),
+        ],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1 files checked, 0 invalid"), "{stderr}");
+    // With no matrix.yaml and no argument, the missing matrix.yaml is the problem.
+    let out = harness(&["validate".as_ref()], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("matrix.yaml:1:1: cannot read file"));
+}

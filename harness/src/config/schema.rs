@@ -148,7 +148,12 @@ steps:
 name: multi-second
 summary: second
 steps:
-  - { id: t, list: null, timeout: 30 }
+  - id: t
+    list: null
+    timeout: 30
+    expect:
+      - when: { version: 4.3 }
+        names: []
 "#;
         for doc in documents(src) {
             assert_eq!(errors(&v, &doc), Vec::<String>::new(), "{doc}");
@@ -187,6 +192,9 @@ steps:
     )]
     #[case::unknown_runtime(
         "{name: a, summary: s, applies_to: {runtime: dockr}, steps: [{id: l, list: x}]}"
+    )]
+    #[case::negative_version(
+        "{name: a, summary: s, steps: [{id: l, load: f, expect: [{when: {version: -4}, outcome: loaded}]}]}"
     )]
     #[case::bad_version_range(
         "{name: a, summary: s, steps: [{id: l, load: f, expect: [{when: {version: '>=four'}, outcome: loaded}]}]}"

@@ -121,11 +121,19 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
 /// valid matrix among the files, else against `matrix.yaml` when it exists.
 pub fn validate(paths: &[PathBuf], matrix: Option<&Path>) -> Validation {
     let mut v = Validation::default();
-    let defaults = [PathBuf::from("matrix.yaml"), PathBuf::from("scenarios")];
-    let given: Vec<PathBuf> = match (paths.is_empty(), matrix) {
-        (true, None) => defaults.to_vec(),
-        (true, Some(_)) => vec![PathBuf::from("scenarios")],
-        (false, _) => paths.to_vec(),
+    // No paths: the matrix (`--matrix`, else matrix.yaml) and, when there is one, scenarios/.
+    let given: Vec<PathBuf> = if paths.is_empty() {
+        let scenarios = Path::new("scenarios");
+        let mut given = Vec::new();
+        if matrix.is_none() {
+            given.push(PathBuf::from("matrix.yaml"));
+        }
+        if scenarios.is_dir() {
+            given.push(scenarios.to_path_buf());
+        }
+        given
+    } else {
+        paths.to_vec()
     };
     let mut files = expand(&given, &mut v.problems);
     if let Some(m) = matrix
