@@ -22,9 +22,11 @@ struct Cli {
 /// repeats its own row. Bad command-line arguments exit 2 everywhere (clap's usage error).
 const EXIT_CODES: &str = "\
 Exit codes:
-  run      0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or
-           configuration; 3 an infrastructure error (or the --json file could not
-           be written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM,
+  run      0 nothing failed; 1 a cell failed (fail or fixed), or
+           --unreferenced=reject found unreferenced snapshots; 2 bad usage or
+           configuration (also --review under CI or without a terminal); 3 an
+           infrastructure error (or the --json file could not be written) and
+           nothing failed; 128+N on signal N (SIGINT, SIGTERM,
            SIGHUP; Ctrl-C: 130), after tearing every instance down
   cells    0 listed; 2 bad usage or a bad matrix
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
@@ -37,9 +39,22 @@ Exit codes:
   doctor   0 every runtime has at least one source (host or a Debian suite); 1 at
            least one has none; 2 bad usage
   provision 0 provisioned, listed or pruned; 1 a root filesystem could not be
-           built; 2 bad usage or a bad matrix";
+           built; 2 bad usage or a bad matrix
+  validate 0 every file is valid; 2 at least one is not (each file's first error
+           is printed as file:line:column: field: message), or bad usage
+  schema   0 printed; 2 bad usage
+  review   0 nothing pending, or every pending snapshot accepted or rejected; 1
+           snapshots are pending (listed, without --accept or --reject); 2 bad
+           usage or the directory cannot be read; 3 a snapshot file could not be
+           renamed or removed";
 
-const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed); 2 bad usage or configuration; 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed), or --unreferenced=reject found unreferenced snapshots; 2 bad usage or configuration (--review under CI or without a terminal); 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+
+const VALIDATE_EXIT_CODES: &str = "Exit codes: 0 every file is valid (warnings do not count); 2 at least one file is not, or bad usage.";
+
+const SCHEMA_EXIT_CODES: &str = "Exit codes: 0 printed; 2 bad usage.";
+
+const REVIEW_EXIT_CODES: &str = "Exit codes: 0 nothing pending, or every pending snapshot accepted (--accept) or rejected (--reject); 1 snapshots are pending (listed with their diffs); 2 bad usage or the directory cannot be read; 3 a snapshot file could not be renamed or removed.";
 
 const DOCTOR_EXIT_CODES: &str = "Exit codes: 0 every runtime has at least one source (host or a Debian suite); 1 at least one has none; 2 bad usage.";
 
@@ -76,6 +91,56 @@ enum Command {
     /// mmdebstrap), ahead of a run; or list or prune the cache.
     #[command(after_help = PROVISION_EXIT_CODES)]
     Provision(ProvisionArgs),
+    /// Check matrix and scenario files without running anything: every file's first error
+    /// as `file:line:column: field: message`, and the warnings a run would print.
+    #[command(after_help = VALIDATE_EXIT_CODES)]
+    Validate(ValidateArgs),
+    /// Print the JSON Schema (draft 2020-12) of matrix.yaml or of scenario files, for
+    /// editors (yaml-language-server) and CI.
+    #[command(after_help = SCHEMA_EXIT_CODES)]
+    Schema(SchemaArgs),
+    /// Review pending snapshots (`.snap.new` files a run wrote): list them with their
+    /// diffs, or accept or reject them all. `cargo insta review` works on the same files.
+    #[command(after_help = REVIEW_EXIT_CODES)]
+    Review(ReviewArgs),
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// Files or directories (a directory's *.yaml and *.yml files). A file named
+    /// matrix.yaml or matrix.yml is a matrix; every other file is a scenario. Default:
+    /// matrix.yaml and scenarios/.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// This file is a matrix whatever its name, and the one scenarios are checked against
+    /// (default: the matrix among PATHs, else ./matrix.yaml when it exists).
+    #[arg(long, value_name = "FILE")]
+    matrix: Option<PathBuf>,
+    /// Output format: `table` prints one line per error; `json` prints a list of
+    /// {file, line, column, field, message} (field null for the file as a whole).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct SchemaArgs {
+    /// Which file's schema: `matrix` (matrix.yaml) or `scenario` (one document of a
+    /// scenario file).
+    #[arg(value_enum)]
+    kind: config::schema::SchemaKind,
+}
+
+#[derive(clap::Args)]
+struct ReviewArgs {
+    /// The snapshot directory.
+    #[arg(default_value = "snapshots", value_name = "DIR")]
+    dir: PathBuf,
+    /// Accept every pending snapshot (rename each .snap.new over its .snap).
+    #[arg(long, conflicts_with = "reject")]
+    accept: bool,
+    /// Reject every pending snapshot (remove each .snap.new).
+    #[arg(long)]
+    reject: bool,
 }
 
 const PROVISION_EXIT_CODES: &str = "Exit codes: 0 provisioned (or listed, pruned); 1 a root filesystem could not be built; 2 bad usage or a bad matrix.";
@@ -186,6 +251,16 @@ struct RunArgs {
     /// Also write the JSON results document to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// After the run, show each snapshot it wrote as `.snap.new` as a diff and ask to
+    /// accept, reject or skip it. Needs a terminal on stdin; refused under CI (CI never
+    /// accepts snapshots) and with --snapshots other than check.
+    #[arg(long)]
+    review: bool,
+    /// After the run, what to do with stored snapshots that no scenario x cell of the whole
+    /// matrix (and no produced fixture) produces: ignore, warn, reject (exit 1) or delete.
+    /// Checked only when every scenario of scenarios/ was loaded.
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = run::snapshot::Unreferenced::Ignore)]
+    unreferenced: run::snapshot::Unreferenced,
 }
 
 #[derive(clap::Args)]
@@ -231,6 +306,12 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect(args),
         Command::Doctor(args) => doctor(args),
         Command::Provision(args) => provision(args),
+        Command::Validate(args) => validate(args),
+        Command::Schema(args) => {
+            emit(args.kind.text());
+            0
+        }
+        Command::Review(args) => review(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -404,12 +485,162 @@ fn provision(args: ProvisionArgs) -> i32 {
     i32::from(!errors.is_empty())
 }
 
+fn validate(args: ValidateArgs) -> i32 {
+    let v = run::validate::validate(&args.paths, args.matrix.as_deref());
+    for w in &v.warnings {
+        eprintln!("harness: warning: {w}");
+    }
+    if let Some(why) = &v.unchecked {
+        eprintln!("harness: {why}");
+    }
+    match args.format {
+        Format::Json => emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v.problems).expect("problems serialize")
+        )),
+        Format::Table => {
+            let lines: String = v.problems.iter().map(|p| format!("{p}\n")).collect();
+            emit(&lines);
+            eprintln!(
+                "{} files checked, {} invalid",
+                v.files.len(),
+                v.problems.len()
+            );
+        }
+    }
+    v.exit_code()
+}
+
+fn review(args: ReviewArgs) -> i32 {
+    use run::review::{self, Decision};
+    let pending = match review::pending(&args.dir) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&format!("cannot read {}: {e}", args.dir.display())),
+    };
+    if pending.is_empty() {
+        eprintln!("no pending snapshots in {}", args.dir.display());
+        return 0;
+    }
+    let decision = match (args.accept, args.reject) {
+        (true, _) => Decision::Accept,
+        (_, true) => Decision::Reject,
+        _ => {
+            let color = color_allowed(&std::io::stdout());
+            let mut out = String::new();
+            for p in &pending {
+                match p.diff(color) {
+                    Ok(d) => out.push_str(&format!("{}\n{d}\n", p.name)),
+                    Err(e) => out.push_str(&format!("{}: cannot read: {e}\n", p.name)),
+                }
+            }
+            emit(&out);
+            eprintln!(
+                "{} pending snapshots in {}: harness review --accept or --reject, or cargo insta review",
+                pending.len(),
+                args.dir.display()
+            );
+            return 1;
+        }
+    };
+    match review::apply_all(&pending, decision) {
+        Ok(summary) => {
+            eprintln!("{}", summary.line());
+            0
+        }
+        Err(e) => {
+            eprintln!("harness: {e}");
+            3
+        }
+    }
+}
+
+/// `harness run --review`, decided before anything runs: a review needs someone to answer.
+fn review_refusal(args: &RunArgs) -> Option<String> {
+    if !args.review {
+        return None;
+    }
+    if run::in_ci() {
+        return Some("--review is refused under CI (CI is set): CI never accepts snapshots; review the .snap.new files it leaves with `harness review` or `cargo insta review`".into());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Some("--review asks on a terminal, and stdin is not one; use `harness review --accept|--reject` instead".into());
+    }
+    if args.snapshots != SnapshotMode::Check {
+        return Some(
+            "--review needs --snapshots check (the mode that writes .snap.new files)".into(),
+        );
+    }
+    None
+}
+
+/// `harness run --review` after the run: every `.snap.new` the run wrote, asked about.
+fn review_written(dir: &Path, since: std::time::SystemTime) {
+    let pending = match run::review::written_since(dir, since) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("harness: cannot review {}: {e}", dir.display());
+            return;
+        }
+    };
+    if pending.is_empty() {
+        eprintln!("harness: no new snapshots to review");
+        return;
+    }
+    let color = color_allowed(&std::io::stderr());
+    match run::review::interactive(&pending, std::io::stdin().lock(), std::io::stderr(), color) {
+        Ok(summary) => eprintln!("harness: review: {}", summary.line()),
+        Err(e) => eprintln!("harness: review stopped: {e}"),
+    }
+}
+
+/// `harness run --unreferenced`: the stored snapshots nothing in the whole loaded plan
+/// produces. Returns whether `reject` found some.
+fn check_unreferenced(session: &Session, args: &RunArgs) -> Result<bool, String> {
+    use run::snapshot::Unreferenced;
+    if args.unreferenced == Unreferenced::Ignore {
+        return Ok(false);
+    }
+    // With only some scenarios loaded, the others' snapshots would all look unreferenced.
+    if !args.scenarios.is_empty() {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let given: std::collections::BTreeSet<PathBuf> =
+            args.scenarios.iter().map(|p| canonical(p)).collect();
+        let all = run::session::discover_scenarios(Path::new("scenarios")).unwrap_or_default();
+        if all.is_empty() || !all.iter().all(|p| given.contains(&canonical(p))) {
+            eprintln!(
+                "harness: unreferenced snapshots not checked: only some scenarios of scenarios/ were loaded"
+            );
+            return Ok(false);
+        }
+    }
+    let referenced = run::snapshot::referenced_names(&session.scenarios, &session.matrix.cells);
+    let found = run::snapshot::unreferenced(&args.snapshot_dir, &referenced)
+        .map_err(|e| format!("cannot read {}: {e}", args.snapshot_dir.display()))?;
+    for path in &found {
+        if args.unreferenced == Unreferenced::Delete {
+            std::fs::remove_file(path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+            eprintln!("harness: removed unreferenced snapshot {}", path.display());
+        } else {
+            eprintln!(
+                "harness: unreferenced snapshot {} (no scenario x cell of {} produces it)",
+                path.display(),
+                session.matrix.source.display()
+            );
+        }
+    }
+    Ok(args.unreferenced == Unreferenced::Reject && !found.is_empty())
+}
+
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {
     eprintln!("harness: {e}");
     2
 }
 
 fn run(args: RunArgs) -> i32 {
+    if let Some(why) = review_refusal(&args) {
+        return usage_error(&why);
+    }
     // Everything is validated before anything has a side effect.
     let mut session = match Session::load(
         &args.matrix,
@@ -497,6 +728,7 @@ fn run(args: RunArgs) -> i32 {
             );
         }
     });
+    let started = std::time::SystemTime::now();
     let results = session.run(&prepared, &opts, on_event);
     // A signal's handler is tearing the run down and will exit with 128 + its number after
     // writing what finished; the cells that ended because of it must not be reported here.
@@ -525,7 +757,25 @@ fn run(args: RunArgs) -> i32 {
             ));
         }
     }
-    harness::report::exit_code(&results)
+    if args.review {
+        review_written(&args.snapshot_dir, started);
+    }
+    let code = harness::report::exit_code(&results);
+    match check_unreferenced(&session, &args) {
+        Ok(false) => code,
+        // Unreferenced snapshots fail the run as a failed cell does (1 outranks 3).
+        Ok(true) => {
+            if code == 0 || code == 3 {
+                1
+            } else {
+                code
+            }
+        }
+        Err(e) => {
+            eprintln!("harness: {e}");
+            if code == 0 { 3 } else { code }
+        }
+    }
 }
 
 /// Writes `text` to `path` through a temporary file beside it and a rename, so a reader never
@@ -585,7 +835,10 @@ mod tests {
                 "craft",
                 "ref",
                 "doctor",
-                "provision"
+                "provision",
+                "validate",
+                "schema",
+                "review"
             ]
         );
     }

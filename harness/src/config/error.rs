@@ -108,6 +108,8 @@ pub enum ConfigErrorKind {
     NotAFile,
     #[error("larger than {max} bytes")]
     TooLarge { max: u64 },
+    #[error("not UTF-8 (an invalid byte at offset {offset})")]
+    NotUtf8 { offset: usize },
 
     // Scenario files.
     #[error("name {name:?} does not match the file stem {stem:?}")]

@@ -25,6 +25,7 @@ mod expand;
 mod matrix;
 pub mod produced;
 mod scenario;
+pub mod schema;
 mod selector;
 mod step;
 pub mod vars;

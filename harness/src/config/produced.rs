@@ -27,7 +27,7 @@ use crate::craft::{FixtureSpec, RootfsSpec};
 use crate::runtime::{RuntimeKind, SaveFormat};
 
 /// The keys of a produced fixture, in documented order.
-const PRODUCED_KEYS: &[&str] = &[
+pub(crate) const PRODUCED_KEYS: &[&str] = &[
     "produced_by",
     "build",
     "load",

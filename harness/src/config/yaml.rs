@@ -21,7 +21,8 @@ use super::error::{ConfigError, ConfigErrorKind, Position};
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Reads a configuration file to a string. Only regular files are read (a FIFO or a device
-/// would block or never end), and at most [`MAX_CONFIG_BYTES`].
+/// would block or never end), and at most [`MAX_CONFIG_BYTES`]. A file that is too large or not
+/// UTF-8 is refused with the position where it goes wrong (and, for bad UTF-8, the field).
 pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read as _;
     let fail = |kind| ConfigError::new(path, kind);
@@ -30,16 +31,43 @@ pub(crate) fn read(path: &Path) -> Result<String, ConfigError> {
         return Err(fail(ConfigErrorKind::NotAFile));
     }
     let file = std::fs::File::open(path).map_err(|e| fail(ConfigErrorKind::Read(e)))?;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|e| fail(ConfigErrorKind::Read(e)))?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(fail(ConfigErrorKind::TooLarge {
-            max: MAX_CONFIG_BYTES,
-        }));
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        let lossy = String::from_utf8_lossy(&bytes[..MAX_CONFIG_BYTES as usize]);
+        return Err(ConfigError {
+            position: Some(end_position(&lossy)),
+            ..fail(ConfigErrorKind::TooLarge {
+                max: MAX_CONFIG_BYTES,
+            })
+        });
     }
-    Ok(text)
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        let at = end_position(&String::from_utf8_lossy(&bytes[..valid]));
+        let field = locate(&String::from_utf8_lossy(&bytes), at, false)
+            .map(|found| found.path)
+            .filter(|p| !p.is_empty());
+        ConfigError {
+            position: Some(at),
+            field,
+            ..fail(ConfigErrorKind::NotUtf8 { offset: valid })
+        }
+    })
+}
+
+/// The position just after `text` (where the next character would be).
+fn end_position(text: &str) -> Position {
+    let line = text.matches('\n').count() + 1;
+    let column = text.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Position {
+        line: clamp(line),
+        column: clamp(column),
+    }
 }
 
 /// Deserializes one YAML document into `T`.
@@ -80,6 +108,8 @@ fn yaml_error(err: &YamlError, src: &str, path: &Path) -> ConfigError {
                 position = Some(found.start);
             }
             field = (!found.path.is_empty()).then_some(found.path);
+        } else {
+            field = locate_broken(src, target);
         }
     }
     ConfigError {
@@ -129,6 +159,64 @@ fn locate(src: &str, target: Position, missing_field: bool) -> Option<Located> {
     let mut path = String::new();
     let start = walk(root, target, missing_field, &mut path);
     Some(Located { path, start })
+}
+
+/// The field a syntax error is in, for a document that does not parse: the lines before the
+/// error's line usually still do, and the error is in the innermost mapping or sequence they
+/// leave open at its position (or in the value of a key they end with, `steps:`).
+fn locate_broken(src: &str, target: Position) -> Option<String> {
+    let line = usize::try_from(target.line).ok()?;
+    // The error's own line first (a scanner error is often reported where a scalar starts,
+    // before the character it stumbled on), then only the lines before it.
+    let root = [line, line.saturating_sub(1)]
+        .into_iter()
+        .find_map(|keep| {
+            let prefix: String = src.split_inclusive('\n').take(keep).collect();
+            let options = serde_saphyr::options! {
+                duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+            };
+            serde_saphyr::from_str_with_options::<Spanned<Node>>(&prefix, options).ok()
+        })?;
+    let mut path = String::new();
+    walk_open(&root, target, &mut path);
+    (!path.is_empty()).then_some(path)
+}
+
+/// [`walk`] for [`locate_broken`]: descends only into containers, and into a key whose value
+/// is empty.
+fn walk_open(node: &Spanned<Node>, target: Position, path: &mut String) {
+    match &node.value {
+        Node::Map(entries) => {
+            let Some((key, value)) = entries
+                .iter()
+                .rev()
+                .find(|(key, _)| position(key.referenced) <= target)
+            else {
+                return;
+            };
+            match &value.value {
+                Node::Scalar(text) if text.is_empty() => push_key(path, &key.value),
+                Node::Scalar(_) => {}
+                Node::Map(_) | Node::Seq(_) => {
+                    push_key(path, &key.value);
+                    walk_open(value, target, path);
+                }
+            }
+        }
+        Node::Seq(items) => {
+            if let Some((index, item)) = items
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, item)| position(item.referenced) <= target)
+                && !matches!(item.value, Node::Scalar(_))
+            {
+                path.push_str(&format!("[{index}]"));
+                walk_open(item, target, path);
+            }
+        }
+        Node::Scalar(_) => {}
+    }
 }
 
 /// Descends from `node` towards `target`, appending to `path`; returns where the deepest node
@@ -374,6 +462,46 @@ fixtures:
         let ok = dir.path().join("ok.yaml");
         std::fs::write(&ok, "a: 1\n").unwrap();
         assert_eq!(read(&ok).unwrap(), "a: 1\n");
+    }
+
+    #[test]
+    fn a_file_too_large_or_not_utf8_is_refused_where_it_goes_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        let line = "# 0123456789\n";
+        let text = line.repeat(MAX_CONFIG_BYTES as usize / line.len() + 2);
+        std::fs::write(&big, &text).unwrap();
+        let err = read(&big).unwrap_err();
+        let expected_line = MAX_CONFIG_BYTES as usize / line.len() + 1;
+        let expected_column = MAX_CONFIG_BYTES as usize % line.len() + 1;
+        assert_eq!(
+            err.position,
+            Some(Position {
+                line: expected_line as u32,
+                column: expected_column as u32
+            }),
+            "{err}"
+        );
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, b"name: x\nsteps:\n  - id: \xff\xfe\n").unwrap();
+        let err = read(&bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:3:9: steps[0].id: not UTF-8 (an invalid byte at offset 23)",
+                bad.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_field_it_is_in() {
+        let err = parse::<Doc>(
+            "name: x\nsteps:\n  - id: a\n\tlod: b\n",
+            Path::new("t.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("steps[0]"), "{err}");
     }
 
     #[test]

@@ -11,8 +11,10 @@ pub mod produce;
 pub mod provision;
 #[cfg(test)]
 mod replay_tests;
+pub mod review;
 pub mod session;
 pub mod snapshot;
+pub mod validate;
 pub mod verdict;
 
 use std::sync::Arc;

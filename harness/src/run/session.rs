@@ -180,7 +180,7 @@ pub fn resolve_cell_sources(cells: &mut [Cell]) {
 
 /// Warnings for every expectation and known issue of `scenario` whose `when` can match no
 /// cell of `matrix`.
-fn unselectable(scenario: &Scenario, matrix: &Matrix) -> Vec<String> {
+pub(crate) fn unselectable(scenario: &Scenario, matrix: &Matrix) -> Vec<String> {
     let dead = |when: &Selector| !when.is_all() && !matrix.cells.iter().any(|c| when.may_match(c));
     let expectations = scenario
         .steps

@@ -60,6 +60,69 @@ pub enum SnapshotMode {
     Ignore,
 }
 
+/// What `harness run --unreferenced` does with stored snapshots that nothing the loaded
+/// matrix and scenarios can produce refers to (a scenario, step or cell that was renamed or
+/// removed), like `cargo insta test --unreferenced`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Unreferenced {
+    /// Do not look (default).
+    #[default]
+    Ignore,
+    /// List them on stderr.
+    Warn,
+    /// List them and exit 1.
+    Reject,
+    /// Remove them (and say which).
+    Delete,
+}
+
+/// The snapshot names (file stems) a run of every scenario on every cell can write: one per
+/// scenario x cell, and `produced__<fixture>` for each produced fixture a scenario declares.
+pub fn referenced_names<'a>(
+    scenarios: impl IntoIterator<Item = &'a crate::config::Scenario>,
+    cells: &[crate::config::Cell],
+) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for scenario in scenarios {
+        for cell in cells {
+            names.insert(snapshot_name(&scenario.name, &cell.id));
+        }
+        for fixture in scenario.produced.keys() {
+            names.insert(format!("produced__{fixture}"));
+        }
+    }
+    names
+}
+
+/// The `.snap` files in `dir` whose name is not in `referenced`, sorted. A directory that does
+/// not exist has none.
+pub fn unreferenced(
+    dir: &Path,
+    referenced: &std::collections::BTreeSet<String>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let stem = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".snap"));
+        if let Some(stem) = stem
+            && path.is_file()
+            && !referenced.contains(stem)
+        {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Reads the content part of an insta `.snap` file (after the `---` header).
 pub fn read_snap_content(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("---\n")?;
@@ -136,6 +199,54 @@ mod tests {
             store: "overlay".into(),
             api: "libpod".into(),
         }
+    }
+
+    #[test]
+    fn unreferenced_snapshots_are_those_no_scenario_and_cell_produces() {
+        let matrix = crate::config::parse_matrix(
+            "axes: { runtime: [docker], version: [host], store: [vfs, overlay2] }\n",
+            Path::new("matrix.yaml"),
+        )
+        .unwrap();
+        let scenario = crate::config::parse_scenario(
+            "name: s\nsummary: s\nfixtures:\n  made:\n    produced_by: { runtime: docker, store: vfs }\n    load: base\n    tag: x/y:1\n  base: { layout: oci-archive, layers: [{ files: [{ path: a }] }] }\nsteps:\n  - id: l\n    load: made\n",
+            Path::new("scenarios/s.yaml"),
+        )
+        .unwrap();
+        let names = referenced_names([&scenario], &matrix.cells);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "produced__made",
+                "s__docker-host-overlay2",
+                "s__docker-host-vfs"
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "s__docker-host-vfs.snap",
+            "s__docker-host-overlay2.snap",
+            "produced__made.snap",
+            "produced__gone.snap",
+            "old__docker-host-vfs.snap",
+            "s__docker-host-zfs.snap.new",
+            "README.md",
+        ] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let referenced = referenced_names([&scenario], &matrix.cells);
+        let found: Vec<String> = unreferenced(dir.path(), &referenced)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(found, ["old__docker-host-vfs.snap", "produced__gone.snap"]);
+        assert!(
+            unreferenced(&dir.path().join("none"), &referenced)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

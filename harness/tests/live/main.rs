@@ -46,6 +46,7 @@ mod import;
 mod inspect_step;
 mod providers;
 mod registry;
+mod review;
 mod save;
 mod save_step;
 mod sources;
@@ -66,6 +67,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("registry", registry::TESTS),
+    ("review", review::TESTS),
     ("save", save::TESTS),
     ("save_step", save_step::TESTS),
     ("sources", sources::TESTS),
