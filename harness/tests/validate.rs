@@ -166,7 +166,14 @@ const SCENARIOS: &[(&str, u32, u32, Option<&str>, &str)] = &[
         Some("steps[0]"),
         "recursion limit exceeded",
     ),
-    ("alias-bomb.yaml", 3, 1, Some("a"), "unknown field `a`"),
+    // Reading the documents' names expands the aliases first, up to the parser's node budget.
+    (
+        "alias-bomb.yaml",
+        8,
+        16,
+        Some("e[8][8][8][8]"),
+        "too large or too complex",
+    ),
     (
         "alias-bomb-in-value.yaml",
         12,
