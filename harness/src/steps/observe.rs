@@ -205,8 +205,15 @@ impl Redactor<'_> {
                 // suffix is a random uint32 in decimal (any length).
                 (r"(docker-import)-[0-9]+", "$1-<n>"),
                 // Podman's API spools uploads and exports into `os.CreateTemp("", "api_load.tar")`
-                // / `"api.tar"` (pkg/api/handlers/libpod/images.go): the random suffix is decimal.
-                (r"\b(api_load\.tar|api\.tar)[0-9]+", "$1<n>"),
+                // / `"api.tar"` / `"libpod-images-load.tar"` (pkg/api/handlers/libpod/images.go
+                // ImagesLoad, by version): the random suffix is decimal.
+                (
+                    r"\b(api_load\.tar|api\.tar|libpod-images-load\.tar)[0-9]+",
+                    "$1<n>",
+                ),
+                // containers/image unpacks an oci-archive into `os.MkdirTemp(<big files dir>,
+                // "oci")` (oci/archive/reader.go NewReader), named in its refusals.
+                (r"(/oci)[0-9]+/", "$1<n>/"),
                 // Another harness temp root (a fixtures dir, another instance, the producer's):
                 // `tempfile`'s six random alphanumerics after our prefix, with the path before it.
                 (
@@ -367,6 +374,12 @@ mod tests {
         assert_eq!(
             r.text("open /tmp/harness-Ab12Cd/data/tmp/docker-import-7/blobs/json: no such file"),
             "open <root>/data/tmp/docker-import-<n>/blobs/json: no such file"
+        );
+        assert_eq!(
+            r.text(
+                "parsing \"localhost/tmp/harness-Ab12Cd/tmp/libpod-images-load.tar2319777464\": x\n * oci-archive: loading index: open /var/tmp/oci4058649186/index.json: no such file"
+            ),
+            "parsing \"localhost<root>/tmp/libpod-images-load.tar<n>\": x\n * oci-archive: loading index: open /var/tmp/oci<n>/index.json: no such file"
         );
         assert_eq!(
             r.text(&format!("Loaded image ID: sha256:{hex}")),

@@ -48,6 +48,7 @@ mod registry;
 mod save;
 mod save_step;
 mod sources;
+mod steps_lang;
 mod styles;
 mod teardown;
 
@@ -66,6 +67,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("save", save::TESTS),
     ("save_step", save_step::TESTS),
     ("sources", sources::TESTS),
+    ("steps_lang", steps_lang::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
 ];
