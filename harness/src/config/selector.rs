@@ -157,7 +157,7 @@ impl AppliesTo {
 /// `applies_to:` as written: a selector mapping or a sequence of them.
 #[derive(Debug)]
 pub(crate) enum RawAppliesTo {
-    One(RawSelector),
+    One(Box<RawSelector>),
     Any(Vec<RawSelector>),
 }
 
@@ -174,7 +174,8 @@ impl<'de> Deserialize<'de> for RawAppliesTo {
                 self,
                 map: A,
             ) -> Result<Self::Value, A::Error> {
-                RawSelector::deserialize(MapAccessDeserializer::new(map)).map(RawAppliesTo::One)
+                let one = RawSelector::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(RawAppliesTo::One(Box::new(one)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
