@@ -200,12 +200,29 @@ fn outcome_label(obs: &crate::steps::Observation) -> String {
     if let Some(why) = value.get("skipped").and_then(|v| v.as_str()) {
         return format!("skipped ({why})");
     }
-    let word = value
+    let mut word = value
         .get("outcome")
         .and_then(|v| v.as_str())
         .unwrap_or("observed")
         .to_string();
-    let Some(error) = value.get("error").filter(|e| !e.is_null()) else {
+    let error = value.get("error").filter(|e| !e.is_null());
+    // The images a load or import changed: a repeated load changes nothing after the first.
+    if let Some(images) = value.get("images").and_then(|v| v.as_array())
+        && error.is_none()
+    {
+        let names: Vec<&str> = images
+            .iter()
+            .filter_map(|i| i.get("names").and_then(|n| n.as_array()))
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .collect();
+        match (images.is_empty(), names.is_empty()) {
+            (true, _) => word.push_str(" (no image changed)"),
+            (false, true) => word.push_str(&format!(" ({} unnamed)", images.len())),
+            (false, false) => word.push_str(&format!(" ({})", names.join(", "))),
+        }
+    }
+    let Some(error) = error else {
         return word;
     };
     let status = error.get("status").and_then(|v| v.as_u64());

@@ -582,7 +582,9 @@ async fn a_repeated_step_counts_each_distinct_outcome_and_snapshots_each_once() 
     // The text report counts the trials.
     let details = crate::report::details(std::slice::from_ref(&r));
     assert!(
-        details.contains("load-a: 3 trials: 1 loaded #1, 2 loaded #2 (repeat)"),
+        details.contains(
+            "load-a: 3 trials: 1 loaded (a.test/x:1), 2 loaded (no image changed) (repeat)"
+        ),
         "{details}"
     );
 }

@@ -174,7 +174,9 @@ fn repeat_and_applies_to(runtime: RuntimeKind, runs: &str, skipped: &str) {
     let details = harness::report::details(std::slice::from_ref(&r));
     assert!(
         details.contains("load-broken: 3 trials: 3 error")
-            && details.contains("load-good: 3 trials: 1 loaded #1, 2 loaded #2"),
+            && details.contains(
+                "load-good: 3 trials: 1 loaded (a.test/steps-lang:1), 2 loaded (no image changed)"
+            ),
         "{details}"
     );
 }
