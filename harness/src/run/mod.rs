@@ -454,6 +454,12 @@ async fn run_steps(
             continue;
         }
         let limit = step.timeout.unwrap_or(opts.step_timeout);
+        // The trials observed so far are kept when one breaks the cell.
+        let keep = |steps: &mut Vec<Observation>, repeated: RepeatedStep| {
+            if !repeated.outcomes.is_empty() {
+                steps.push(Observation::Repeated(repeated));
+            }
+        };
         let mut repeated = RepeatedStep::new(step.repeat);
         for trial in 1..=step.repeat {
             // Errors name the step, and on a repeated step the trial that broke.
@@ -463,17 +469,11 @@ async fn run_steps(
                 step.id.clone()
             };
             let ran = tokio::time::timeout(limit, step.action.run(&step.id, &cx)).await;
-            // The trials observed so far are kept when one breaks the cell.
-            let keep = |steps: &mut Vec<Observation>, repeated: RepeatedStep| {
-                if !repeated.outcomes.is_empty() {
-                    steps.push(Observation::Repeated(repeated));
-                }
-            };
             let obs = match ran {
                 Ok(Ok(obs)) => obs,
                 // An operation the instance's driver does not offer is the step's `skip`, with
-                // the driver's reason, never a refusal in the runtime's name; it is not offered
-                // on a second trial either.
+                // the driver's reason, never a refusal in the runtime's name. Refused on the
+                // first trial, the step is not repeated; on a later trial it is one outcome.
                 Ok(Err(StepError::Runtime(e))) if e.unsupported().is_some() => {
                     let skipped = Observation::Skipped(SkippedStep {
                         id: step.id.clone(),
@@ -524,9 +524,7 @@ async fn run_steps(
                 ));
             }
         }
-        if !repeated.outcomes.is_empty() {
-            steps.push(Observation::Repeated(repeated));
-        }
+        keep(steps, repeated);
     }
     Ok(())
 }
