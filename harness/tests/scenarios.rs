@@ -55,7 +55,10 @@ fn main() {
         let scenario = Arc::new(scenario.clone());
         for cell in &session.cells {
             let name = format!("{}::{}", scenario.name, cell.id);
-            let skip = if run::in_ci() {
+            let skip = if !scenario.applies_to.may_match(cell) {
+                // Decided without starting anything, under CI too (run/mod.rs run_cell_with).
+                Some(format!("skipped: {}", run::SCENARIO_DOES_NOT_APPLY))
+            } else if run::in_ci() {
                 None
             } else {
                 missing_runtime(cell)
@@ -90,6 +93,8 @@ fn run_trial(scenario: &Scenario, cell: &Cell) -> Result<(), Failed> {
     let result = rt.block_on(run::run_cell(scenario, &fixtures, cell, &opts));
     match &result.status {
         Status::Pass | Status::Known { .. } => Ok(()),
+        // `applies_to` decided on the version the daemon reported.
+        Status::Skip { reason } if reason == run::SCENARIO_DOES_NOT_APPLY => Ok(()),
         _ => Err(format!(
             "{} [{}]{}",
             result.name(),

@@ -27,6 +27,10 @@ pub struct Expectation {
     pub when: Selector,
     /// What it claims, typed by the step's kind.
     pub claim: steps::Claim,
+    /// On a repeated step, whether the claim must hold for every trial (default) or for at
+    /// least one.
+    #[serde(skip_serializing_if = "Trials::is_all")]
+    pub trials: Trials,
     /// Where it is written, for reports about it after loading.
     #[serde(skip)]
     pub site: Site,
@@ -47,6 +51,25 @@ impl Site {
             position: super::Position::from_location(at),
             field: field.into(),
         }
+    }
+}
+
+/// `trials:` of an expectation on a repeated step (`repeat: N`): which trials its claim must
+/// hold for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trials {
+    /// Every trial (the default).
+    #[default]
+    All,
+    /// At least one trial.
+    Any,
+}
+
+impl Trials {
+    /// Whether this is the default, `all`.
+    pub fn is_all(&self) -> bool {
+        *self == Trials::All
     }
 }
 
@@ -215,30 +238,50 @@ impl ClaimReader<'_> {
     }
 }
 
-/// One `expect:` item as written: `when`, and the claim keys for the step kind to read.
+/// One `expect:` item as written: `when`, `trials`, and the claim keys for the step kind to
+/// read.
 #[derive(Debug)]
 pub(crate) struct RawExpectation {
     pub(crate) when: Option<RawSelector>,
+    pub(crate) trials: Option<Spanned<Trials>>,
     pub(crate) claims: ClaimFields,
 }
 
 impl RawExpectation {
-    /// Resolves the expectation at `field` (`steps[0].expect[1]`) against the step's action.
+    /// Resolves the expectation at `field` (`steps[0].expect[1]`) against the step's action;
+    /// `repeated` says whether the step has `repeat:` above 1, without which `trials` means
+    /// nothing and is refused.
     pub(crate) fn resolve(
         raw: Spanned<Self>,
         path: &Path,
         field: &str,
         action: &steps::Action,
+        repeated: bool,
     ) -> Result<Expectation, ConfigError> {
         let (at, raw) = (raw.referenced, raw.value);
         let when = match raw.when {
             Some(when) => when.resolve(path, &format!("{field}.when"))?,
             None => Selector::default(),
         };
+        let trials = match raw.trials {
+            Some(t) if !repeated => {
+                return Err(ConfigError::at(
+                    path,
+                    t.referenced,
+                    format!("{field}.trials"),
+                    ConfigErrorKind::Conflict(
+                        "trials applies only to a step with repeat: 2 or more (this step runs once)",
+                    ),
+                ));
+            }
+            Some(t) => t.value,
+            None => Trials::All,
+        };
         let claim = action.resolve_claim(raw.claims, path, at, field)?;
         Ok(Expectation {
             when,
             claim,
+            trials,
             site: Site::new(at, field),
         })
     }
@@ -250,19 +293,23 @@ impl<'de> Deserialize<'de> for RawExpectation {
         impl<'de> Visitor<'de> for V {
             type Value = RawExpectation;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an expectation (a mapping of `when` and claims)")
+                f.write_str("an expectation (a mapping of `when`, `trials` and claims)")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut when = None;
+                let (mut when, mut trials) = (None, None);
                 let mut claims = ClaimFields::default();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
-                    if key.value == "when" {
-                        when = Some(map.next_value()?);
-                    } else {
-                        claims.0.push((key, map.next_value()?));
+                    match key.value.as_str() {
+                        "when" => when = Some(map.next_value()?),
+                        "trials" => trials = Some(map.next_value()?),
+                        _ => claims.0.push((key, map.next_value()?)),
                     }
                 }
-                Ok(RawExpectation { when, claims })
+                Ok(RawExpectation {
+                    when,
+                    trials,
+                    claims,
+                })
             }
         }
         deserializer.deserialize_map(V)

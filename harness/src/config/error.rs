@@ -148,6 +148,10 @@ pub enum ConfigErrorKind {
     NoSteps,
     #[error("must not be empty")]
     Empty,
+    #[error("expected an integer from 1 to {max}, found {value:?}")]
+    InvalidRepeat { value: String, max: u32 },
+    #[error("invalid duration {value:?}: {reason}")]
+    InvalidDuration { value: String, reason: &'static str },
     #[error(transparent)]
     VersionConstraint(#[from] crate::config::selector::VersionConstraintError),
     /// A `${` that is not a usable variable (config/vars.rs).

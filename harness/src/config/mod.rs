@@ -32,7 +32,7 @@ pub mod vars;
 mod yaml;
 
 pub(crate) use claim::ClaimFields;
-pub use claim::{ClaimReader, Expectation, IdRole, Outcome, Site, require_something};
+pub use claim::{ClaimReader, Expectation, IdRole, Outcome, Site, Trials, require_something};
 pub use error::{ConfigError, ConfigErrorKind, Position};
 pub use matrix::{Cell, Matrix, RuntimeKind, load_matrix, parse_matrix};
 pub use produced::{ProducedFixture, ProducedFrom, Producer};
@@ -40,7 +40,7 @@ pub use scenario::{
     KnownIssue, Scenario, check_unique_names, load_scenario, load_scenarios, parse_scenario,
     parse_scenarios,
 };
-pub use selector::{Selector, VersionConstraint, VersionConstraintError};
+pub use selector::{AppliesTo, Selector, VersionConstraint, VersionConstraintError};
 pub use step::Step;
 
 /// Loads a standalone fixture spec (`harness craft SPEC.yaml`): the same language as a

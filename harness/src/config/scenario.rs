@@ -50,6 +50,8 @@ pub struct Scenario {
     /// Never empty; ids are unique.
     pub steps: Vec<Step>,
     pub known_issues: Vec<KnownIssue>,
+    /// The cells it runs on (`applies_to:`); elsewhere its result is `skip`. Default: all.
+    pub applies_to: super::selector::AppliesTo,
     /// The file it was loaded from.
     pub source: PathBuf,
 }
@@ -277,6 +279,8 @@ struct RawScenario {
     steps: Spanned<Vec<Spanned<RawStep>>>,
     #[serde(default)]
     known_issues: Vec<Spanned<RawKnownIssue>>,
+    #[serde(default)]
+    applies_to: Option<Spanned<super::selector::RawAppliesTo>>,
 }
 
 /// A known issue as written: its own keys, and the claim keys for its step's kind to read.
@@ -429,7 +433,12 @@ fn resolve(raw: RawScenario, path: &Path) -> Result<Scenario, ConfigError> {
         });
     }
 
+    let applies_to = match raw.applies_to {
+        Some(a) => super::selector::RawAppliesTo::resolve(a, path, "applies_to")?,
+        None => Default::default(),
+    };
     Ok(Scenario {
+        applies_to,
         name: raw.name.value,
         doc: Doc::default(),
         summary: raw.summary,
@@ -573,6 +582,7 @@ known_issues:
                     id_is: Some(IdRole::Config),
                     error_contains: None,
                 }),
+                trials: crate::config::Trials::All,
                 site: Site {
                     position: Some(crate::config::Position {
                         line: 20,
@@ -676,7 +686,7 @@ known_issues:
     #[case::unknown_step_key(
         "    load: hybrid\n",
         "    lod: hybrid\n",
-        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect"
+        "18:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect, repeat, timeout, applies_to"
     )]
     #[case::step_without_action(
         "    load: hybrid\n",
@@ -746,7 +756,7 @@ known_issues:
     #[case::unknown_top_level_key(
         "known_issues:\n",
         "tags: [x]\nknown_issues:\n",
-        "29:1: tags: unknown field `tags`, expected one of name, summary, regression, links, fixtures, steps, known_issues"
+        "29:1: tags: unknown field `tags`, expected one of name, summary, regression, links, fixtures, steps, known_issues, applies_to"
     )]
     #[case::duplicate_key(
         "regression: R1\n",
@@ -859,7 +869,7 @@ known_issues:
         let bad = doc("multi-b", "a").replace("    load: a\n", "    lod: a\n");
         assert_eq!(
             several(&[doc("multi", "a"), bad]).unwrap_err().to_string(),
-            "scenarios/multi.yaml:15:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect"
+            "scenarios/multi.yaml:15:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect, repeat, timeout, applies_to"
         );
         let bad = doc("multi-b", "a").replace("summary: s\n", "summary: [s\n");
         assert!(

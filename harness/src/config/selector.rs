@@ -130,6 +130,91 @@ impl RawSelector {
     }
 }
 
+/// `applies_to:` of a step or a scenario: one selector, or a list of them of which any may
+/// pick the cell. Empty (the key absent) applies everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AppliesTo(pub Vec<Selector>);
+
+impl AppliesTo {
+    /// Whether it picks `cell`, whose runtime reported `observed_version`.
+    pub fn matches(&self, cell: &Cell, observed_version: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|s| s.matches(cell, observed_version))
+    }
+
+    /// Whether it may pick `cell` before an instance reports its version
+    /// ([`Selector::may_match`]); `false` means it picks the cell at no version.
+    pub fn may_match(&self, cell: &Cell) -> bool {
+        self.0.is_empty() || self.0.iter().any(|s| s.may_match(cell))
+    }
+
+    /// Whether it applies to every cell.
+    pub fn is_all(&self) -> bool {
+        self.0.is_empty() || self.0.iter().any(Selector::is_all)
+    }
+}
+
+/// `applies_to:` as written: a selector mapping or a sequence of them.
+#[derive(Debug)]
+pub(crate) enum RawAppliesTo {
+    One(Box<RawSelector>),
+    Any(Vec<RawSelector>),
+}
+
+impl<'de> Deserialize<'de> for RawAppliesTo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAppliesTo;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a selector (runtime, version, store, builder, api) or a list of them")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let one = RawSelector::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(RawAppliesTo::One(Box::new(one)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::<RawSelector>::deserialize(SeqAccessDeserializer::new(seq))
+                    .map(RawAppliesTo::Any)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl RawAppliesTo {
+    /// Resolves the `applies_to` at `field` (`steps[0].applies_to`, `applies_to`); an empty
+    /// list is refused, since it would apply nowhere.
+    pub(crate) fn resolve(
+        raw: Spanned<Self>,
+        path: &std::path::Path,
+        field: &str,
+    ) -> Result<AppliesTo, ConfigError> {
+        match raw.value {
+            RawAppliesTo::One(s) => Ok(AppliesTo(vec![s.resolve(path, field)?])),
+            RawAppliesTo::Any(list) if list.is_empty() => Err(ConfigError::at(
+                path,
+                raw.referenced,
+                field,
+                ConfigErrorKind::Empty,
+            )),
+            RawAppliesTo::Any(list) => list
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| s.resolve(path, &format!("{field}[{i}]")))
+                .collect::<Result<_, _>>()
+                .map(AppliesTo),
+        }
+    }
+}
+
 /// Checks a `store` value against what `runtime` (or, with none, any runtime) accepts.
 pub(crate) fn check_store(
     path: &std::path::Path,

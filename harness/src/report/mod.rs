@@ -97,12 +97,15 @@ pub fn table(results: &[CellResult], color: bool) -> String {
     out
 }
 
-/// Why each non-passing result is what it is, with snapshot diffs.
+/// Why each non-passing result is what it is, with snapshot diffs; and, for every result with
+/// repeated steps (`repeat: N`), how many trials produced each outcome.
 pub fn details(results: &[CellResult]) -> String {
     let mut out = String::new();
     for r in results {
-        let lines: Vec<String> = match &r.status {
-            Status::Pass => continue,
+        let counts = trial_counts(r);
+        let mut lines: Vec<String> = match &r.status {
+            Status::Pass if counts.is_empty() => continue,
+            Status::Pass => Vec::new(),
             Status::Fail { reasons } => reasons.clone(),
             Status::Known { issues, explained } => {
                 let mut lines = vec![format!("known issue reproduced: {}", issues.join(", "))];
@@ -125,6 +128,7 @@ pub fn details(results: &[CellResult]) -> String {
                     .unwrap_or_default()
             )],
         };
+        lines.extend(counts);
         out.push_str(&format!("\n{} [{}]\n", r.name(), r.status.word()));
         for l in lines {
             for (i, part) in l.lines().enumerate() {
@@ -142,4 +146,95 @@ pub fn details(results: &[CellResult]) -> String {
         }
     }
     out
+}
+
+/// One line per repeated step of `r`: `push-a: 10 trials: 7 pushed, 3 error (500: ...)`, the
+/// outcomes in the order first seen.
+pub fn trial_counts(r: &CellResult) -> Vec<String> {
+    r.steps
+        .iter()
+        .filter_map(|step| match step {
+            crate::steps::Observation::Repeated(rep) => Some(rep),
+            _ => None,
+        })
+        .map(|rep| {
+            let labels: Vec<String> = rep
+                .outcomes
+                .iter()
+                .map(|o| outcome_label(&o.observation))
+                .collect();
+            let parts: Vec<String> = rep
+                .outcomes
+                .iter()
+                .zip(&labels)
+                .enumerate()
+                .map(|(i, (o, label))| {
+                    // Outcomes that differ below the outcome word (other names, other
+                    // findings) are told apart by their position.
+                    if labels.iter().filter(|l| *l == label).count() > 1 {
+                        format!("{} {label} #{}", o.count, i + 1)
+                    } else {
+                        format!("{} {label}", o.count)
+                    }
+                })
+                .collect();
+            let ran = rep.trials();
+            let of = if ran == rep.repeat {
+                format!("{ran} trials")
+            } else {
+                format!("{ran} of {} trials ran", rep.repeat)
+            };
+            format!(
+                "{}: {of}: {} (repeat)",
+                rep.outcomes.first().map_or("", |o| o.observation.id()),
+                parts.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// A short name for one outcome: its `outcome` word (`loaded`, `error`) and, for a refusal, the
+/// runtime's status and first line; `skipped` with the reason for a skipped trial.
+fn outcome_label(obs: &crate::steps::Observation) -> String {
+    let value = serde_json::to_value(obs).unwrap_or_default();
+    if let Some(why) = value.get("skipped").and_then(|v| v.as_str()) {
+        return format!("skipped ({why})");
+    }
+    let mut word = value
+        .get("outcome")
+        .and_then(|v| v.as_str())
+        .unwrap_or("observed")
+        .to_string();
+    let error = value.get("error").filter(|e| !e.is_null());
+    // The images a load or import changed: a repeated load changes nothing after the first.
+    if let Some(images) = value.get("images").and_then(|v| v.as_array())
+        && error.is_none()
+    {
+        let names: Vec<&str> = images
+            .iter()
+            .filter_map(|i| i.get("names").and_then(|n| n.as_array()))
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .collect();
+        match (images.is_empty(), names.is_empty()) {
+            (true, _) => word.push_str(" (no image changed)"),
+            (false, true) => word.push_str(&format!(" ({} unnamed)", images.len())),
+            (false, false) => word.push_str(&format!(" ({})", names.join(", "))),
+        }
+    }
+    let Some(error) = error else {
+        return word;
+    };
+    let status = error.get("status").and_then(|v| v.as_u64());
+    let what = error
+        .get("class")
+        .and_then(|v| v.as_str())
+        .or_else(|| error.get("message").and_then(|v| v.as_str()))
+        .and_then(|m| m.lines().next())
+        .unwrap_or_default();
+    let mut detail: String = what.chars().take(80).collect();
+    if let Some(status) = status {
+        detail = format!("{status}: {detail}");
+    }
+    format!("{word} ({detail})")
 }

@@ -4,8 +4,15 @@
 //! runtimes. It hands front doors a [`CellResult`] per scenario x cell and reports progress
 //! through [`Event`]s; it never prints. A runtime refusing something is an observation; only the
 //! harness or a daemon breaking makes a cell `error`, with an [`ErrorKind`] saying what broke.
-//! Every step runs under a timeout, and a cell whose task panics becomes an `error` of its own
-//! while the other cells finish. [`session`] is the one entry point both front doors use.
+//! Every step runs under a timeout (its own `timeout:` or the run's), and a cell whose task
+//! panics becomes an `error` of its own while the other cells finish. [`session`] is the one
+//! entry point both front doors use.
+//!
+//! `applies_to:` is decided here, against the version the daemon reports: a scenario that does
+//! not apply to a cell is that cell's `skip` (before anything starts when
+//! [`crate::config::AppliesTo::may_match`] already says no), and a step that does not apply is
+//! recorded as skipped. A step with `repeat: N` runs N times in a row on the same instance, and
+//! its observation counts each distinct outcome ([`crate::steps::RepeatedStep`]).
 
 pub mod produce;
 pub mod provision;
@@ -24,9 +31,15 @@ use crate::config::{Cell, Scenario};
 pub use crate::results::{CellResult, ErrorKind, SnapshotCheck, Status};
 use crate::runtime::{self, Instance, InstanceSpec, Provider, ProviderError};
 pub use crate::steps::Fixtures;
-use crate::steps::{Observation, Redactor, SkippedStep, StepContext, StepError};
+use crate::steps::{Observation, Redactor, RepeatedStep, SkippedStep, StepContext, StepError};
 pub use session::{Session, SessionError};
 pub use snapshot::SnapshotMode;
+
+/// The reason of a cell's `skip` when the scenario's `applies_to` does not select it.
+pub const SCENARIO_DOES_NOT_APPLY: &str = "scenario does not apply to this cell (applies_to)";
+
+/// The `skipped` reason of a step whose `applies_to` does not select the cell.
+pub const STEP_DOES_NOT_APPLY: &str = "does not apply here (applies_to)";
 
 /// How long one step may take by default before the cell is an `error` (ten minutes: loads of
 /// large archives stream for a while).
@@ -184,6 +197,13 @@ pub async fn run_cell_with(
     lookup: ProviderLookup,
 ) -> CellResult {
     let started = Instant::now();
+    // A scenario that applies to this cell at no version starts nothing, not even producers.
+    if !scenario.applies_to.may_match(cell) {
+        let skip = Status::Skip {
+            reason: SCENARIO_DOES_NOT_APPLY.into(),
+        };
+        return finish(blank_result(scenario, fixtures, cell), skip, started);
+    }
     // The scenario with this cell's values for its variables (config/vars.rs), checked again.
     let scenario = match scenario.for_cell(cell) {
         Ok(s) => s,
@@ -235,6 +255,22 @@ async fn run_on(
 ) -> CellResult {
     let mut result = blank_result(scenario, fixtures, cell);
     result.runtime = Some(instance.info.clone());
+    // Decided on the version the daemon reports; no snapshot is read or written for it.
+    if !scenario.applies_to.matches(cell, &instance.info.version) {
+        let teardown = instance.shutdown();
+        let status = if teardown.problems.is_empty() {
+            Status::Skip {
+                reason: SCENARIO_DOES_NOT_APPLY.into(),
+            }
+        } else {
+            let message = format!(
+                "teardown left something behind: {}",
+                teardown.problems.join("; ")
+            );
+            Status::error(ErrorKind::Teardown, message)
+        };
+        return finish(result, status, started);
+    }
     let builder = cell
         .builder
         .as_deref()
@@ -242,6 +278,7 @@ async fn run_on(
     let outcome = run_steps(
         scenario,
         fixtures,
+        cell,
         &instance,
         builder,
         opts,
@@ -382,6 +419,7 @@ async fn start(
 async fn run_steps(
     scenario: &Scenario,
     fixtures: &Fixtures,
+    cell: &Cell,
     instance: &Instance,
     builder: Option<crate::build::BuilderKind>,
     opts: &RunOptions,
@@ -419,54 +457,86 @@ async fn run_steps(
         Status::error(kind, msg)
     };
     for step in &scenario.steps {
-        let ran = tokio::time::timeout(opts.step_timeout, step.action.run(&step.id, &cx)).await;
-        match ran {
-            Ok(Ok(obs)) => {
-                let full = out_of_space(&obs);
-                steps.push(obs);
-                if let Some(said) = full {
+        if !step.applies_to.matches(cell, &instance.info.version) {
+            steps.push(Observation::Skipped(SkippedStep {
+                id: step.id.clone(),
+                action: step.action.describe(),
+                skipped: STEP_DOES_NOT_APPLY.into(),
+            }));
+            continue;
+        }
+        let limit = step.timeout.unwrap_or(opts.step_timeout);
+        // The trials observed so far are kept when one breaks the cell.
+        let keep = |steps: &mut Vec<Observation>, repeated: RepeatedStep| {
+            if !repeated.outcomes.is_empty() {
+                steps.push(Observation::Repeated(repeated));
+            }
+        };
+        let mut repeated = RepeatedStep::new(step.repeat);
+        for trial in 1..=step.repeat {
+            // Errors name the step, and on a repeated step the trial that broke.
+            let who = if step.is_repeated() {
+                format!("{} (trial {trial} of {})", step.id, step.repeat)
+            } else {
+                step.id.clone()
+            };
+            let ran = tokio::time::timeout(limit, step.action.run(&step.id, &cx)).await;
+            let obs = match ran {
+                Ok(Ok(obs)) => obs,
+                // An operation the instance's driver does not offer is the step's `skip`, with
+                // the driver's reason, never a refusal in the runtime's name. Refused on the
+                // first trial, the step is not repeated; on a later trial it is one outcome.
+                Ok(Err(StepError::Runtime(e))) if e.unsupported().is_some() => {
+                    let skipped = Observation::Skipped(SkippedStep {
+                        id: step.id.clone(),
+                        action: step.action.describe(),
+                        skipped: e.unsupported().unwrap_or_default(),
+                    });
+                    if trial == 1 {
+                        steps.push(skipped);
+                        break;
+                    }
+                    skipped
+                }
+                Ok(Err(StepError::Runtime(e))) => {
+                    keep(steps, repeated);
                     return Err(broke(
-                        ErrorKind::NoSpace,
+                        ErrorKind::Runtime,
+                        format!("{who}: {}", error_chain(&e)),
+                    ));
+                }
+                Ok(Err(StepError::Precondition(why))) => {
+                    keep(steps, repeated);
+                    return Err(broke(ErrorKind::Precondition, format!("{who}: {why}")));
+                }
+                Err(_) => {
+                    keep(steps, repeated);
+                    return Err(broke(
+                        ErrorKind::StepTimeout,
                         format!(
-                            "{}: the disk is full (the runtime answered ENOSPC), so its answer is not its behaviour: {said}",
-                            step.id
+                            "{who}: {} did not finish within {limit:?}",
+                            step.action.describe(),
                         ),
                     ));
                 }
+            };
+            let full = out_of_space(&obs);
+            if step.is_repeated() {
+                repeated.record(obs);
+            } else {
+                steps.push(obs);
             }
-            // An operation the instance's driver does not offer is the step's `skip`, with the
-            // driver's reason, never a refusal in the runtime's name.
-            Ok(Err(StepError::Runtime(e))) if e.unsupported().is_some() => {
-                steps.push(Observation::Skipped(SkippedStep {
-                    id: step.id.clone(),
-                    action: step.action.describe(),
-                    skipped: e.unsupported().unwrap_or_default(),
-                }));
-            }
-            Ok(Err(StepError::Runtime(e))) => {
+            if let Some(said) = full {
+                keep(steps, repeated);
                 return Err(broke(
-                    ErrorKind::Runtime,
-                    format!("{}: {}", step.id, error_chain(&e)),
-                ));
-            }
-            Ok(Err(StepError::Precondition(why))) => {
-                return Err(broke(
-                    ErrorKind::Precondition,
-                    format!("{}: {why}", step.id),
-                ));
-            }
-            Err(_) => {
-                return Err(broke(
-                    ErrorKind::StepTimeout,
+                    ErrorKind::NoSpace,
                     format!(
-                        "{}: {} did not finish within {:?}",
-                        step.id,
-                        step.action.describe(),
-                        opts.step_timeout
+                        "{who}: the disk is full (the runtime answered ENOSPC), so its answer is not its behaviour: {said}",
                     ),
                 ));
             }
         }
+        keep(steps, repeated);
     }
     Ok(())
 }

@@ -482,3 +482,282 @@ async fn a_full_disk_in_the_runtime_s_answer_is_an_error_not_a_refusal() {
         "no .snap.new"
     );
 }
+
+/// A scenario of one load step of fixture `a` with these keys and `expect` items added.
+fn one_load(keys: &str) -> Scenario {
+    let head = &SCENARIO[..SCENARIO.find("steps:").unwrap()];
+    scenario(&format!(
+        "{head}steps:\n  - id: load-a\n    load: a\n{keys}"
+    ))
+}
+
+/// The answers of one load of `a` into a store holding `before`, which leaves `after`;
+/// `inspected` are the images that changed (looked up after the load).
+fn load_answers(
+    before: &[ImageRecord],
+    after: &[ImageRecord],
+    inspected: &[ImageRecord],
+) -> Vec<Answer> {
+    let mut script = vec![
+        Answer::List(before.to_vec()),
+        Answer::Load(LoadOutcome::Loaded {
+            messages: vec!["Loaded image: a.test/x:1".into()],
+        }),
+        Answer::List(after.to_vec()),
+    ];
+    script.extend(
+        inspected
+            .iter()
+            .map(|i| Answer::Lookup(Lookup::Found(i.clone()))),
+    );
+    script
+}
+
+fn refused_load() -> Vec<Answer> {
+    vec![
+        Answer::List(vec![]),
+        Answer::Load(LoadOutcome::Error(ApiRejection {
+            status: Some(500),
+            message: "payload does not match any of the supported image formats".into(),
+        })),
+        Answer::List(vec![]),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_step_counts_each_distinct_outcome_and_snapshots_each_once() {
+    let _serial = SERIAL.lock().await;
+    let s = one_load("    repeat: 3\n    expect:\n      - outcome: loaded\n");
+    let config = config_of(&s);
+    let img = image(&config, &["a.test/x:1"]);
+    // The first load adds the image; the next two find it there and change nothing.
+    let mut script = load_answers(&[], std::slice::from_ref(&img), std::slice::from_ref(&img));
+    for _ in 0..2 {
+        script.extend(load_answers(
+            std::slice::from_ref(&img),
+            std::slice::from_ref(&img),
+            &[],
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_one(&s, "vfs", script, &opts(SnapshotMode::Ignore, dir.path())).await;
+    assert_eq!(r.status, Status::Pass, "{:?}", r.status);
+    assert_eq!(r.steps.len(), 1);
+    let Observation::Repeated(rep) = &r.steps[0] else {
+        panic!("{:?}", r.steps[0])
+    };
+    assert_eq!(rep.repeat, 3);
+    let counts: Vec<u32> = rep.outcomes.iter().map(|o| o.count).collect();
+    assert_eq!(counts, [1, 2]);
+    let Observation::Load(first) = &rep.outcomes[0].observation else {
+        panic!()
+    };
+    assert_eq!(first.images.len(), 1);
+    assert_eq!(r.steps[0].id(), "load-a");
+    // The snapshot shows each outcome once, sorted by their text, with no counts.
+    let body = &r.snapshot_body;
+    assert!(
+        body.contains("- repeat: 3\n  outcomes:\n  - id: load-a\n"),
+        "{body}"
+    );
+    assert!(!body.contains("count"), "{body}");
+    assert_eq!(body.matches("action: load a").count(), 2, "{body}");
+    assert!(
+        body.find("id: config(a)").unwrap() < body.find("images: []").unwrap(),
+        "{body}"
+    );
+    // The JSON has the counts, in first-seen order, and reads back.
+    let json = crate::report::to_json(std::slice::from_ref(&r));
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let step = &value["results"][0]["steps"][0];
+    assert_eq!(step["repeat"], 3);
+    assert_eq!(step["outcomes"][0]["count"], 1);
+    assert_eq!(step["outcomes"][1]["count"], 2);
+    assert_eq!(
+        step["outcomes"][1]["observation"]["images"],
+        serde_json::json!([])
+    );
+    let back = ResultsDoc::from_json(&json).unwrap();
+    assert_eq!(back.results[0].steps, r.steps);
+    // The text report counts the trials.
+    let details = crate::report::details(std::slice::from_ref(&r));
+    assert!(
+        details.contains(
+            "load-a: 3 trials: 1 loaded (a.test/x:1), 2 loaded (no image changed) (repeat)"
+        ),
+        "{details}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identical_trials_are_one_outcome_and_an_expectation_holds_for_each() {
+    let _serial = SERIAL.lock().await;
+    let s = one_load(
+        "    repeat: 3\n    expect:\n      - outcome: error\n      - { outcome: loaded, trials: any }\n",
+    );
+    let script: Vec<Answer> = (0..3).flat_map(|_| refused_load()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_one(&s, "vfs", script, &opts(SnapshotMode::Ignore, dir.path())).await;
+    let Observation::Repeated(rep) = &r.steps[0] else {
+        panic!("{:?}", r.steps[0])
+    };
+    assert_eq!(rep.outcomes.len(), 1);
+    assert_eq!(rep.outcomes[0].count, 3);
+    // `outcome: error` holds for every trial; `outcome: loaded, trials: any` for none.
+    match &r.status {
+        Status::Fail { reasons } => {
+            assert_eq!(reasons.len(), 1, "{reasons:?}");
+            assert!(
+                reasons[0].starts_with("load-a: ")
+                    && reasons[0].ends_with("(3 of 3 trials, and no trial holds it: trials: any)"),
+                "{reasons:?}"
+            );
+        }
+        other => panic!("expected fail, got {other:?}"),
+    }
+    let details = crate::report::details(std::slice::from_ref(&r));
+    assert!(
+        details.contains("load-a: 3 trials: 3 error (500: payload does not match any of the supported image formats) (repeat)"),
+        "{details}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_s_own_timeout_overrides_the_run_s() {
+    let _serial = SERIAL.lock().await;
+    let s = one_load("    timeout: 1s\n");
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(SnapshotMode::Ignore, dir.path());
+    assert_eq!(o.step_timeout, Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let r = run_one(&s, "vfs", vec![Answer::List(vec![]), Answer::Hang], &o).await;
+    assert!(
+        matches!(&r.status, Status::Error { error_kind: ErrorKind::StepTimeout, message } if message.starts_with("load-a: load a did not finish within 1s")),
+        "{:?}",
+        r.status
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trial_that_breaks_names_its_trial_and_keeps_the_ones_before() {
+    let _serial = SERIAL.lock().await;
+    let s = one_load("    repeat: 3\n    timeout: 1s\n");
+    let mut script = refused_load();
+    script.extend([Answer::List(vec![]), Answer::Hang]);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_one(&s, "vfs", script, &opts(SnapshotMode::Ignore, dir.path())).await;
+    assert!(
+        matches!(&r.status, Status::Error { error_kind: ErrorKind::StepTimeout, message } if message.starts_with("load-a (trial 2 of 3): load a did not finish within 1s")),
+        "{:?}",
+        r.status
+    );
+    let Observation::Repeated(rep) = &r.steps[0] else {
+        panic!("{:?}", r.steps)
+    };
+    assert_eq!((rep.repeat, rep.trials()), (3, 1));
+    let details = crate::report::details(std::slice::from_ref(&r));
+    assert!(
+        details.contains("load-a: 1 of 3 trials ran: 1 error"),
+        "{details}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_runs_only_on_the_cells_its_applies_to_selects() {
+    let _serial = SERIAL.lock().await;
+    let s = one_load(
+        "    applies_to: [{ store: overlay }, { runtime: docker }]\n    expect:\n      - outcome: error\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // On vfs the step is skipped: no call, its expectation is not checked.
+    let r = run_one(&s, "vfs", vec![], &opts(SnapshotMode::Ignore, dir.path())).await;
+    assert_eq!(r.status, Status::Pass, "{:?}", r.status);
+    let Observation::Skipped(skipped) = &r.steps[0] else {
+        panic!("{:?}", r.steps[0])
+    };
+    assert_eq!(skipped.skipped, "does not apply here (applies_to)");
+    assert!(
+        r.snapshot_body
+            .contains("action: load a\n  skipped: does not apply here (applies_to)"),
+        "{}",
+        r.snapshot_body
+    );
+    // On overlay it runs, and its expectation is checked.
+    let r = run_one(
+        &s,
+        "overlay",
+        refused_load(),
+        &opts(SnapshotMode::Ignore, dir.path()),
+    )
+    .await;
+    assert_eq!(r.status, Status::Pass, "{:?}", r.status);
+    assert!(matches!(&r.steps[0], Observation::Load(_)), "{:?}", r.steps);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scenario_that_does_not_apply_starts_nothing_and_writes_no_snapshot() {
+    let _serial = SERIAL.lock().await;
+    let s = scenario(&format!("{SCENARIO}applies_to: {{ runtime: docker }}\n"));
+    let dir = tempfile::tempdir().unwrap();
+    // No script is registered: starting an instance would panic.
+    let fixtures = Fixtures::craft(&s).unwrap();
+    let r = run_cell_with(
+        &s,
+        &fixtures,
+        &cell("vfs"),
+        &opts(SnapshotMode::Check, dir.path()),
+        fake,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        Status::Skip {
+            reason: "scenario does not apply to this cell (applies_to)".into()
+        }
+    );
+    assert_eq!(r.runtime, None, "nothing started");
+    assert_eq!(r.snapshot, SnapshotCheck::Skipped);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scenario_s_version_range_is_matched_against_the_daemon_s_version() {
+    let _serial = SERIAL.lock().await;
+    // The cell is `host`, so only the started daemon (4.3.1) can say.
+    let s = scenario(&format!(
+        "{SCENARIO}applies_to: {{ runtime: podman, version: '>=5' }}\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_one(&s, "vfs", vec![], &opts(SnapshotMode::Check, dir.path())).await;
+    assert_eq!(
+        r.status,
+        Status::Skip {
+            reason: "scenario does not apply to this cell (applies_to)".into()
+        }
+    );
+    assert_eq!(r.runtime, Some(info()));
+    assert!(r.steps.is_empty());
+    assert_eq!(r.snapshot, SnapshotCheck::Skipped);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no .snap.new"
+    );
+    // And on a range that holds, it runs.
+    let s = scenario(&format!(
+        "{SCENARIO}applies_to: [{{ runtime: docker }}, {{ runtime: podman, version: '4.3.*' }}]\n"
+    ));
+    let r = run_one(
+        &s,
+        "vfs",
+        happy(&config_of(&s)),
+        &opts(SnapshotMode::Ignore, dir.path()),
+    )
+    .await;
+    assert_eq!(r.status, Status::Pass, "{:?}", r.status);
+}

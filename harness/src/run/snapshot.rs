@@ -20,7 +20,48 @@ use crate::steps::Observation;
 pub struct SnapshotDoc<'a> {
     pub scenario: &'a str,
     pub cell: &'a str,
+    /// A repeated step is rendered by [`snapshot_steps`].
+    #[serde(serialize_with = "snapshot_steps")]
     pub steps: &'a [Observation],
+}
+
+/// The steps as the snapshot shows them: a step that ran once as its observation; a repeated
+/// step as `repeat: N` and its distinct observations, each once and sorted, without counts.
+/// So a deterministic repeated step snapshots the same on every run, and an outcome class that
+/// is new (or gone) is a diff, while how often each class came up, which varies with an
+/// intermittent bug, is in the JSON results and the text report only.
+fn snapshot_steps<S: serde::Serializer>(steps: &&[Observation], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Shown<'a> {
+        Once(&'a Observation),
+        Repeated {
+            repeat: u32,
+            outcomes: Vec<&'a Observation>,
+        },
+    }
+    let shown: Vec<Shown<'_>> = steps
+        .iter()
+        .map(|step| match step {
+            Observation::Repeated(r) => {
+                let mut outcomes: Vec<(String, &Observation)> = r
+                    .outcomes
+                    .iter()
+                    .map(|o| {
+                        let text = serde_saphyr::to_string(&o.observation).unwrap_or_default();
+                        (text, &o.observation)
+                    })
+                    .collect();
+                outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+                Shown::Repeated {
+                    repeat: r.repeat,
+                    outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+                }
+            }
+            once => Shown::Once(once),
+        })
+        .collect();
+    shown.serialize(s)
 }
 
 /// The snapshot header's `info`: what the cell ran against. insta does not compare it, so a

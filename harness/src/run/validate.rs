@@ -246,7 +246,7 @@ mod tests {
         let lines: Vec<String> = v.problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
-            lines[0].ends_with("bad.yaml:5:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect"),
+            lines[0].ends_with("bad.yaml:5:5: steps[0].lod: unknown field `lod`, expected one of id, load, tag, inspect, import, save, remove, list, push, pull, build, publish, expect, repeat, timeout, applies_to"),
             "{}",
             lines[0]
         );

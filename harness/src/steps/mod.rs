@@ -200,6 +200,54 @@ pub struct SkippedStep {
     pub skipped: String,
 }
 
+/// A step whose action ran several times (`repeat: N`): every distinct observation once, in
+/// the order first seen, with how many trials produced it. Observations are redacted before
+/// they are compared, so trials that differ only in volatile values are one outcome. The
+/// counts add up to `repeat` unless a trial broke the cell (then they count the trials that
+/// finished before it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatedStep {
+    /// How many times the step was to run.
+    pub repeat: u32,
+    /// Never empty.
+    pub outcomes: Vec<TrialOutcome>,
+}
+
+/// One distinct observation of a repeated step and how many of its trials produced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialOutcome {
+    pub count: u32,
+    pub observation: Observation,
+}
+
+impl RepeatedStep {
+    /// A repeated step of `repeat` trials, none recorded yet.
+    pub fn new(repeat: u32) -> RepeatedStep {
+        RepeatedStep {
+            repeat,
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// Counts one trial's observation: one more of an outcome already seen, or a new one.
+    pub fn record(&mut self, obs: Observation) {
+        match self.outcomes.iter_mut().find(|o| o.observation == obs) {
+            Some(seen) => seen.count += 1,
+            None => self.outcomes.push(TrialOutcome {
+                count: 1,
+                observation: obs,
+            }),
+        }
+    }
+
+    /// How many trials were recorded.
+    pub fn trials(&self) -> u32 {
+        self.outcomes.iter().map(|o| o.count).sum()
+    }
+}
+
 /// The registry. One line per kind: `Variant(module::Kind)`.
 macro_rules! step_kinds {
     ($($variant:ident($kind:ty)),* $(,)?) => {
@@ -225,8 +273,10 @@ macro_rules! step_kinds {
         #[serde(untagged)]
         pub enum Observation {
             $($variant(<$kind as StepKind>::Observation),)*
-            /// The driver does not offer the action.
+            /// The driver does not offer the action, or the step does not apply to the cell.
             Skipped(SkippedStep),
+            /// The step ran several times (`repeat:`); its outcomes are never `Repeated`.
+            Repeated(RepeatedStep),
         }
 
         impl<'de> Deserialize<'de> for Observation {
@@ -236,6 +286,11 @@ macro_rules! step_kinds {
                 if value.get("skipped").is_some() {
                     return SkippedStep::deserialize(value)
                         .map(Observation::Skipped)
+                        .map_err(D::Error::custom);
+                }
+                if value.get("repeat").is_some() && value.get("outcomes").is_some() {
+                    return RepeatedStep::deserialize(value)
+                        .map(Observation::Repeated)
                         .map_err(D::Error::custom);
                 }
                 let key = value
@@ -268,7 +323,8 @@ macro_rules! step_kinds {
         pub const KEYS: &[&str] = &[$(<$kind as StepKind>::KEY),*];
 
         /// Every key a step mapping may have, for "unknown field" errors.
-        pub(crate) const STEP_FIELDS: &[&str] = &["id", $(<$kind as StepKind>::KEY,)* "expect"];
+        pub(crate) const STEP_FIELDS: &[&str] =
+            &["id", $(<$kind as StepKind>::KEY,)* "expect", "repeat", "timeout", "applies_to"];
 
         impl RawAction {
             /// Reads the value of action key `key` from a step mapping; `None` if `key` is not
@@ -354,6 +410,12 @@ macro_rules! step_kinds {
                         <$kind as StepKind>::contradictions(c, o)
                     })*
                     (_, Observation::Skipped(_)) => Vec::new(),
+                    // Every trial's (the runner's verdict reads trials itself, for `trials`).
+                    (c, Observation::Repeated(r)) => r
+                        .outcomes
+                        .iter()
+                        .flat_map(|o| c.contradictions(&o.observation))
+                        .collect(),
                     #[allow(unreachable_patterns)]
                     _ => vec![Contradiction {
                         claim: "kind",
@@ -378,6 +440,18 @@ macro_rules! step_kinds {
                 match self {
                     $(Observation::$variant(o) => <$kind as StepKind>::id(o),)*
                     Observation::Skipped(s) => &s.id,
+                    Observation::Repeated(r) => r.outcomes.first().map_or("", |o| o.observation.id()),
+                }
+            }
+
+            /// Each distinct observation of the step with how many trials produced it: the
+            /// outcomes of a repeated step, or this observation once.
+            pub fn outcomes(&self) -> Vec<(&Observation, u32)> {
+                match self {
+                    Observation::Repeated(r) => {
+                        r.outcomes.iter().map(|o| (&o.observation, o.count)).collect()
+                    }
+                    other => vec![(other, 1)],
                 }
             }
 
@@ -386,6 +460,8 @@ macro_rules! step_kinds {
                 match self {
                     $(Observation::$variant(o) => <$kind as StepKind>::findings(o),)*
                     Observation::Skipped(_) => &[],
+                    // The first outcome's; each outcome holds its own.
+                    Observation::Repeated(r) => r.outcomes.first().map_or(&[], |o| o.observation.findings()),
                 }
             }
         }

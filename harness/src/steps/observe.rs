@@ -207,13 +207,16 @@ impl Redactor<'_> {
                 // Podman's API spools uploads and exports into `os.CreateTemp("", "api_load.tar")`
                 // / `"api.tar"` (pkg/api/handlers/libpod/images.go): the random suffix is decimal.
                 // The service's own load path spools into `libpod-images-load.tar` the same
-                // way, and containers/image unpacks an oci-archive candidate into
-                // `tmpdir.MkDirBigFileTemp(sys, "oci")`, prefix `container_images_`
-                // (internal/tmpdir/tmpdir.go).
+                // way (ImagesLoad, by version), and containers/image unpacks an oci-archive
+                // candidate into `tmpdir.MkDirBigFileTemp(sys, "oci")`, prefix
+                // `container_images_` (internal/tmpdir/tmpdir.go).
                 (
                     r"\b(api_load\.tar|api\.tar|libpod-images-load\.tar|container_images_oci)[0-9]+",
                     "$1<n>",
                 ),
+                // Older containers/image unpacks it into `os.MkdirTemp(<big files dir>, "oci")`
+                // (oci/archive/reader.go NewReader), named in its refusals.
+                (r"(/oci)[0-9]+/", "$1<n>/"),
                 // Another harness temp root (a fixtures dir, another instance, the producer's):
                 // `tempfile`'s six random alphanumerics after our prefix, with the path before it.
                 (
@@ -388,6 +391,12 @@ mod tests {
         assert_eq!(
             r.text("open /tmp/harness-Ab12Cd/data/tmp/docker-import-7/blobs/json: no such file"),
             "open <root>/data/tmp/docker-import-<n>/blobs/json: no such file"
+        );
+        assert_eq!(
+            r.text(
+                "parsing \"localhost/tmp/harness-Ab12Cd/tmp/libpod-images-load.tar2319777464\": x\n * oci-archive: loading index: open /var/tmp/oci4058649186/index.json: no such file"
+            ),
+            "parsing \"localhost<root>/tmp/libpod-images-load.tar<n>\": x\n * oci-archive: loading index: open /var/tmp/oci<n>/index.json: no such file"
         );
         assert_eq!(
             r.text(&format!("Loaded image ID: sha256:{hex}")),

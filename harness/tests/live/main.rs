@@ -50,6 +50,7 @@ mod review;
 mod save;
 mod save_step;
 mod sources;
+mod steps_lang;
 mod styles;
 mod teardown;
 mod vars;
@@ -71,6 +72,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("save", save::TESTS),
     ("save_step", save_step::TESTS),
     ("sources", sources::TESTS),
+    ("steps_lang", steps_lang::TESTS),
     ("styles", styles::TESTS),
     ("teardown", teardown::TESTS),
     ("vars", vars::TESTS),
