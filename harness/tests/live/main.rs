@@ -277,3 +277,38 @@ pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A host cell of `runtime` on `store` (`<runtime>-host-<store>`), as the matrix would give it.
+pub fn host_cell(runtime: harness::runtime::RuntimeKind, store: &str) -> harness::config::Cell {
+    harness::config::Cell {
+        id: format!("{runtime}-host-{store}"),
+        runtime,
+        version: "host".into(),
+        store: store.into(),
+        builder: None,
+        api: None,
+        extra: Default::default(),
+    }
+}
+
+/// Runs `scenario` on `cell` as `harness run --snapshots ignore` would (its fixtures crafted
+/// first), on a runtime of its own.
+pub fn run_scenario_on(
+    scenario: &harness::config::Scenario,
+    cell: &harness::config::Cell,
+) -> harness::results::CellResult {
+    use harness::run;
+    let fixtures = harness::steps::fixtures::Fixtures::craft(scenario).unwrap();
+    let opts = run::RunOptions {
+        snapshots: run::snapshot::SnapshotMode::Ignore,
+        snapshot_dir: std::env::temp_dir(),
+        jobs: 1,
+        ci: run::in_ci(),
+        step_timeout: run::DEFAULT_STEP_TIMEOUT,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run::run_cell(scenario, &fixtures, cell, &opts))
+}

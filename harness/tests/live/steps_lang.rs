@@ -80,31 +80,11 @@ steps:
 "#;
 
 fn cell(runtime: RuntimeKind, store: &str) -> Cell {
-    Cell {
-        id: format!("{runtime}-host-{store}"),
-        runtime,
-        version: "host".into(),
-        store: store.into(),
-        builder: None,
-        api: None,
-        extra: Default::default(),
-    }
+    crate::host_cell(runtime, store)
 }
 
 fn run_on(scenario: &Scenario, cell: &Cell) -> CellResult {
-    let fixtures = Fixtures::craft(scenario).unwrap();
-    let opts = RunOptions {
-        snapshots: SnapshotMode::Ignore,
-        snapshot_dir: std::env::temp_dir(),
-        jobs: 1,
-        ci: run::in_ci(),
-        step_timeout: run::DEFAULT_STEP_TIMEOUT,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run::run_cell(scenario, &fixtures, cell, &opts))
+    crate::run_scenario_on(scenario, cell)
 }
 
 fn step<'a>(r: &'a CellResult, id: &str) -> &'a Observation {

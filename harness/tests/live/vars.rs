@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use harness::config::{Cell, RuntimeKind, parse_scenario};
-use harness::run::{self, Fixtures, RunOptions, SnapshotMode, Status};
+use harness::config::{RuntimeKind, parse_scenario};
+use harness::run::Status;
 use harness::steps::Observation;
 
 use crate::LiveTest;
@@ -40,28 +40,8 @@ steps:
 fn tagged_on(runtime: RuntimeKind, store: &str) -> Vec<(String, Vec<String>)> {
     let scenario = parse_scenario(SCENARIO, Path::new("vars.yaml")).unwrap();
     assert!(scenario.uses_variables());
-    let fixtures = Fixtures::craft(&scenario).unwrap();
-    let cell = Cell {
-        id: format!("{runtime}-host-{store}"),
-        runtime,
-        version: "host".into(),
-        store: store.into(),
-        builder: None,
-        api: None,
-        extra: Default::default(),
-    };
-    let opts = RunOptions {
-        snapshots: SnapshotMode::Ignore,
-        snapshot_dir: std::env::temp_dir(),
-        jobs: 1,
-        ci: run::in_ci(),
-        step_timeout: run::DEFAULT_STEP_TIMEOUT,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let result = rt.block_on(run::run_cell(&scenario, &fixtures, &cell, &opts));
+    let cell = crate::host_cell(runtime, store);
+    let result = crate::run_scenario_on(&scenario, &cell);
     assert_eq!(result.status, Status::Pass, "{}", result.snapshot_body);
     let Observation::Tag(tag) = &result.steps[1] else {
         panic!("{:?}", result.steps[1])
