@@ -291,7 +291,9 @@ fn a_stopped_daemon_times_out_its_cell_and_the_other_finishes() {
         "{podman}"
     );
     assert_eq!(by_cell("docker-host-vfs")["status"], "pass");
-    assert!(took < Duration::from_secs(90), "took {took:?}");
+    // Not a speed target: a bound that only a hang crosses (the other cell's 400 loads take
+    // 30-100 s on a loaded 2-core machine; the stopped cell gives up after 5 s).
+    assert!(took < Duration::from_secs(300), "took {took:?}");
     assert_clean(tmp.path());
 }
 
