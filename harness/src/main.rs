@@ -363,7 +363,7 @@ fn matrix(args: MatrixArgs) -> i32 {
         Ok(c) => c.into_iter().cloned().collect(),
         Err(e) => return usage_error(&e),
     };
-    let roots = shard::roots(&cells);
+    let roots = roots_of(&cells);
     let jobs = shard::jobs(&cells, &roots, args.max_jobs.map(usize::from));
     if args.format == MatrixFormat::Github {
         emit(&format!("{}\n", shard::github_matrix(&jobs)));
@@ -716,9 +716,23 @@ fn check_unreferenced(session: &Session, args: &RunArgs) -> Result<bool, String>
     Ok(args.unreferenced == Unreferenced::Reject && !found.is_empty())
 }
 
+/// Each cell's root (for grouping), with a warning for each cell no suite places.
+fn roots_of(cells: &[config::Cell]) -> Vec<run::shard::Root> {
+    let roots = run::shard::roots(cells);
+    for (cell, root) in cells.iter().zip(&roots) {
+        if *root == run::shard::Root::Unresolved {
+            eprintln!(
+                "harness: warning: {}: no Debian suite's package index has {} {} (or the indexes cannot be read: `harness doctor`); grouped as `unresolved`",
+                cell.id, cell.runtime, cell.version
+            );
+        }
+    }
+    roots
+}
+
 /// The cells of `shard` among `cells` (the selection, before sources are resolved), in order.
 fn take_shard(cells: &[config::Cell], shard: run::shard::Shard) -> Vec<config::Cell> {
-    let roots = run::shard::roots(cells);
+    let roots = roots_of(cells);
     run::shard::select(&roots, shard)
         .into_iter()
         .map(|i| cells[i].clone())
