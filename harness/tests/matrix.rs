@@ -224,3 +224,67 @@ fn the_workflow_plans_with_harness_matrix() {
     let args: Vec<&str> = command.split_whitespace().skip(1).collect();
     assert!(!harness(&args).is_empty());
 }
+
+/// Runs the binary with `CI` unset; returns (exit code, the --json document, stderr).
+fn run_shard(cells: &str, shard: &str) -> (Option<i32>, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            "scenarios/podman3.yaml",
+            "--cell",
+            cells,
+            "--shard",
+            shard,
+        ])
+        .arg("--json")
+        .arg(&json)
+        .current_dir(repo())
+        .env_remove("CI")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the harness binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let doc = std::fs::read_to_string(&json)
+        .map(|t| serde_json::from_str(&t).expect("results JSON"))
+        .unwrap_or(Value::Null);
+    (out.status.code(), doc, stderr)
+}
+
+fn result_cells(doc: &Value) -> Vec<String> {
+    doc["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["cell"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `harness run --shard` runs what `harness matrix --shard` lists, after the `--cell`
+/// filters: of a host cell and a bullseye cell, shard 2/2 is the bullseye one (a real
+/// daemon, Docker 20.10.5 from bullseye's root filesystem); of the host cell alone, shard 2/2
+/// is empty, and an empty shard runs nothing and passes.
+#[test]
+fn run_takes_the_shard_after_the_cell_filters() {
+    let cells = "docker-host-vfs,docker-20*";
+    let listed = json_ids(&harness(&[
+        "matrix", "--format", "json", "--cell", cells, "--shard", "2/2",
+    ]));
+    assert_eq!(listed, ["docker-20.10.5-overlay2"]);
+    let (code, doc, stderr) = run_shard(cells, "2/2");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_cells(&doc), listed, "{stderr}");
+    assert!(
+        stderr.contains("shard 2/2: 1 of 2 cells: docker-20.10.5-overlay2"),
+        "{stderr}"
+    );
+
+    let (code, doc, stderr) = run_shard("docker-host-vfs", "2/2");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(result_cells(&doc).is_empty(), "{doc}");
+    assert!(stderr.contains("shard 2/2: 0 of 1 cells: none"), "{stderr}");
+
+    let (code, _, stderr) = run_shard("docker-host-vfs", "3/2");
+    assert_eq!(code, Some(2), "{stderr}");
+}
