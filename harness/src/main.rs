@@ -28,7 +28,7 @@ Exit codes:
            infrastructure error (or the --json file could not be written) and
            nothing failed; 128+N on signal N (SIGINT, SIGTERM,
            SIGHUP; Ctrl-C: 130), after tearing every instance down
-  cells    0 listed; 2 bad usage or a bad matrix
+  matrix   0 listed; 2 bad usage or a bad matrix
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
            be read (or has more members than HARNESS_MAX_MEMBERS); 3 the output
            cannot be written
@@ -58,7 +58,7 @@ const REVIEW_EXIT_CODES: &str = "Exit codes: 0 nothing pending, or every pending
 
 const DOCTOR_EXIT_CODES: &str = "Exit codes: 0 every runtime has at least one source (host or a Debian suite); 1 at least one has none; 2 bad usage.";
 
-const CELLS_EXIT_CODES: &str = "Exit codes: 0 listed; 2 bad usage or a bad matrix.";
+const MATRIX_EXIT_CODES: &str = "Exit codes: 0 listed; 2 bad usage or a bad matrix.";
 
 const CRAFT_EXIT_CODES: &str = "Exit codes: 0 written; 2 bad usage or a bad spec; 3 the archive cannot be written (a full disk, an unwritable directory).";
 
@@ -67,9 +67,10 @@ enum Command {
     /// Run scenarios on every matrix cell (each cell gets its own hermetic daemon).
     #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
-    /// List the cells of a matrix (for a CI plan job).
-    #[command(after_help = CELLS_EXIT_CODES)]
-    Cells(CellsArgs),
+    /// List the cells of a matrix with the root filesystem each starts from and its shard,
+    /// or plan CI jobs (`--format github`: the `strategy.matrix` of a GitHub Actions job).
+    #[command(alias = "cells", after_help = MATRIX_EXIT_CODES)]
+    Matrix(MatrixArgs),
     /// Read an image archive (tar, compressed tar or OCI layout directory) in one streaming
     /// pass, check it with the oracles, and predict the names each runtime family would give
     /// it on load.
@@ -150,9 +151,12 @@ struct ProvisionArgs {
     /// The matrix file.
     #[arg(long, default_value = "matrix.yaml")]
     matrix: PathBuf,
-    /// Only these cells (ids or globs); repeatable. Default: all.
-    #[arg(long = "cell", value_name = "ID")]
+    /// Only these cells (ids or globs); repeatable or comma-separated. Default: all.
+    #[arg(long = "cell", value_name = "ID", value_delimiter = ',')]
     cells: Vec<String>,
+    /// Only the cells of shard K of N (1-based; the same shards as `harness run --shard`).
+    #[arg(long, value_name = "K/N", conflicts_with_all = ["list", "prune"])]
+    shard: Option<run::shard::Shard>,
     /// List the cache's entries (suite, key, runtime versions, current or stale) instead.
     #[arg(long, conflicts_with = "prune")]
     list: bool,
@@ -228,9 +232,15 @@ struct RunArgs {
     /// The matrix file.
     #[arg(long, default_value = "matrix.yaml")]
     matrix: PathBuf,
-    /// Run only these cells (ids or globs like `podman-*`); repeatable. Default: all.
-    #[arg(long = "cell", value_name = "ID")]
+    /// Run only these cells (ids or globs like `podman-*`); repeatable or comma-separated.
+    /// Default: all.
+    #[arg(long = "cell", value_name = "ID", value_delimiter = ',')]
     cells: Vec<String>,
+    /// Run only shard K of N (1-based), taken after the --cell filters: cells grouped by the
+    /// root filesystem they start from, groups dealt round-robin (`harness matrix` shows
+    /// each cell's shard; see README "GitHub Actions").
+    #[arg(long, value_name = "K/N")]
+    shard: Option<run::shard::Shard>,
     /// Cells run at once, 1 to 1024. Default: the number of CPUs.
     #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..=1024))]
     jobs: Option<u16>,
@@ -264,13 +274,32 @@ struct RunArgs {
 }
 
 #[derive(clap::Args)]
-struct CellsArgs {
+struct MatrixArgs {
     /// The matrix file.
     #[arg(long, default_value = "matrix.yaml")]
     matrix: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Only these cells (ids or globs); repeatable or comma-separated. Default: all.
+    #[arg(long = "cell", value_name = "ID", value_delimiter = ',')]
+    cells: Vec<String>,
+    /// `table`: one line per cell (id, root filesystem, shard); `json`: the cells with
+    /// `root` and `shard`; `github`: one line of JSON, `{"include": [{name, shard, cells,
+    /// suites}, ...]}`, one entry per job.
+    #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
+    format: MatrixFormat,
+    /// At most N jobs (groups dealt round-robin). Default: one job per root filesystem.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_jobs: Option<u16>,
+    /// List only the cells of shard K of N (what `harness run --shard K/N` runs); not
+    /// with --format github or --max-jobs.
+    #[arg(long, value_name = "K/N", conflicts_with = "max_jobs")]
+    shard: Option<run::shard::Shard>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MatrixFormat {
+    Table,
+    Json,
+    Github,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -300,7 +329,7 @@ fn main() -> ExitCode {
     }
     let code = match cli.command {
         Command::Run(args) => run(args),
-        Command::Cells(args) => cells(args),
+        Command::Matrix(args) => matrix(args),
         Command::Ref(args) => explain_refs(args),
         Command::Craft(args) => craft(args),
         Command::Inspect(args) => inspect(args),
@@ -321,20 +350,72 @@ fn color_allowed(stream: &impl IsTerminal) -> bool {
     stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn cells(args: CellsArgs) -> i32 {
+fn matrix(args: MatrixArgs) -> i32 {
+    use run::shard::{self, Shard};
+    if args.shard.is_some() && args.format == MatrixFormat::Github {
+        return usage_error(&"--shard lists one shard's cells: use --format table or json");
+    }
     let matrix = match config::load_matrix(&args.matrix) {
         Ok(m) => m,
         Err(e) => return usage_error(&e),
     };
+    let cells: Vec<config::Cell> = match matrix.select(&args.cells) {
+        Ok(c) => c.into_iter().cloned().collect(),
+        Err(e) => return usage_error(&e),
+    };
+    let roots = roots_of(&cells);
+    let jobs = shard::jobs(&cells, &roots, args.max_jobs.map(usize::from));
+    if args.format == MatrixFormat::Github {
+        emit(&format!("{}\n", shard::github_matrix(&jobs)));
+        return 0;
+    }
+    // Each cell's shard: the one asked for, else its job's in the plan.
+    let count = args.shard.map_or(jobs.len(), |s| s.count);
+    let shard_of = shard::assign(&roots, count);
+    let listed: Vec<usize> = (0..cells.len())
+        .filter(|&i| args.shard.is_none_or(|s| shard_of[i] + 1 == s.index))
+        .collect();
+    let shard_text = |i: usize| {
+        Shard {
+            index: shard_of[i] + 1,
+            count,
+        }
+        .to_string()
+    };
     match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&matrix.cells).expect("cells serialize")
-        ),
-        Format::Table => {
-            for c in &matrix.cells {
-                println!("{}", c.id);
+        MatrixFormat::Json => {
+            let list: Vec<serde_json::Value> = listed
+                .iter()
+                .map(|&i| {
+                    let mut v = serde_json::to_value(&cells[i]).expect("cells serialize");
+                    v["root"] = roots[i].to_string().into();
+                    v["shard"] = shard_text(i).into();
+                    v
+                })
+                .collect();
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&list).expect("cells serialize")
+            ));
+        }
+        _ => {
+            let width = listed.iter().map(|&i| cells[i].id.len()).max().unwrap_or(0);
+            let root_width = listed
+                .iter()
+                .map(|&i| roots[i].to_string().len())
+                .max()
+                .unwrap_or(0)
+                .max(4);
+            let mut out = format!("{:width$}  {:root_width$}  SHARD\n", "CELL", "ROOT");
+            for &i in &listed {
+                out.push_str(&format!(
+                    "{:width$}  {:root_width$}  {}\n",
+                    cells[i].id,
+                    roots[i].to_string(),
+                    shard_text(i)
+                ));
             }
+            emit(&out);
         }
     }
     0
@@ -458,6 +539,9 @@ fn provision(args: ProvisionArgs) -> i32 {
         Ok(c) => c.into_iter().cloned().collect(),
         Err(e) => return usage_error(&e),
     };
+    if let Some(shard) = args.shard {
+        cells = take_shard(&cells, shard);
+    }
     run::session::resolve_cell_sources(&mut cells);
     for c in &cells {
         if let Some(why) = c.extra.get(run::session::SOURCE_ERROR) {
@@ -632,6 +716,29 @@ fn check_unreferenced(session: &Session, args: &RunArgs) -> Result<bool, String>
     Ok(args.unreferenced == Unreferenced::Reject && !found.is_empty())
 }
 
+/// Each cell's root (for grouping), with a warning for each cell no suite places.
+fn roots_of(cells: &[config::Cell]) -> Vec<run::shard::Root> {
+    let roots = run::shard::roots(cells);
+    for (cell, root) in cells.iter().zip(&roots) {
+        if *root == run::shard::Root::Unresolved {
+            eprintln!(
+                "harness: warning: {}: no Debian suite's package index has {} {} (or the indexes cannot be read: `harness doctor`); grouped as `unresolved`",
+                cell.id, cell.runtime, cell.version
+            );
+        }
+    }
+    roots
+}
+
+/// The cells of `shard` among `cells` (the selection, before sources are resolved), in order.
+fn take_shard(cells: &[config::Cell], shard: run::shard::Shard) -> Vec<config::Cell> {
+    let roots = roots_of(cells);
+    run::shard::select(&roots, shard)
+        .into_iter()
+        .map(|i| cells[i].clone())
+        .collect()
+}
+
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {
     eprintln!("harness: {e}");
     2
@@ -651,6 +758,20 @@ fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return usage_error(&run::error_chain(&e)),
     };
+    if let Some(shard) = args.shard {
+        let selected = session.cells.len();
+        session.cells = take_shard(&session.cells, shard);
+        let ids: Vec<&str> = session.cells.iter().map(|c| c.id.as_str()).collect();
+        eprintln!(
+            "harness: shard {shard}: {} of {selected} cells: {}",
+            ids.len(),
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        );
+    }
     session.resolve_sources();
     for w in &session.warnings {
         eprintln!("harness: warning: {w}");
@@ -830,7 +951,7 @@ mod tests {
             names,
             [
                 "run",
-                "cells",
+                "matrix",
                 "inspect",
                 "craft",
                 "ref",

@@ -20,6 +20,7 @@ pub mod provision;
 mod replay_tests;
 pub mod review;
 pub mod session;
+pub mod shard;
 pub mod snapshot;
 pub mod validate;
 pub mod verdict;
