@@ -33,11 +33,14 @@ const SAMPLE: &str = include_str!("data/results-sample.json");
 /// The schema's example: one result of every status, a snapshot diff, a repeated pair.
 const EXAMPLE: &str = include_str!("data/results/example.json");
 
+/// One check, given the Chromium binary.
+type Check = fn(&Path) -> Result<(), Failed>;
+
 fn main() {
     let args = Arguments::from_args();
     let chromium = chromium();
     let ci = harness::run::in_ci();
-    let tests: [(&str, fn(&Path) -> Result<(), Failed>); 4] = [
+    let tests: [(&str, Check); 4] = [
         (
             "grid_and_detail_with_javascript",
             grid_and_detail_with_javascript,
@@ -78,9 +81,11 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// `$HARNESS_CHROMIUM`, or `chromium` on `PATH`.
+/// `$HARNESS_CHROMIUM`, or `chromium` on `PATH`, if it is there.
 fn chromium() -> Option<PathBuf> {
-    harness::runtime::provider::find_binary("chromium", "HARNESS_CHROMIUM").ok()
+    harness::runtime::provider::find_binary("chromium", "HARNESS_CHROMIUM")
+        .ok()
+        .filter(|p| p.is_file())
 }
 
 /// `target/html-report/`, where pages and screenshots are kept.
@@ -468,6 +473,8 @@ struct Browser {
     to: std::io::PipeWriter,
     from: BufReader<std::io::PipeReader>,
     next_id: u64,
+    /// Dropped with the browser, which stops the watchdog.
+    _done: std::sync::mpsc::Sender<()>,
     _profile: tempfile::TempDir,
 }
 
@@ -506,11 +513,23 @@ impl Browser {
         }
         let child = cmd.spawn().map_err(|e| format!("run chromium: {e}"))?;
         drop((their_in, their_out));
+        // A watchdog: a Chromium that stops answering is killed, which closes its pipe and
+        // fails the read that waits on it, rather than hanging the test.
+        let (done, watch) = std::sync::mpsc::channel::<()>();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                watch.recv_timeout(std::time::Duration::from_secs(120))
+            {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        });
         Ok(Browser {
             child,
             to,
             from: BufReader::new(from),
             next_id: 0,
+            _done: done,
             _profile: profile,
         })
     }

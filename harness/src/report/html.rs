@@ -185,6 +185,10 @@ fn filter(out: &mut String, results: &[CellResult]) {
     );
 }
 
+/// Where a column sorts: its runtime's place in [`RuntimeKind::ALL`], then the first column
+/// of its version, of its store, and its own.
+type ColumnKey = (usize, usize, usize, usize);
+
 /// The grid's layout: scenario rows in the order they first appear, cell columns grouped by
 /// runtime ([`RuntimeKind::ALL`] order), then version, then store, each group in the order it
 /// first appears.
@@ -207,7 +211,7 @@ impl<'a> Grid<'a> {
             }
         }
         let first = |f: &dyn Fn(&Cell) -> bool| cells.iter().position(|c| f(c)).unwrap_or(0);
-        let mut keyed: Vec<((usize, usize, usize, usize), &Cell)> = cells
+        let mut keyed: Vec<(ColumnKey, &Cell)> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| {
