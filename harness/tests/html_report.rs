@@ -40,7 +40,7 @@ fn main() {
     let args = Arguments::from_args();
     let chromium = chromium();
     let ci = harness::run::in_ci();
-    let tests: [(&str, Check); 4] = [
+    let tests: [(&str, Check); 5] = [
         (
             "grid_and_detail_with_javascript",
             grid_and_detail_with_javascript,
@@ -50,6 +50,10 @@ fn main() {
             grid_and_detail_without_javascript,
         ),
         ("filter_from_the_query_string", filter_from_the_query_string),
+        (
+            "a_square_opens_its_detail_without_javascript",
+            a_square_opens_its_detail_without_javascript,
+        ),
         ("screenshot", screenshot),
     ];
     let trials = tests
@@ -605,64 +609,137 @@ impl Drop for Browser {
     }
 }
 
+/// A page loaded with its scripts disabled, in its own browser.
+struct NoScriptPage {
+    browser: Browser,
+    session: String,
+    events: Vec<Value>,
+}
+
+impl NoScriptPage {
+    /// Opens `url` at 1600x1000 with script execution disabled and waits for its load event.
+    fn open(bin: &Path, url: &str) -> Result<NoScriptPage, Failed> {
+        let mut browser = Browser::start(bin)?;
+        let mut events = Vec::new();
+        let target = browser.call(
+            None,
+            "Target.createTarget",
+            json!({"url": "about:blank"}),
+            &mut events,
+        )?;
+        let attached = browser.call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+            &mut events,
+        )?;
+        let session = attached["sessionId"]
+            .as_str()
+            .ok_or("no session")?
+            .to_string();
+        let mut page = NoScriptPage {
+            browser,
+            session,
+            events,
+        };
+        page.call("Page.enable", json!({}))?;
+        page.call(
+            "Emulation.setScriptExecutionDisabled",
+            json!({"value": true}),
+        )?;
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
+        )?;
+        page.events.clear();
+        page.call("Page.navigate", json!({"url": url}))?;
+        page.browser
+            .wait_event(&page.session, "Page.loadEventFired", &mut page.events)?;
+        Ok(page)
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Result<Value, Failed> {
+        self.browser
+            .call(Some(&self.session), method, params, &mut self.events)
+    }
+
+    /// The DOM as it is, read without running script in the page.
+    fn dom(&mut self) -> Result<String, Failed> {
+        let root = self.call("DOM.getDocument", json!({}))?;
+        let html = self.call(
+            "DOM.getOuterHTML",
+            json!({"nodeId": root["root"]["nodeId"]}),
+        )?;
+        Ok(html["outerHTML"]
+            .as_str()
+            .ok_or("no outerHTML")?
+            .to_string())
+    }
+
+    fn screenshot(&mut self, png: &Path) -> Result<(), Failed> {
+        let shot = self.call("Page.captureScreenshot", json!({"format": "png"}))?;
+        let data = shot["data"].as_str().ok_or("no screenshot data")?;
+        std::fs::write(png, base64(data)?).map_err(|e| format!("{}: {e}", png.display()).into())
+    }
+
+    /// The height of the laid-out page, in CSS pixels.
+    fn content_height(&mut self) -> Result<f64, Failed> {
+        let metrics = self.call("Page.getLayoutMetrics", json!({}))?;
+        metrics["cssContentSize"]["height"]
+            .as_f64()
+            .ok_or_else(|| "no cssContentSize".into())
+    }
+}
+
+impl Drop for NoScriptPage {
+    fn drop(&mut self) {
+        let _ = self
+            .browser
+            .call(None, "Browser.close", json!({}), &mut self.events);
+    }
+}
+
 /// Loads `url` with the page's scripts disabled; returns the DOM and writes a 1600x1000
 /// screenshot to `png`.
 fn no_script_load(bin: &Path, url: &str, png: &Path) -> Result<String, Failed> {
-    let mut b = Browser::start(bin)?;
-    let ev = &mut Vec::new();
-    let target = b.call(
-        None,
-        "Target.createTarget",
-        json!({"url": "about:blank"}),
-        ev,
-    )?;
-    let attached = b.call(
-        None,
-        "Target.attachToTarget",
-        json!({"targetId": target["targetId"], "flatten": true}),
-        ev,
-    )?;
-    let s = attached["sessionId"]
-        .as_str()
-        .ok_or("no session")?
-        .to_string();
-    let s = s.as_str();
-    b.call(Some(s), "Page.enable", json!({}), ev)?;
-    b.call(
-        Some(s),
-        "Emulation.setScriptExecutionDisabled",
-        json!({"value": true}),
-        ev,
-    )?;
-    b.call(
-        Some(s),
-        "Emulation.setDeviceMetricsOverride",
-        json!({"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
-        ev,
-    )?;
-    ev.clear();
-    b.call(Some(s), "Page.navigate", json!({"url": url}), ev)?;
-    b.wait_event(s, "Page.loadEventFired", ev)?;
-    let root = b.call(Some(s), "DOM.getDocument", json!({}), ev)?;
-    let html = b.call(
-        Some(s),
-        "DOM.getOuterHTML",
-        json!({"nodeId": root["root"]["nodeId"]}),
-        ev,
-    )?;
-    let shot = b.call(
-        Some(s),
+    let mut page = NoScriptPage::open(bin, url)?;
+    let dom = page.dom()?;
+    page.screenshot(png)?;
+    Ok(dom)
+}
+
+/// Without JavaScript, following a square's link shows its detail even when the detail starts
+/// closed (a pass): the page's CSS shows the content of the `<details>` that is the target, so
+/// the page grows by that content.
+fn a_square_opens_its_detail_without_javascript(bin: &Path) -> Result<(), Failed> {
+    let (_, path) = page(SAMPLE, "report");
+    let html = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let target = squares(&html)
+        .into_iter()
+        .find(|s| s.status == "pass")
+        .ok_or("no pass square")?;
+    let closed = NoScriptPage::open(bin, &url(&path, ""))?.content_height()?;
+    let mut page = NoScriptPage::open(bin, &url(&path, &format!("#{}", target.anchor)))?;
+    let open = page.content_height()?;
+    let shot = page.call(
         "Page.captureScreenshot",
-        json!({"format": "png"}),
-        ev,
+        json!({"format": "png", "captureBeyondViewport": true}),
     )?;
-    let data = shot["data"].as_str().ok_or("no screenshot data")?;
-    std::fs::write(png, base64(data)?).map_err(|e| format!("{}: {e}", png.display()))?;
-    let _ = b.call(None, "Browser.close", json!({}), ev);
-    Ok(html["outerHTML"]
-        .as_str()
-        .ok_or("no outerHTML")?
-        .to_string())
+    std::fs::write(
+        out_dir().join("report-nojs-target.png"),
+        base64(shot["data"].as_str().ok_or("no screenshot data")?)?,
+    )
+    .map_err(|e| e.to_string())?;
+    // A detail's facts, reasons, steps and links are well over 100px.
+    if open < closed + 100.0 {
+        return Err(format!(
+            "#{}: the page is {open}px with its detail targeted, {closed}px without: \
+             the detail did not open",
+            target.anchor
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Decodes standard base64 (the protocol's screenshot encoding).
