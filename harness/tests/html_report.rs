@@ -27,8 +27,10 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use regex::Regex;
 use serde_json::{Value, json};
 
-/// A real run: `harness run scenarios/podman3.yaml scenarios/reference-expand.yaml` on the
-/// host cells (`known` on Docker).
+/// A real run on this machine's host cells (`known` on Docker), made with
+/// `cargo run -q -p harness -- run scenarios/podman3.yaml scenarios/reference-expand.yaml
+/// --cell 'docker-host-*' --cell 'podman-host-*' --cell 'containerd-host-*'
+/// --json harness/tests/data/results-sample.json`.
 const SAMPLE: &str = include_str!("data/results-sample.json");
 /// The schema's example: one result of every status, a snapshot diff, a repeated pair.
 const EXAMPLE: &str = include_str!("data/results/example.json");
