@@ -117,9 +117,11 @@ fn url(path: &Path, suffix: &str) -> String {
 }
 
 /// The common flags: headless, no sandbox (we run as root), a fresh profile per run so that
-/// concurrent runs do not share one.
+/// concurrent runs do not share one. `TMPDIR` is the profile too: Chromium leaves its
+/// `org.chromium.Chromium.*` singleton directory there, removed with the profile.
 fn base_command(bin: &Path, profile: &Path) -> Command {
     let mut cmd = Command::new(bin);
+    cmd.env("TMPDIR", profile);
     cmd.args([
         "--headless",
         "--no-sandbox",
