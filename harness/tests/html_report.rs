@@ -136,11 +136,7 @@ fn base_command(bin: &Path, profile: &Path) -> Command {
 /// `chromium --dump-dom URL`: the DOM after the page's scripts ran.
 fn dump_dom(bin: &Path, url: &str) -> Result<String, Failed> {
     let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let out = base_command(bin, profile.path())
-        .args(["--dump-dom", url])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("run chromium: {e}"))?;
+    let out = output_within(base_command(bin, profile.path()).args(["--dump-dom", url]))?;
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() || dom.is_empty() {
         return Err(format!(
@@ -151,6 +147,35 @@ fn dump_dom(bin: &Path, url: &str) -> Result<String, Failed> {
         .into());
     }
     Ok(dom)
+}
+
+/// Runs `cmd` to the end and returns its output; a Chromium still running after 120 s is
+/// killed (its output then fails the check that reads it) rather than hanging the test.
+fn output_within(cmd: &mut Command) -> Result<std::process::Output, Failed> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run chromium: {e}"))?;
+    let _watchdog = watchdog(&child);
+    child
+        .wait_with_output()
+        .map_err(|e| format!("run chromium: {e}").into())
+}
+
+/// Kills `child` if it still runs 120 s from now, unless the returned sender is dropped first.
+fn watchdog(child: &Child) -> std::sync::mpsc::Sender<()> {
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            watch.recv_timeout(std::time::Duration::from_secs(120))
+        {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    done
 }
 
 /// One square of the grid as the DOM shows it.
@@ -439,13 +464,12 @@ fn screenshot(bin: &Path) -> Result<(), Failed> {
         let png = out_dir().join(format!("{name}.png"));
         let _ = std::fs::remove_file(&png);
         let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = base_command(bin, profile.path())
-            .arg(format!("--screenshot={}", png.display()))
-            .arg("--window-size=1600,1000")
-            .arg(url(&path, ""))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run chromium: {e}"))?;
+        let out = output_within(
+            base_command(bin, profile.path())
+                .arg(format!("--screenshot={}", png.display()))
+                .arg("--window-size=1600,1000")
+                .arg(url(&path, "")),
+        )?;
         if !out.status.success() {
             return Err(format!(
                 "chromium --screenshot: {}; {}",
@@ -521,17 +545,9 @@ impl Browser {
         }
         let child = cmd.spawn().map_err(|e| format!("run chromium: {e}"))?;
         drop((their_in, their_out));
-        // A watchdog: a Chromium that stops answering is killed, which closes its pipe and
-        // fails the read that waits on it, rather than hanging the test.
-        let (done, watch) = std::sync::mpsc::channel::<()>();
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                watch.recv_timeout(std::time::Duration::from_secs(120))
-            {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            }
-        });
+        // A Chromium that stops answering is killed, which closes its pipe and fails the read
+        // that waits on it.
+        let done = watchdog(&child);
         Ok(Browser {
             child,
             to,
