@@ -3,6 +3,8 @@
 //! Reporters only read [`CellResult`]s (the owned types of [`crate::results`]); they never
 //! reach into the runner.
 
+pub mod html;
+
 use crate::results::{CellResult, ResultsDoc, SnapshotCheck, Status};
 pub use crate::results::{RESULTS_SCHEMA, Summary};
 
