@@ -46,7 +46,13 @@ Exit codes:
   review   0 nothing pending, or every pending snapshot accepted or rejected; 1
            snapshots are pending (listed, without --accept or --reject); 2 bad
            usage or the directory cannot be read; 3 a snapshot file could not be
-           renamed or removed";
+           renamed or removed
+  report   0 every report written (whatever the results say); 2 bad usage, a
+           results file that cannot be read or is not a results document of this
+           schema, or (merge) files of mixed schema or a scenario x cell in two
+           files; 3 a report could not be written";
+
+const REPORT_EXIT_CODES: &str = "Exit codes: 0 every report written (whatever the results say); 2 bad usage, a results file that cannot be read or is not a results document of this schema, or (merge) files of mixed schema or a scenario x cell in two files (both named); 3 a report could not be written.";
 
 const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed), or --unreferenced=reject found unreferenced snapshots; 2 bad usage or configuration (--review under CI or without a terminal); 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
 
@@ -103,6 +109,58 @@ enum Command {
     /// diffs, or accept or reject them all. `cargo insta review` works on the same files.
     #[command(after_help = REVIEW_EXIT_CODES)]
     Review(ReviewArgs),
+    /// Render reports (JUnit XML, Markdown summary, HTML, JSON) from results documents
+    /// (`run --json FILE`), or merge the documents of several shards and render them.
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    #[command(subcommand)]
+    command: ReportCommand,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Render one results document into DIR: junit.xml, summary.md, report.html (and
+    /// results.json with --format json).
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Render {
+        /// The results document (`harness run --json FILE`).
+        results: PathBuf,
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Which reports, comma-separated.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "junit,markdown,html"
+        )]
+        format: Vec<harness::report::ReportFormat>,
+    },
+    /// Merge the results documents of several shards (refusing mixed schema versions and a
+    /// scenario x cell in two files) and write every report of the merged document into
+    /// DIR, results.json included.
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Merge {
+        /// The shards' results documents.
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Which reports, comma-separated.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "junit,markdown,html,json"
+        )]
+        format: Vec<harness::report::ReportFormat>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -312,6 +370,7 @@ fn main() -> ExitCode {
             0
         }
         Command::Review(args) => review(args),
+        Command::Report(args) => report(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -632,6 +691,53 @@ fn check_unreferenced(session: &Session, args: &RunArgs) -> Result<bool, String>
     Ok(args.unreferenced == Unreferenced::Reject && !found.is_empty())
 }
 
+fn report(args: ReportArgs) -> i32 {
+    let (doc, out, mut formats) = match args.command {
+        ReportCommand::Render {
+            results,
+            out,
+            format,
+        } => {
+            let text = match std::fs::read_to_string(&results) {
+                Ok(t) => t,
+                Err(e) => return usage_error(&format!("{}: {e}", results.display())),
+            };
+            match harness::results::ResultsDoc::from_json(&text) {
+                Ok(doc) => (doc, out, format),
+                Err(e) => {
+                    return usage_error(&format!(
+                        "{}: {}",
+                        results.display(),
+                        run::error_chain(&e)
+                    ));
+                }
+            }
+        }
+        ReportCommand::Merge {
+            results,
+            out,
+            format,
+        } => match harness::report::merge::merge_files(&results) {
+            Ok(doc) => (doc, out, format),
+            Err(e) => return usage_error(&e),
+        },
+    };
+    formats.sort();
+    formats.dedup();
+    match harness::report::write_reports(&doc, &out, &formats) {
+        Ok(written) => {
+            for path in written {
+                eprintln!("harness: wrote {}", path.display());
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("harness: cannot write reports into {}: {e}", out.display());
+            3
+        }
+    }
+}
+
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {
     eprintln!("harness: {e}");
     2
@@ -838,7 +944,8 @@ mod tests {
                 "provision",
                 "validate",
                 "schema",
-                "review"
+                "review",
+                "report"
             ]
         );
     }

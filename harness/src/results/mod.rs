@@ -35,6 +35,15 @@ pub struct CellResult {
     /// someone else runs). Written only then.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub hermetic: bool,
+    /// The provider that gave the instance (`host`, `debian`, `socket`): the matrix's
+    /// `provider` key, or `host`. Added in schema 1 (read as `host` when absent).
+    #[serde(default = "host_provider")]
+    pub provider: String,
+    /// Where that provider took the runtime from, when it is not this machine's installed
+    /// binaries: `debian trixie docker.io 26.1.5+dfsg1-9` (suite and package version),
+    /// `socket /run/docker.sock`. `None` for the host provider.
+    #[serde(default)]
+    pub source: Option<String>,
     /// How the scenario's images were made: the cell's builder, or `craft` for archives the
     /// harness wrote itself.
     pub builder: String,
@@ -45,6 +54,12 @@ pub struct CellResult {
     pub status: Status,
     /// One observation per step that ran, in order.
     pub steps: Vec<Observation>,
+    /// How long each entry of `steps` took, in milliseconds, in the same order (a repeated
+    /// step: all its trials). Kept beside `steps`, not in them, because observations are what
+    /// snapshots render and a duration must never enter a snapshot. Empty when no step ran
+    /// (and in documents written before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_durations_ms: Vec<u64>,
     #[serde(flatten)]
     pub snapshot: SnapshotCheck,
     /// The rendered snapshot body (what the snapshot file holds after its header). Not part of
@@ -56,6 +71,34 @@ pub struct CellResult {
 
 fn yes() -> bool {
     true
+}
+
+fn host_provider() -> String {
+    crate::runtime::provider::DEFAULT_PROVIDER.to_string()
+}
+
+/// The provider a cell names (its `provider` key, default `host`) and, for providers that take
+/// the runtime from elsewhere, that source in words (see [`CellResult::source`]).
+pub fn provenance(cell: &Cell) -> (String, Option<String>) {
+    let provider = cell
+        .extra
+        .get("provider")
+        .cloned()
+        .unwrap_or_else(host_provider);
+    let get = |k: &str| cell.extra.get(k).map(String::as_str);
+    let source = match provider.as_str() {
+        "debian" => Some(
+            ["debian", get("suite").unwrap_or("?")]
+                .into_iter()
+                .chain(get("package_version"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        "socket" => get("socket").map(|s| format!("socket {s}")),
+        crate::runtime::provider::DEFAULT_PROVIDER => None,
+        other => Some(other.to_string()),
+    };
+    (provider, source)
 }
 
 fn is_true(b: &bool) -> bool {
@@ -372,9 +415,13 @@ mod tests {
             "scenario",
             "cell",
             "runtime",
+            "hermetic",
+            "provider",
+            "source",
             "builder",
             "fixtures",
             "steps",
+            "step_durations_ms",
             "duration_ms",
         ];
         assert!(status_keys.is_disjoint(&snapshot_keys));
