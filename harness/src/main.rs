@@ -25,8 +25,8 @@ Exit codes:
   run      0 nothing failed; 1 a cell failed (fail or fixed), or
            --unreferenced=reject found unreferenced snapshots; 2 bad usage or
            configuration (also --review under CI or without a terminal); 3 an
-           infrastructure error (or the --json file could not be written) and
-           nothing failed; 128+N on signal N (SIGINT, SIGTERM,
+           infrastructure error (or the --json file or --report could not be
+           written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM,
            SIGHUP; Ctrl-C: 130), after tearing every instance down
   cells    0 listed; 2 bad usage or a bad matrix
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
@@ -54,7 +54,7 @@ Exit codes:
 
 const REPORT_EXIT_CODES: &str = "Exit codes: 0 every report written (whatever the results say); 2 bad usage, a results file that cannot be read or is not a results document of this schema, or (merge) files of mixed schema or a scenario x cell in two files (both named); 3 a report could not be written.";
 
-const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed), or --unreferenced=reject found unreferenced snapshots; 2 bad usage or configuration (--review under CI or without a terminal); 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed), or --unreferenced=reject found unreferenced snapshots; 2 bad usage or configuration (--review under CI or without a terminal); 3 an infrastructure error (or the --json file or --report could not be written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
 
 const VALIDATE_EXIT_CODES: &str = "Exit codes: 0 every file is valid (warnings do not count); 2 at least one file is not, or bad usage.";
 
@@ -309,6 +309,10 @@ struct RunArgs {
     /// Also write the JSON results document to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write every report (junit.xml, summary.md, report.html, results.json) into this
+    /// directory, as `harness report render` would from the --json file.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// After the run, show each snapshot it wrote as `.snap.new` as a diff and ask to
     /// accept, reject or skip it. Needs a terminal on stdin; refused under CI (CI never
     /// accepts snapshots) and with --snapshots other than check.
@@ -851,6 +855,17 @@ fn run(args: RunArgs) -> i32 {
         eprintln!("harness: failed to write {}: {e}", path.display());
         return 3;
     }
+    if let Some(dir) = &args.report {
+        let doc = harness::results::ResultsDoc::new(results.clone());
+        let all = harness::report::ReportFormat::ALL;
+        if let Err(e) = harness::report::write_reports(&doc, dir, &all) {
+            eprintln!(
+                "harness: failed to write reports into {}: {e}",
+                dir.display()
+            );
+            return 3;
+        }
+    }
     match args.format {
         Format::Json => emit(&format!("{json}\n")),
         Format::Table => {
@@ -948,5 +963,51 @@ mod tests {
                 "report"
             ]
         );
+    }
+
+    /// `harness report` exits 0 having written the reports, 2 when a file cannot be read or
+    /// two shards overlap (naming both), 3 when the output cannot be written.
+    #[test]
+    fn report_exit_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/results/podman3-host.json"
+        );
+        let args = |argv: &[&str]| -> ReportArgs {
+            let mut full = vec!["harness", "report"];
+            full.extend(argv);
+            match Cli::try_parse_from(full).unwrap().command {
+                Command::Report(a) => a,
+                _ => unreachable!(),
+            }
+        };
+        let out = dir.path().join("out");
+        let out_s = out.to_str().unwrap();
+        assert_eq!(report(args(&["render", example, "--out", out_s])), 0);
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["junit.xml", "report.html", "summary.md"]);
+        // The same file twice is two shards holding the same results.
+        assert_eq!(
+            report(args(&["merge", example, example, "--out", out_s])),
+            2
+        );
+        let missing = dir.path().join("missing.json");
+        let missing = missing.to_str().unwrap();
+        assert_eq!(report(args(&["render", missing, "--out", out_s])), 2);
+        assert_eq!(
+            report(args(&["render", example, "--out", "/proc/no-such-dir"])),
+            3
+        );
+        let merged = dir.path().join("merged");
+        let merged_s = merged.to_str().unwrap();
+        assert_eq!(report(args(&["merge", example, "--out", merged_s])), 0);
+        assert!(merged.join("results.json").is_file());
+        assert!(Cli::try_parse_from(["harness", "report", "merge", "--out", merged_s]).is_err());
     }
 }

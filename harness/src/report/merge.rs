@@ -165,8 +165,82 @@ pub fn canonical_order(doc: &mut ResultsDoc) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::ReportFormat;
 
     const EXAMPLE: &str = include_str!("../../tests/data/results/example.json");
+
+    /// A real run on this machine: `harness run scenarios/podman3.yaml --cell 'docker-host-*'
+    /// --cell 'podman-host-*' --json podman3-host.json` (five cells, every result `pass`, with
+    /// per-step durations).
+    const REAL_RUN: &str = include_str!("../../tests/data/results/podman3-host.json");
+
+    /// Merging the shards of a run gives the same report as the unsharded run: the real run's
+    /// document split by cells into two files (alternate cells, so neither shard is a prefix
+    /// of the run's order), merged from the files, rendered in every format; the unsharded
+    /// document put in the canonical order renders the same bytes in every format. The only
+    /// normalisation is that order (durations are the run's own, in both).
+    #[test]
+    fn merging_two_shards_gives_the_unsharded_report() {
+        let full = ResultsDoc::from_json(REAL_RUN).unwrap();
+        assert!(full.results.len() >= 4, "the run has cells to split");
+        assert!(full.results.iter().all(|r| !r.step_durations_ms.is_empty()));
+        let cells: Vec<&str> = full.results.iter().map(|r| r.cell.id.as_str()).collect();
+        let shard = |k: usize| {
+            let results: Vec<_> = full
+                .results
+                .iter()
+                .filter(|r| cells.iter().position(|c| *c == r.cell.id).unwrap() % 2 == k)
+                .cloned()
+                .collect();
+            ResultsDoc::new(results)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(dir.path(), "shard-1.json", &shard(0).to_json());
+        let b = write(dir.path(), "shard-2.json", &shard(1).to_json());
+        // The shards are shards: together they hold every result once.
+        assert_eq!(
+            shard(0).results.len() + shard(1).results.len(),
+            full.results.len()
+        );
+        assert!(!shard(0).results.is_empty() && !shard(1).results.is_empty());
+        // In the file order 2, 1 too: the merged order does not depend on it.
+        for files in [[a.clone(), b.clone()], [b, a]] {
+            let merged = merge_files(&files).unwrap();
+            let mut unsharded = full.clone();
+            canonical_order(&mut unsharded);
+            assert_eq!(merged, unsharded);
+            assert_eq!(merged.summary, full.summary);
+            let (m, u) = (dir.path().join("merged"), dir.path().join("unsharded"));
+            let written = crate::report::write_reports(&merged, &m, &ReportFormat::ALL).unwrap();
+            crate::report::write_reports(&unsharded, &u, &ReportFormat::ALL).unwrap();
+            assert_eq!(written.len(), ReportFormat::ALL.len());
+            for format in ReportFormat::ALL {
+                let name = format.file_name();
+                let merged_text = std::fs::read_to_string(m.join(name)).unwrap();
+                let unsharded_text = std::fs::read_to_string(u.join(name)).unwrap();
+                assert!(!merged_text.is_empty(), "{name}");
+                assert_eq!(merged_text, unsharded_text, "{name} differs");
+            }
+            // The merged results.json reads back as the merged document.
+            let back = std::fs::read_to_string(m.join("results.json")).unwrap();
+            assert_eq!(ResultsDoc::from_json(&back).unwrap(), merged);
+        }
+        // Without the canonical order the run's own order differs from the merge's, so the
+        // normalisation is needed (and the test would catch a merge that kept file order).
+        let merged = merge_files(&[
+            dir.path().join("shard-1.json"),
+            dir.path().join("shard-2.json"),
+        ])
+        .unwrap();
+        assert_ne!(
+            merged
+                .results
+                .iter()
+                .map(|r| &r.cell.id)
+                .collect::<Vec<_>>(),
+            full.results.iter().map(|r| &r.cell.id).collect::<Vec<_>>()
+        );
+    }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
