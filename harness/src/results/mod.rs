@@ -40,7 +40,7 @@ pub struct CellResult {
     #[serde(default = "host_provider")]
     pub provider: String,
     /// Where that provider took the runtime from, when it is not this machine's installed
-    /// binaries: `debian trixie docker.io 26.1.5+dfsg1-9` (suite and package version),
+    /// binaries: `debian trixie 26.1.5+dfsg1-9` (suite and package version),
     /// `socket /run/docker.sock`. `None` for the host provider.
     #[serde(default)]
     pub source: Option<String>,
