@@ -356,6 +356,42 @@ mod tests {
         assert_eq!(words.len(), 6, "every status is in the example: {words:?}");
     }
 
+    /// `results.schema.json` (at the repository root, beside the matrix and scenario schemas)
+    /// accepts the committed example and a real run's document, and refuses a document that
+    /// breaks the shape (an unknown status, a `fail` without reasons, an unknown key).
+    #[test]
+    fn the_json_schema_accepts_real_documents_and_refuses_broken_ones() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../results.schema.json")).unwrap();
+        let v = jsonschema::draft202012::new(&schema).expect("a valid 2020-12 schema");
+        let real = include_str!("../../tests/data/results/podman3-host.json");
+        for text in [EXAMPLE, real] {
+            let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+            let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:#?}");
+        }
+        let doc: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        let fail = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|r| r["status"] == "fail")
+            .unwrap();
+        let broken: [fn(&mut serde_json::Value, usize); 4] = [
+            |d, _| d["results"][0]["status"] = "bogus".into(),
+            |d, i| {
+                d["results"][i].as_object_mut().unwrap().remove("reasons");
+            },
+            |d, _| d["results"][0]["durations"] = 1.into(),
+            |d, _| d["schema"] = 2.into(),
+        ];
+        for (n, breaks) in broken.iter().enumerate() {
+            let mut d = doc.clone();
+            breaks(&mut d, fail);
+            assert!(!v.is_valid(&d), "breakage {n} was accepted");
+        }
+    }
+
     #[test]
     fn other_schema_versions_are_refused() {
         let newer = EXAMPLE.replacen("\"schema\": 1", "\"schema\": 2", 1);
