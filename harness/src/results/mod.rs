@@ -393,6 +393,35 @@ mod tests {
     }
 
     #[test]
+    fn provenance_names_the_provider_and_its_source() {
+        let doc = ResultsDoc::from_json(EXAMPLE).unwrap();
+        let mut cell = doc.results[0].cell.clone();
+        assert_eq!(provenance(&cell), ("host".to_string(), None));
+        for (k, v) in [
+            ("provider", "debian"),
+            ("suite", "trixie"),
+            ("package_version", "26.1.5+dfsg1-9"),
+        ] {
+            cell.extra.insert(k.into(), v.into());
+        }
+        assert_eq!(
+            provenance(&cell),
+            (
+                "debian".to_string(),
+                Some("debian trixie 26.1.5+dfsg1-9".to_string())
+            )
+        );
+        cell.extra.clear();
+        cell.extra.insert("provider".into(), "socket".into());
+        cell.extra
+            .insert("socket".into(), "/run/docker.sock".into());
+        assert_eq!(
+            provenance(&cell).1.as_deref(),
+            Some("socket /run/docker.sock")
+        );
+    }
+
+    #[test]
     fn other_schema_versions_are_refused() {
         let newer = EXAMPLE.replacen("\"schema\": 1", "\"schema\": 2", 1);
         assert!(matches!(

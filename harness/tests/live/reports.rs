@@ -3,7 +3,9 @@
 //! two shards' documents gives the unsharded run's report. Runs are timed, so durations are
 //! the one thing two runs cannot share: they are set to zero before comparing (the README's
 //! "Merging shards"); the Markdown summary and the HTML page hold none and are compared as
-//! written. The test on one run's results split in two is `report::merge::tests`.
+//! written. The whole run also writes its reports itself (`run --report DIR`), which must be
+//! what `report render` writes from its `--json` file. The test on one run's results split in
+//! two is `report::merge::tests`.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -40,7 +42,7 @@ fn ok(out: Output) {
     );
 }
 
-fn run(tmp: &Path, cells: &[&str], json: &Path) {
+fn run(tmp: &Path, cells: &[&str], json: &Path, report: Option<&Path>) {
     let mut c = harness(tmp);
     c.args([
         "run",
@@ -50,6 +52,9 @@ fn run(tmp: &Path, cells: &[&str], json: &Path) {
         "--json",
     ])
     .arg(json);
+    if let Some(dir) = report {
+        c.arg("--report").arg(dir);
+    }
     for cell in cells {
         c.args(["--cell", cell]);
     }
@@ -72,9 +77,14 @@ fn merged_shards_of_separate_runs_give_the_unsharded_report() {
     let tmp = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let at = |name: &str| work.path().join(name);
-    run(tmp.path(), &CELLS, &at("full.json"));
-    run(tmp.path(), &CELLS[..1], &at("shard-1.json"));
-    run(tmp.path(), &CELLS[1..], &at("shard-2.json"));
+    run(
+        tmp.path(),
+        &CELLS,
+        &at("full.json"),
+        Some(&at("run-report")),
+    );
+    run(tmp.path(), &CELLS[..1], &at("shard-1.json"), None);
+    run(tmp.path(), &CELLS[1..], &at("shard-2.json"), None);
     ok(harness(tmp.path())
         .args(["report", "merge"])
         .args([at("shard-2.json"), at("shard-1.json")])
@@ -90,6 +100,13 @@ fn merged_shards_of_separate_runs_give_the_unsharded_report() {
         .args(["--format", "junit,markdown,html,json"])
         .output()
         .unwrap());
+    // `run --report DIR` writes what `report render` writes from the run's --json file.
+    for format in ReportFormat::ALL {
+        let name = format.file_name();
+        let by_run = std::fs::read_to_string(at("run-report").join(name)).unwrap();
+        let rendered = std::fs::read_to_string(at("unsharded").join(name)).unwrap();
+        assert_eq!(by_run, rendered, "run --report: {name}");
+    }
     let mut unsharded = read(&at("unsharded/results.json"));
     harness::report::merge::canonical_order(&mut unsharded);
     let merged = read(&at("merged/results.json"));
