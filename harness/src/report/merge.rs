@@ -37,9 +37,10 @@ pub enum MergeError {
         second_schema: u32,
     },
     #[error(
-        "{name} is in both {} and {}: shards must not overlap",
+        "{name} is in both {} and {}: shards must not overlap{}",
         first.display(),
-        second.display()
+        second.display(),
+        if first == second { " (the same file given twice, or a scenario x cell twice in it)" } else { "" }
     )]
     Duplicate {
         name: String,
