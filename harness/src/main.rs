@@ -25,8 +25,8 @@ Exit codes:
   run      0 nothing failed; 1 a cell failed (fail or fixed), or
            --unreferenced=reject found unreferenced snapshots; 2 bad usage or
            configuration (also --review under CI or without a terminal); 3 an
-           infrastructure error (or the --json file could not be written) and
-           nothing failed; 128+N on signal N (SIGINT, SIGTERM,
+           infrastructure error (or the --json file or --report could not be
+           written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM,
            SIGHUP; Ctrl-C: 130), after tearing every instance down
   matrix   0 listed; 2 bad usage or a bad matrix
   inspect  0 no error finding; 1 at least one error finding; 2 the input cannot
@@ -46,9 +46,15 @@ Exit codes:
   review   0 nothing pending, or every pending snapshot accepted or rejected; 1
            snapshots are pending (listed, without --accept or --reject); 2 bad
            usage or the directory cannot be read; 3 a snapshot file could not be
-           renamed or removed";
+           renamed or removed
+  report   0 every report written (whatever the results say); 2 bad usage, a
+           results file that cannot be read or is not a results document of this
+           schema, or (merge) files of mixed schema or a scenario x cell in two
+           files; 3 a report could not be written";
 
-const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed), or --unreferenced=reject found unreferenced snapshots; 2 bad usage or configuration (--review under CI or without a terminal); 3 an infrastructure error and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
+const REPORT_EXIT_CODES: &str = "Exit codes: 0 every report written (whatever the results say); 2 bad usage, a results file that cannot be read or is not a results document of this schema, or (merge) files of mixed schema or a scenario x cell in two files (both named); 3 a report could not be written.";
+
+const RUN_EXIT_CODES: &str = "Exit codes: 0 nothing failed; 1 a cell failed (fail or fixed), or --unreferenced=reject found unreferenced snapshots; 2 bad usage or configuration (--review under CI or without a terminal); 3 an infrastructure error (or the --json file or --report could not be written) and nothing failed; 128+N on signal N (SIGINT, SIGTERM, SIGHUP; Ctrl-C: 130).";
 
 const VALIDATE_EXIT_CODES: &str = "Exit codes: 0 every file is valid (warnings do not count); 2 at least one file is not, or bad usage.";
 
@@ -104,6 +110,58 @@ enum Command {
     /// diffs, or accept or reject them all. `cargo insta review` works on the same files.
     #[command(after_help = REVIEW_EXIT_CODES)]
     Review(ReviewArgs),
+    /// Render reports (JUnit XML, Markdown summary, HTML, JSON) from results documents
+    /// (`run --json FILE`), or merge the documents of several shards and render them.
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    #[command(subcommand)]
+    command: ReportCommand,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Render one results document into DIR: junit.xml, summary.md, report.html (and
+    /// results.json with --format json).
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Render {
+        /// The results document (`harness run --json FILE`).
+        results: PathBuf,
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Which reports, comma-separated.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "junit,markdown,html"
+        )]
+        format: Vec<harness::report::ReportFormat>,
+    },
+    /// Merge the results documents of several shards (refusing mixed schema versions and a
+    /// scenario x cell in two files) and write every report of the merged document into
+    /// DIR, results.json included.
+    #[command(after_help = REPORT_EXIT_CODES)]
+    Merge {
+        /// The shards' results documents.
+        #[arg(required = true, value_name = "RESULTS")]
+        results: Vec<PathBuf>,
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Which reports, comma-separated.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "junit,markdown,html,json"
+        )]
+        format: Vec<harness::report::ReportFormat>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -261,6 +319,10 @@ struct RunArgs {
     /// Also write the JSON results document to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write every report (junit.xml, summary.md, report.html, results.json) into this
+    /// directory, as `harness report render` would from the --json file.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// After the run, show each snapshot it wrote as `.snap.new` as a diff and ask to
     /// accept, reject or skip it. Needs a terminal on stdin; refused under CI (CI never
     /// accepts snapshots) and with --snapshots other than check.
@@ -341,6 +403,7 @@ fn main() -> ExitCode {
             0
         }
         Command::Review(args) => review(args),
+        Command::Report(args) => report(args),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -739,6 +802,53 @@ fn take_shard(cells: &[config::Cell], shard: run::shard::Shard) -> Vec<config::C
         .collect()
 }
 
+fn report(args: ReportArgs) -> i32 {
+    let (doc, out, mut formats) = match args.command {
+        ReportCommand::Render {
+            results,
+            out,
+            format,
+        } => {
+            let text = match std::fs::read_to_string(&results) {
+                Ok(t) => t,
+                Err(e) => return usage_error(&format!("{}: {e}", results.display())),
+            };
+            match harness::results::ResultsDoc::from_json(&text) {
+                Ok(doc) => (doc, out, format),
+                Err(e) => {
+                    return usage_error(&format!(
+                        "{}: {}",
+                        results.display(),
+                        run::error_chain(&e)
+                    ));
+                }
+            }
+        }
+        ReportCommand::Merge {
+            results,
+            out,
+            format,
+        } => match harness::report::merge::merge_files(&results) {
+            Ok(doc) => (doc, out, format),
+            Err(e) => return usage_error(&e),
+        },
+    };
+    formats.sort();
+    formats.dedup();
+    match harness::report::write_reports(&doc, &out, &formats) {
+        Ok(written) => {
+            for path in written {
+                eprintln!("harness: wrote {}", path.display());
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("harness: cannot write reports into {}: {e}", out.display());
+            3
+        }
+    }
+}
+
 fn usage_error(e: &dyn std::fmt::Display) -> i32 {
     eprintln!("harness: {e}");
     2
@@ -866,6 +976,17 @@ fn run(args: RunArgs) -> i32 {
         eprintln!("harness: failed to write {}: {e}", path.display());
         return 3;
     }
+    if let Some(dir) = &args.report {
+        let doc = harness::results::ResultsDoc::new(results.clone());
+        let all = harness::report::ReportFormat::ALL;
+        if let Err(e) = harness::report::write_reports(&doc, dir, &all) {
+            eprintln!(
+                "harness: failed to write reports into {}: {e}",
+                dir.display()
+            );
+            return 3;
+        }
+    }
     match args.format {
         Format::Json => emit(&format!("{json}\n")),
         Format::Table => {
@@ -959,8 +1080,55 @@ mod tests {
                 "provision",
                 "validate",
                 "schema",
-                "review"
+                "review",
+                "report"
             ]
         );
+    }
+
+    /// `harness report` exits 0 having written the reports, 2 when a file cannot be read or
+    /// two shards overlap (naming both), 3 when the output cannot be written.
+    #[test]
+    fn report_exit_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/results/podman3-host.json"
+        );
+        let args = |argv: &[&str]| -> ReportArgs {
+            let mut full = vec!["harness", "report"];
+            full.extend(argv);
+            match Cli::try_parse_from(full).unwrap().command {
+                Command::Report(a) => a,
+                _ => unreachable!(),
+            }
+        };
+        let out = dir.path().join("out");
+        let out_s = out.to_str().unwrap();
+        assert_eq!(report(args(&["render", example, "--out", out_s])), 0);
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["junit.xml", "report.html", "summary.md"]);
+        // The same file twice is two shards holding the same results.
+        assert_eq!(
+            report(args(&["merge", example, example, "--out", out_s])),
+            2
+        );
+        let missing = dir.path().join("missing.json");
+        let missing = missing.to_str().unwrap();
+        assert_eq!(report(args(&["render", missing, "--out", out_s])), 2);
+        assert_eq!(
+            report(args(&["render", example, "--out", "/proc/no-such-dir"])),
+            3
+        );
+        let merged = dir.path().join("merged");
+        let merged_s = merged.to_str().unwrap();
+        assert_eq!(report(args(&["merge", example, "--out", merged_s])), 0);
+        assert!(merged.join("results.json").is_file());
+        assert!(Cli::try_parse_from(["harness", "report", "merge", "--out", merged_s]).is_err());
     }
 }

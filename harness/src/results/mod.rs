@@ -35,6 +35,15 @@ pub struct CellResult {
     /// someone else runs). Written only then.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub hermetic: bool,
+    /// The provider that gave the instance (`host`, `debian`, `socket`): the matrix's
+    /// `provider` key, or `host`. Added in schema 1 (read as `host` when absent).
+    #[serde(default = "host_provider")]
+    pub provider: String,
+    /// Where that provider took the runtime from, when it is not this machine's installed
+    /// binaries: `debian trixie 26.1.5+dfsg1-9` (suite and package version),
+    /// `socket /run/docker.sock`. `None` for the host provider.
+    #[serde(default)]
+    pub source: Option<String>,
     /// How the scenario's images were made: the cell's builder, or `craft` for archives the
     /// harness wrote itself.
     pub builder: String,
@@ -45,6 +54,12 @@ pub struct CellResult {
     pub status: Status,
     /// One observation per step that ran, in order.
     pub steps: Vec<Observation>,
+    /// How long each entry of `steps` took, in milliseconds, in the same order (a repeated
+    /// step: all its trials). Kept beside `steps`, not in them, because observations are what
+    /// snapshots render and a duration must never enter a snapshot. Empty when no step ran
+    /// (and in documents written before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_durations_ms: Vec<u64>,
     #[serde(flatten)]
     pub snapshot: SnapshotCheck,
     /// The rendered snapshot body (what the snapshot file holds after its header). Not part of
@@ -56,6 +71,34 @@ pub struct CellResult {
 
 fn yes() -> bool {
     true
+}
+
+fn host_provider() -> String {
+    crate::runtime::provider::DEFAULT_PROVIDER.to_string()
+}
+
+/// The provider a cell names (its `provider` key, default `host`) and, for providers that take
+/// the runtime from elsewhere, that source in words (see [`CellResult::source`]).
+pub fn provenance(cell: &Cell) -> (String, Option<String>) {
+    let provider = cell
+        .extra
+        .get("provider")
+        .cloned()
+        .unwrap_or_else(host_provider);
+    let get = |k: &str| cell.extra.get(k).map(String::as_str);
+    let source = match provider.as_str() {
+        "debian" => Some(
+            ["debian", get("suite").unwrap_or("?")]
+                .into_iter()
+                .chain(get("package_version"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        "socket" => get("socket").map(|s| format!("socket {s}")),
+        crate::runtime::provider::DEFAULT_PROVIDER => None,
+        other => Some(other.to_string()),
+    };
+    (provider, source)
 }
 
 fn is_true(b: &bool) -> bool {
@@ -313,6 +356,71 @@ mod tests {
         assert_eq!(words.len(), 6, "every status is in the example: {words:?}");
     }
 
+    /// `results.schema.json` (at the repository root, beside the matrix and scenario schemas)
+    /// accepts the committed example and a real run's document, and refuses a document that
+    /// breaks the shape (an unknown status, a `fail` without reasons, an unknown key).
+    #[test]
+    fn the_json_schema_accepts_real_documents_and_refuses_broken_ones() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../results.schema.json")).unwrap();
+        let v = jsonschema::draft202012::new(&schema).expect("a valid 2020-12 schema");
+        let real = include_str!("../../tests/data/results/podman3-host.json");
+        for text in [EXAMPLE, real] {
+            let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+            let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:#?}");
+        }
+        let doc: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        let fail = doc["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|r| r["status"] == "fail")
+            .unwrap();
+        let broken: [fn(&mut serde_json::Value, usize); 4] = [
+            |d, _| d["results"][0]["status"] = "bogus".into(),
+            |d, i| {
+                d["results"][i].as_object_mut().unwrap().remove("reasons");
+            },
+            |d, _| d["results"][0]["durations"] = 1.into(),
+            |d, _| d["schema"] = 2.into(),
+        ];
+        for (n, breaks) in broken.iter().enumerate() {
+            let mut d = doc.clone();
+            breaks(&mut d, fail);
+            assert!(!v.is_valid(&d), "breakage {n} was accepted");
+        }
+    }
+
+    #[test]
+    fn provenance_names_the_provider_and_its_source() {
+        let doc = ResultsDoc::from_json(EXAMPLE).unwrap();
+        let mut cell = doc.results[0].cell.clone();
+        assert_eq!(provenance(&cell), ("host".to_string(), None));
+        for (k, v) in [
+            ("provider", "debian"),
+            ("suite", "trixie"),
+            ("package_version", "26.1.5+dfsg1-9"),
+        ] {
+            cell.extra.insert(k.into(), v.into());
+        }
+        assert_eq!(
+            provenance(&cell),
+            (
+                "debian".to_string(),
+                Some("debian trixie 26.1.5+dfsg1-9".to_string())
+            )
+        );
+        cell.extra.clear();
+        cell.extra.insert("provider".into(), "socket".into());
+        cell.extra
+            .insert("socket".into(), "/run/docker.sock".into());
+        assert_eq!(
+            provenance(&cell).1.as_deref(),
+            Some("socket /run/docker.sock")
+        );
+    }
+
     #[test]
     fn other_schema_versions_are_refused() {
         let newer = EXAMPLE.replacen("\"schema\": 1", "\"schema\": 2", 1);
@@ -372,9 +480,13 @@ mod tests {
             "scenario",
             "cell",
             "runtime",
+            "hermetic",
+            "provider",
+            "source",
             "builder",
             "fixtures",
             "steps",
+            "step_durations_ms",
             "duration_ms",
         ];
         assert!(status_keys.is_disjoint(&snapshot_keys));

@@ -164,15 +164,19 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 
 /// A result with nothing observed yet.
 fn blank_result(scenario: &Scenario, fixtures: &Fixtures, cell: &Cell) -> CellResult {
+    let (provider, source) = crate::results::provenance(cell);
     CellResult {
         scenario: scenario.name.clone(),
         cell: cell.clone(),
         runtime: None,
         hermetic: true,
+        provider,
+        source,
         builder: cell.builder.clone().unwrap_or_else(|| "craft".to_string()),
         fixtures: fixtures.all_facts(),
         status: Status::Pass,
         steps: Vec::new(),
+        step_durations_ms: Vec::new(),
         snapshot: SnapshotCheck::Skipped,
         snapshot_body: String::new(),
         duration_ms: 0,
@@ -284,6 +288,7 @@ async fn run_on(
         builder,
         opts,
         &mut result.steps,
+        &mut result.step_durations_ms,
     )
     .await;
     // Teardown runs off the async workers (Instance::shutdown sees to that).
@@ -415,8 +420,10 @@ async fn start(
     }
 }
 
-/// Runs the steps in order, recording an observation per step; `Err` is the cell's `error`
-/// status.
+/// Runs the steps in order, recording an observation per step and, in `durations`, how long
+/// each recorded one took (never in the observation: snapshots render those); `Err` is the
+/// cell's `error` status.
+#[allow(clippy::too_many_arguments)] // the cell's context, and the two lists it fills
 async fn run_steps(
     scenario: &Scenario,
     fixtures: &Fixtures,
@@ -425,6 +432,7 @@ async fn run_steps(
     builder: Option<crate::build::BuilderKind>,
     opts: &RunOptions,
     steps: &mut Vec<Observation>,
+    durations: &mut Vec<u64>,
 ) -> Result<(), Status> {
     let book = fixtures.cell_book();
     // The cell's own registry, started only if a step pushes or pulls, and stopped with the
@@ -458,21 +466,30 @@ async fn run_steps(
         Status::error(kind, msg)
     };
     for step in &scenario.steps {
+        let began = Instant::now();
+        // Every observation recorded so far that has no duration yet is this step's.
+        let timed = |steps: &Vec<Observation>, durations: &mut Vec<u64>| {
+            let ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
+            durations.resize(steps.len(), ms);
+        };
         if !step.applies_to.matches(cell, &instance.info.version) {
             steps.push(Observation::Skipped(SkippedStep {
                 id: step.id.clone(),
                 action: step.action.describe(),
                 skipped: STEP_DOES_NOT_APPLY.into(),
             }));
+            timed(steps, durations);
             continue;
         }
         let limit = step.timeout.unwrap_or(opts.step_timeout);
         // The trials observed so far are kept when one breaks the cell.
-        let keep = |steps: &mut Vec<Observation>, repeated: RepeatedStep| {
-            if !repeated.outcomes.is_empty() {
-                steps.push(Observation::Repeated(repeated));
-            }
-        };
+        let keep =
+            |steps: &mut Vec<Observation>, durations: &mut Vec<u64>, repeated: RepeatedStep| {
+                if !repeated.outcomes.is_empty() {
+                    steps.push(Observation::Repeated(repeated));
+                }
+                timed(steps, durations);
+            };
         let mut repeated = RepeatedStep::new(step.repeat);
         for trial in 1..=step.repeat {
             // Errors name the step, and on a repeated step the trial that broke.
@@ -500,18 +517,18 @@ async fn run_steps(
                     skipped
                 }
                 Ok(Err(StepError::Runtime(e))) => {
-                    keep(steps, repeated);
+                    keep(steps, durations, repeated);
                     return Err(broke(
                         ErrorKind::Runtime,
                         format!("{who}: {}", error_chain(&e)),
                     ));
                 }
                 Ok(Err(StepError::Precondition(why))) => {
-                    keep(steps, repeated);
+                    keep(steps, durations, repeated);
                     return Err(broke(ErrorKind::Precondition, format!("{who}: {why}")));
                 }
                 Err(_) => {
-                    keep(steps, repeated);
+                    keep(steps, durations, repeated);
                     return Err(broke(
                         ErrorKind::StepTimeout,
                         format!(
@@ -528,7 +545,7 @@ async fn run_steps(
                 steps.push(obs);
             }
             if let Some(said) = full {
-                keep(steps, repeated);
+                keep(steps, durations, repeated);
                 return Err(broke(
                     ErrorKind::NoSpace,
                     format!(
@@ -537,7 +554,7 @@ async fn run_steps(
                 ));
             }
         }
-        keep(steps, repeated);
+        keep(steps, durations, repeated);
     }
     Ok(())
 }

@@ -423,6 +423,11 @@ async fn results_render_and_read_back() {
     )
     .await;
     let results = vec![pass, broken];
+    // Every recorded step has its duration, also on the cell a broken daemon stopped.
+    for r in &results {
+        assert_eq!(r.step_durations_ms.len(), r.steps.len(), "{}", r.name());
+    }
+    assert!(!results[1].steps.is_empty());
     let table = crate::report::table(&results, false);
     assert!(
         table.contains("podman 4.3.1 (api 4.3.1, vfs)") && table.contains("error"),

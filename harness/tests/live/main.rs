@@ -46,6 +46,7 @@ mod import;
 mod inspect_step;
 mod providers;
 mod registry;
+mod reports;
 mod review;
 mod save;
 mod save_step;
@@ -68,6 +69,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("inspect_step", inspect_step::TESTS),
     ("providers", providers::TESTS),
     ("registry", registry::TESTS),
+    ("reports", reports::TESTS),
     ("review", review::TESTS),
     ("save", save::TESTS),
     ("save_step", save_step::TESTS),
