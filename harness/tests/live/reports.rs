@@ -122,11 +122,10 @@ fn merged_shards_of_separate_runs_give_the_unsharded_report() {
             format.file_name()
         );
     }
-    // The reports without durations are the same files as written.
-    for name in ["summary.md", "report.html"] {
-        let m = std::fs::read_to_string(at("merged").join(name)).unwrap();
-        let u = std::fs::read_to_string(at("unsharded").join(name)).unwrap();
-        assert_eq!(m, u, "{name}");
-    }
+    // The Markdown has no durations, so it is the same file as written (the HTML report shows
+    // each cell's duration: compared above with durations zeroed).
+    let m = std::fs::read_to_string(at("merged").join("summary.md")).unwrap();
+    let u = std::fs::read_to_string(at("unsharded").join("summary.md")).unwrap();
+    assert_eq!(m, u, "summary.md");
     crate::assert_clean(tmp.path());
 }
