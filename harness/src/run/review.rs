@@ -24,32 +24,14 @@ pub struct Pending {
 
 /// Every `.snap.new` in `dir`, sorted by name. A directory that does not exist has none.
 pub fn pending(dir: &Path) -> std::io::Result<Vec<Pending>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".snap.new"))
-        else {
-            continue;
-        };
-        if !path.is_file() {
-            continue;
-        }
-        out.push(Pending {
-            name: name.to_owned(),
+    Ok(super::snapshot::files_with_suffix(dir, ".snap.new")?
+        .into_iter()
+        .map(|(name, new_file)| Pending {
             snap_file: dir.join(format!("{name}.snap")),
-            new_file: path.clone(),
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+            name,
+            new_file,
+        })
+        .collect())
 }
 
 /// The `.snap.new` files in `dir` modified at or after `since`: those a run that started then

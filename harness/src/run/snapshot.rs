@@ -7,7 +7,7 @@
 //! which is not compared, so a version bump alone never fails a snapshot; and `update` leaves a
 //! file whose content is unchanged alone, so a version bump alone never rewrites one either.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -137,12 +137,9 @@ pub fn referenced_names<'a>(
     names
 }
 
-/// The `.snap` files in `dir` whose name is not in `referenced`, sorted. A directory that does
-/// not exist has none.
-pub fn unreferenced(
-    dir: &Path,
-    referenced: &std::collections::BTreeSet<String>,
-) -> std::io::Result<Vec<std::path::PathBuf>> {
+/// The regular files in `dir` whose name ends in `suffix`, as (name without the suffix, path),
+/// sorted by name. A directory that does not exist has none.
+pub fn files_with_suffix(dir: &Path, suffix: &str) -> std::io::Result<Vec<(String, PathBuf)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -154,16 +151,29 @@ pub fn unreferenced(
         let stem = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".snap"));
+            .and_then(|n| n.strip_suffix(suffix))
+            .map(str::to_owned);
         if let Some(stem) = stem
             && path.is_file()
-            && !referenced.contains(stem)
         {
-            out.push(path);
+            out.push((stem, path));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The `.snap` files in `dir` whose name is not in `referenced`, sorted. A directory that does
+/// not exist has none.
+pub fn unreferenced(
+    dir: &Path,
+    referenced: &std::collections::BTreeSet<String>,
+) -> std::io::Result<Vec<PathBuf>> {
+    Ok(files_with_suffix(dir, ".snap")?
+        .into_iter()
+        .filter(|(stem, _)| !referenced.contains(stem))
+        .map(|(_, path)| path)
+        .collect())
 }
 
 /// Reads the content part of an insta `.snap` file (after the `---` header).
