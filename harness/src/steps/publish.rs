@@ -24,7 +24,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::push::{LandedObservation, observe_landed, registry_of, split_to};
+use super::push::{LandedObservation, landed_contradiction, observe_landed, registry_of, split_to};
 use super::{Contradiction, ResolveContext, StepContext, StepError, StepKind};
 use crate::config::{ClaimReader, ConfigError, ConfigErrorKind, IdRole, require_something};
 use crate::runtime::BoxFuture;
@@ -319,25 +319,12 @@ impl StepKind for Publish {
     }
 
     fn contradictions(claim: &PublishClaim, obs: &PublishObservation) -> Vec<Contradiction> {
-        let mut out = Vec::new();
-        if let Some(want) = claim.landed_is {
-            let want = super::observe::DigestRole::from(want);
-            let got = obs.landed.as_ref().and_then(|l| l.digest_is);
-            if got != Some(want) {
-                out.push(Contradiction::of(
-                    "landed_is",
-                    format!(
-                        "{}: expected the {} digest to land, got {}",
-                        obs.id,
-                        want.as_str(),
-                        obs.landed
-                            .as_ref()
-                            .map_or("nothing".to_string(), |l| l.digest.clone())
-                    ),
-                ));
-            }
-        }
-        out
+        claim
+            .landed_is
+            .and_then(|want| landed_contradiction(&obs.id, obs.landed.as_ref(), want))
+            .map(|message| Contradiction::of("landed_is", message))
+            .into_iter()
+            .collect()
     }
 
     fn id(obs: &PublishObservation) -> &str {

@@ -186,12 +186,22 @@ pub(super) fn observe_landed(landed: &Landed, redact: &Redactor<'_>) -> LandedOb
     }
 }
 
-fn role(want: IdRole) -> DigestRole {
-    match want {
-        IdRole::Config => DigestRole::Config,
-        IdRole::Manifest => DigestRole::Manifest,
-        IdRole::Index => DigestRole::Index,
-    }
+/// `landed_is` of a push or publish: the message when what landed is not the `want` digest
+/// of a fixture.
+pub(super) fn landed_contradiction(
+    id: &str,
+    landed: Option<&LandedObservation>,
+    want: IdRole,
+) -> Option<String> {
+    let want = DigestRole::from(want);
+    let got = landed.and_then(|l| l.digest_is);
+    (got != Some(want)).then(|| {
+        format!(
+            "{id}: expected the {} digest to land, got {}",
+            want.as_str(),
+            landed.map_or("nothing".to_string(), |l| l.digest.clone())
+        )
+    })
 }
 
 impl StepKind for Push {
@@ -352,21 +362,11 @@ impl StepKind for Push {
                 );
             }
         }
-        if let Some(want) = claim.landed_is {
-            let got = obs.landed.as_ref().and_then(|l| l.digest_is);
-            if got != Some(role(want)) {
-                push(
-                    "landed_is",
-                    format!(
-                        "{}: expected the {} digest to land, got {}",
-                        obs.id,
-                        role(want).as_str(),
-                        obs.landed
-                            .as_ref()
-                            .map_or("nothing".to_string(), |l| l.digest.clone())
-                    ),
-                );
-            }
+        if let Some(message) = claim
+            .landed_is
+            .and_then(|want| landed_contradiction(&obs.id, obs.landed.as_ref(), want))
+        {
+            push("landed_is", message);
         }
         if let Some(want) = claim.rewritten {
             let got = obs.landed.as_ref().map(|l| l.rewritten);
