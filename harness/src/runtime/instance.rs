@@ -112,6 +112,20 @@ impl Instance {
         self
     }
 
+    /// The instance with its handle wrapped by `f` (a provider that owns more than the
+    /// handle it was given, such as the container provider's outer daemon).
+    pub fn wrap_handle(
+        mut self,
+        f: impl FnOnce(Box<dyn InstanceHandle>) -> Box<dyn InstanceHandle>,
+    ) -> Instance {
+        let handle = self
+            .handle
+            .take()
+            .expect("only shutdown and drop take the handle");
+        self.handle = Some(f(handle));
+        self
+    }
+
     /// Where the instance's API is, if its provider said.
     pub fn endpoint(&self) -> Option<&super::api::Endpoint> {
         self.endpoint.as_ref()

@@ -6,6 +6,11 @@
 //!   machine, each instance in its own root. The default.
 //! - `socket` ([`socket::Socket`]): connects to a daemon someone else already runs, at the
 //!   socket given in the `socket` option. Not hermetic: the daemon's store is shared.
+//! - `debian` ([`debian::Debian`]): the host provider's daemons with the binaries of a Debian
+//!   suite's cached root filesystem.
+//! - `container` ([`container::Container`]): the same daemons inside a privileged container
+//!   of a runtime image (a named one, or one built from a Debian suite's root filesystem), in
+//!   a hermetic dockerd the harness starts for it.
 //!
 //! Adding a provider is one module here plus its line in [`PROVIDERS`].
 //!
@@ -20,6 +25,7 @@
 //! probe bounded by [`PROBE_TIMEOUT`], so one probe that hangs (a socket that accepts and never
 //! answers) cannot outlast the deadline.
 
+pub mod container;
 pub mod debian;
 pub mod host;
 pub mod socket;
@@ -35,7 +41,12 @@ use super::teardown::InstanceRoot;
 use super::{BoxFuture, RuntimeError, RuntimeInfo, RuntimeKind};
 
 /// Every provider, by name. Adding a provider is one module and one line here.
-pub static PROVIDERS: &[&dyn Provider] = &[&host::Host, &socket::Socket, &debian::Debian];
+pub static PROVIDERS: &[&dyn Provider] = &[
+    &host::Host,
+    &socket::Socket,
+    &debian::Debian,
+    &container::Container,
+];
 
 /// The provider a spec gets when it names none.
 pub const DEFAULT_PROVIDER: &str = "host";
@@ -335,7 +346,7 @@ mod tests {
         let err = for_spec(&spec).err().unwrap();
         assert_eq!(
             err.to_string(),
-            r#"unknown provider "dind" (known: host, socket, debian)"#
+            r#"unknown provider "dind" (known: host, socket, debian, container)"#
         );
         assert!(!err.is_unavailable());
     }

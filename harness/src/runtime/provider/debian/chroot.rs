@@ -58,6 +58,8 @@ pub struct ChrootLauncher {
     instance: PathBuf,
     /// The pid of the first daemon, whose mount namespace and root the others join.
     first: Mutex<Option<u32>>,
+    /// Whether daemons also join the first process's pid namespace (a container's).
+    join_pid: bool,
 }
 
 impl ChrootLauncher {
@@ -68,20 +70,43 @@ impl ChrootLauncher {
             tree: tree.to_path_buf(),
             instance: instance.to_path_buf(),
             first: Mutex::new(None),
+            join_pid: false,
         }
     }
 
-    /// The binary `name` in the tree, as a path inside it.
+    /// A launcher whose every daemon joins the mount and pid namespaces and the root of the
+    /// running process `pid` (a container's first process, for the `container` provider),
+    /// with binaries from that root. Nothing is mounted: the container is the namespace.
+    pub fn joining(provider: &'static str, pid: u32) -> ChrootLauncher {
+        let tree = PathBuf::from(format!("/proc/{pid}/root"));
+        ChrootLauncher {
+            provider,
+            instance: tree.clone(),
+            tree,
+            first: Mutex::new(Some(pid)),
+            join_pid: true,
+        }
+    }
+
+    /// The binary `name` in the tree, as a path inside it, looked up in `CHROOT_PATH`'s order
+    /// (a `docker:dind` image keeps dockerd in `/usr/local/bin`).
     fn binary_in_tree(&self, name: &str) -> Result<String, ProviderError> {
-        ["usr/sbin", "usr/bin", "sbin", "bin"]
-            .iter()
-            .map(|d| Path::new(d).join(name))
-            .find(|p| self.tree.join(p).is_file())
-            .map(|p| format!("/{}", p.display()))
-            .ok_or_else(|| ProviderError::Unavailable {
-                provider: self.provider,
-                reason: format!("{} has no {name}", self.tree.display()),
-            })
+        [
+            "usr/local/sbin",
+            "usr/local/bin",
+            "usr/sbin",
+            "usr/bin",
+            "sbin",
+            "bin",
+        ]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| self.tree.join(p).is_file())
+        .map(|p| format!("/{}", p.display()))
+        .ok_or_else(|| ProviderError::Unavailable {
+            provider: self.provider,
+            reason: format!("{} has no {name}", self.tree.display()),
+        })
     }
 
     /// The program and arguments that start `command` in a new namespace and chroot.
@@ -158,6 +183,10 @@ impl ChrootLauncher {
             "--root".into(),
             "--wd".into(),
         ];
+        if self.join_pid {
+            // nsenter forks for a pid namespace: the daemon is its child, in its process group.
+            args.insert(2, "--pid".into());
+        }
         args.extend(command);
         Ok((nsenter, args))
     }
