@@ -429,7 +429,7 @@ include: [{ builder: classic, note: legacy }, { debug: true }]",
     )]
     #[case::unknown_provider(
         "axes: { runtime: [docker], version: [host], store: [vfs] }\ninclude: [{ provider: sockt }]\n",
-        r#"matrix.yaml:2:23: include[0].provider: unknown provider "sockt" (known: host, socket, debian)"#
+        r#"matrix.yaml:2:23: include[0].provider: unknown provider "sockt" (known: host, socket, debian, container)"#
     )]
     #[case::unknown_builder(
         "axes: { runtime: [docker], version: [host], store: [vfs], builder: [buildkitt] }\n",

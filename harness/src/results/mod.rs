@@ -95,6 +95,11 @@ pub fn provenance(cell: &Cell) -> (String, Option<String>) {
                 .join(" "),
         ),
         "socket" => get("socket").map(|s| format!("socket {s}")),
+        crate::runtime::provider::container::NAME => Some(match (get("image"), get("suite")) {
+            (Some(image), _) => format!("container {image}"),
+            (None, Some(suite)) => format!("container of debian {suite}"),
+            (None, None) => "container".to_string(),
+        }),
         crate::runtime::provider::DEFAULT_PROVIDER => None,
         other => Some(other.to_string()),
     };

@@ -79,6 +79,20 @@ impl Daemon {
         envs: &[(String, String)],
         log: PathBuf,
     ) -> Result<Daemon, SpawnError> {
+        Self::spawn_with_death_signal(name, program, args, envs, log, Signal::SIGTERM)
+    }
+
+    /// [`Daemon::spawn`] with `death` as the `PR_SET_PDEATHSIG` signal: SIGKILL for a program
+    /// that blocks SIGTERM while it waits for its child (`unshare --fork` does), which would
+    /// otherwise outlive the harness.
+    pub fn spawn_with_death_signal(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        envs: &[(String, String)],
+        log: PathBuf,
+        death: Signal,
+    ) -> Result<Daemon, SpawnError> {
         use std::os::unix::process::CommandExt;
         let out = File::create(&log).map_err(|source| SpawnError::Log {
             path: log.clone(),
@@ -98,8 +112,8 @@ impl Daemon {
         // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
         // which is async-signal-safe.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(death).map_err(std::io::Error::from)
             });
         }
         let (tx, rx) = mpsc::channel();

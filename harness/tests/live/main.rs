@@ -36,6 +36,7 @@ macro_rules! live_test {
 }
 
 mod build;
+mod container;
 mod containerd;
 mod crafted;
 mod ctr_conformance;
@@ -59,6 +60,7 @@ mod vars;
 /// Every module's tests; trials are named `<module>::<function>`, as libtest named them.
 const MODULES: &[(&str, &[LiveTest])] = &[
     ("build", build::TESTS),
+    ("container", container::TESTS),
     ("containerd", containerd::TESTS),
     ("crafted", crafted::TESTS),
     ("ctr_conformance", ctr_conformance::TESTS),

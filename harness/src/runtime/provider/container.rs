@@ -16,9 +16,10 @@
 //!   `never` (a missing image is "unavailable").
 //! - `outer_store`: the outer daemon's storage driver (default `overlay2`).
 //!
-//! **How an instance starts.** An *outer* hermetic `dockerd` is started by the host provider
-//! (its own root, socket and containerd; it is infrastructure, like the registry, and appears in
-//! no result). The runtime image is made available to it, and one container is
+//! **How an instance starts.** An *outer* hermetic `dockerd` is started with the host
+//! provider's command line and the host's binaries (its own root, socket and containerd, the
+//! containerd in a pid namespace of its own; it is infrastructure, like the registry, and
+//! appears in no result). The runtime image is made available to it, and one container is
 //! created from it, with the instance root bind-mounted at its own absolute path and, as its only
 //! process, a keeper shell that waits on a FIFO in that root. Then exactly the daemon command
 //! lines of the host provider (`host.rs`'s `start_docker`, `start_podman`, `start_containerd`)
@@ -60,7 +61,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -70,9 +71,12 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOption
 use futures_util::StreamExt;
 
 use super::debian::chroot::ChrootLauncher;
-use super::host::{Host, check_docker_store, start_containerd, start_docker, start_podman};
+use super::host::{
+    Host, Launcher, check_docker_store, start_containerd, start_docker, start_podman,
+};
 use super::{InstanceSpec, Provider, ProviderError, check_version, display, find_binary, io};
 use crate::runtime::instance::{Instance, InstanceHandle};
+use crate::runtime::process::{Daemon, SpawnError};
 use crate::runtime::teardown::{InstanceRoot, TeardownReport};
 use crate::runtime::{BoxFuture, RuntimeKind};
 
@@ -149,6 +153,7 @@ impl Provider for Container {
         let source = image_source(spec)?;
         Host.available(&outer_spec(spec))?;
         find_binary("nsenter", "HARNESS_NSENTER")?;
+        find_binary("unshare", "HARNESS_UNSHARE")?;
         if let ImageSource::Suite(suite) = &source
             && super::debian::cached(suite).is_none()
         {
@@ -165,7 +170,13 @@ impl Provider for Container {
             self.available(spec)?;
             let source = image_source(spec)?;
             // Dropping `outer` on any early return below tears it down.
-            let outer = Host.start(&outer_spec(spec)).await?;
+            let outer_root = InstanceRoot::create_named("outer-").map_err(ProviderError::Root)?;
+            let outer = start_docker(
+                &outer_spec(spec).store,
+                outer_root,
+                &OuterLauncher::default(),
+            )
+            .await?;
             let socket = outer.root_path().join("docker.sock");
             let client = connect(&socket)?;
             let image = ensure_image(&client, &source).await?;
@@ -213,6 +224,91 @@ impl Provider for Container {
             Ok(instance)
         })
     }
+}
+
+/// How the outer daemons start: the host's binaries and the host provider's command lines, in
+/// a pid and mount namespace of their own. containerd starts first, as
+/// `unshare --pid --fork --kill-child=SIGKILL --mount-proc containerd ...`, and dockerd joins its
+/// namespaces (`nsenter --target <containerd> --mount --pid`), so that every process they start
+/// dies with them: when a pid namespace's first process exits, the kernel kills the rest. That
+/// matters for the keeper container's `containerd-shim-runc-v2`, which containerd deliberately
+/// detaches (so it survives a containerd restart) and which would otherwise outlive a harness
+/// killed with SIGKILL. The processes the instance root owns are `unshare` (whose
+/// `--kill-child` passes its death on) and `nsenter`. The mounts the outer daemons make (image
+/// layers, the container's root) stay in their namespace, off the host's mount table.
+#[derive(Default)]
+struct OuterLauncher {
+    /// The `unshare` of the first daemon, whose child is the namespace's first process.
+    first: Mutex<Option<u32>>,
+}
+
+impl Launcher for OuterLauncher {
+    fn launch(
+        &self,
+        root: &InstanceRoot,
+        binary: &str,
+        env: &str,
+        args: &[String],
+        envs: &[(String, String)],
+        log: PathBuf,
+    ) -> Result<(), ProviderError> {
+        let path = display(&find_binary(binary, env)?);
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let (program, mut wrapped) = match *first {
+            None => (
+                find_binary("unshare", "HARNESS_UNSHARE")?,
+                vec![
+                    "--pid".to_string(),
+                    "--fork".into(),
+                    "--kill-child=SIGKILL".into(),
+                    "--mount-proc".into(),
+                    path,
+                ],
+            ),
+            Some(unshare) => {
+                let target = first_child(unshare).ok_or_else(|| ProviderError::Io {
+                    what: format!("start {binary} beside the outer containerd"),
+                    source: std::io::Error::other(format!("unshare {unshare} has no child")),
+                })?;
+                (
+                    find_binary("nsenter", "HARNESS_NSENTER")?,
+                    vec![
+                        format!("--target={target}"),
+                        "--mount".into(),
+                        "--pid".into(),
+                        path,
+                    ],
+                )
+            }
+        };
+        wrapped.extend(args.iter().cloned());
+        // `unshare --fork` blocks SIGTERM while it waits for its child; SIGKILL it is.
+        let pid = root.spawn(
+            || {
+                Daemon::spawn_with_death_signal(
+                    binary,
+                    &program,
+                    &wrapped,
+                    envs,
+                    log,
+                    nix::sys::signal::Signal::SIGKILL,
+                )
+            },
+            || SpawnError::Interrupted,
+        )?;
+        first.get_or_insert(pid);
+        Ok(())
+    }
+}
+
+/// The first child of process `pid` (`/proc/<pid>/task/<pid>/children`).
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The outer daemon: the host's Docker with `outer_store`.
@@ -362,7 +458,7 @@ async fn import_tree(client: &Docker, tree: &Path, reference: &str) -> Result<()
 }
 
 /// Creates and starts the keeper container from `image` with `root` bound at its own path,
-/// and returns the keeper's pid (in the host's pid namespace).
+/// and returns the keeper's pid in the host's pid namespace.
 async fn start_keeper(
     client: &Docker,
     image: &str,
@@ -405,21 +501,38 @@ async fn start_keeper(
         .start_container(&created.id, None)
         .await
         .map_err(|e| outer_failed("start the runtime's container", e))?;
-    let inspected = client
-        .inspect_container(&created.id, None)
-        .await
-        .map_err(|e| outer_failed("inspect the runtime's container", e))?;
-    let pid = inspected
-        .state
-        .and_then(|s| s.pid)
-        .filter(|p| *p > 0)
-        .ok_or_else(|| ProviderError::Io {
-            what: format!("start container {name} from {image}"),
-            source: std::io::Error::other("its keeper is not running"),
-        })?;
-    u32::try_from(pid).map_err(|_| ProviderError::Io {
-        what: format!("start container {name}"),
-        source: std::io::Error::other(format!("pid {pid}")),
+    // The daemon reports the pid in its own pid namespace (OuterLauncher); the host's is found
+    // by the keeper's command line, which names this instance's FIFO.
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(pid) = keeper_pid(fifo) {
+            return Ok(pid);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(ProviderError::Io {
+                what: format!("start container {name} from {image}"),
+                source: std::io::Error::other("its keeper is not running"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The host pid of the keeper waiting on `fifo`: the process whose command line names it and
+/// which is the first process of its pid namespace (`NSpid` ends in 1; the backgrounded `read`
+/// is its child).
+fn keeper_pid(fifo: &Path) -> Option<u32> {
+    let needle = display(fifo);
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if !cmdline.split('\0').any(|arg| arg == needle) {
+            return None;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+        let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+        (nspid.split_whitespace().last() == Some("1")).then_some(pid)
     })
 }
 
