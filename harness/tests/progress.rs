@@ -1,0 +1,202 @@
+//! `harness run --progress` through the binary, on scenarios that need no runtime (each one's
+//! `applies_to` excludes the matrix's only cell, so every cell is a `skip` decided before
+//! anything starts): on a terminal (`script` gives it one) the live display draws with cursor
+//! controls and colour, `NO_COLOR` takes the colour away, and CI or `TERM=dumb` make it plain;
+//! without a terminal the lines are exactly the plain ones, with no escape code at all. The run
+//! of a real cell under the live display is a live test (`tests/live/progress.rs`).
+
+use std::process::{Command, Output, Stdio};
+
+/// A project: one Docker cell, and `n` scenarios that apply only to Podman.
+fn project(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("matrix.yaml"),
+        "axes: { runtime: [docker], version: [host], store: [vfs] }\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+    // Its own TMPDIR: a run sweeps the stale instance roots of its TMPDIR, and says so.
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    for i in 0..n {
+        std::fs::write(
+            dir.path().join(format!("scenarios/s{i}.yaml")),
+            format!(
+                "name: s{i}\nsummary: applies to Podman only\napplies_to: {{ runtime: podman }}\n\
+                 fixtures:\n  img:\n    layout: docker-archive\n    name: example.test/s{i}:1\n    \
+                 layers:\n      - files: [{{ path: etc/s{i}, content: \"s{i}\\n\" }}]\n\
+                 steps:\n  - id: load\n    load: img\n"
+            ),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// `harness run ARGS` in `dir`, with `env` set (and CI, NO_COLOR, TERM unset unless given).
+fn harness(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
+    c.arg("run")
+        .args(["--snapshots", "ignore"])
+        .args(args)
+        .current_dir(dir);
+    with_env(&mut c, dir, env);
+    c
+}
+
+fn with_env(c: &mut Command, dir: &std::path::Path, env: &[(&str, &str)]) {
+    c.env_remove("CI")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .env("TMPDIR", dir.join("tmp"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+}
+
+/// `harness run ARGS` on a pseudo-terminal (`script`): everything it wrote there, and its
+/// exit code.
+fn on_terminal(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (String, i32) {
+    let cmd = format!(
+        "{} run --snapshots ignore {}",
+        env!("CARGO_BIN_EXE_harness"),
+        args.join(" ")
+    );
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    with_env(&mut c, dir, env);
+    let mut child = c.spawn().expect("script (bsdutils) runs");
+    // Open until the run ends: script ends its session when its input does.
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    (
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// indicatif's line clearing (`\r` + erase line), which only the live display writes.
+const CLEAR_LINE: &str = "\r\x1b[2K";
+
+/// Any SGR colour sequence (`ESC [ ... m`).
+fn has_colour(s: &str) -> bool {
+    regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().is_match(s)
+}
+
+#[test]
+fn live_progress_draws_on_a_terminal_with_colour() {
+    let p = project(2);
+    let (all, code) = on_terminal(p.path(), &[], &[]);
+    assert_eq!(code, 0, "{all:?}");
+    assert!(all.contains(CLEAR_LINE), "no cursor control: {all:?}");
+    assert!(all.contains("[0/2]"), "the overall bar: {all:?}");
+    // Finished cells are printed above the bars as the plain line, coloured.
+    assert!(
+        all.contains("[1/2] s0::docker-host-vfs \x1b[90mskip\x1b[0m (")
+            || all.contains("[1/2] s1::docker-host-vfs \x1b[90mskip\x1b[0m ("),
+        "{all:?}"
+    );
+    assert!(all.contains("[2/2] s"), "{all:?}");
+    // The live display replaces the plain `starting` lines.
+    assert!(
+        !all.contains("       s0::docker-host-vfs starting"),
+        "{all:?}"
+    );
+    // And it is gone before the results table: the table's header starts on a cleared line.
+    assert!(all.contains(&format!("{CLEAR_LINE}SCENARIO")), "{all:?}");
+}
+
+#[test]
+fn no_color_on_a_terminal_draws_without_colour() {
+    let p = project(2);
+    let (all, code) = on_terminal(p.path(), &[], &[("NO_COLOR", "1")]);
+    assert_eq!(code, 0, "{all:?}");
+    assert!(all.contains(CLEAR_LINE), "still live: {all:?}");
+    assert!(!has_colour(&all), "NO_COLOR is respected: {all:?}");
+    assert!(all.contains("[2/2] s"), "{all:?}");
+}
+
+#[test]
+fn ci_or_a_dumb_terminal_or_plain_gives_plain_lines_on_a_terminal() {
+    let p = project(1);
+    for (args, env) in [
+        (&[][..], &[("CI", "true")][..]),
+        (&[], &[("TERM", "dumb")]),
+        (&["--progress", "plain"], &[]),
+    ] {
+        let (all, code) = on_terminal(p.path(), args, env);
+        assert_eq!(code, 0, "{args:?} {env:?}: {all:?}");
+        assert!(!all.contains(CLEAR_LINE), "{args:?} {env:?}: {all:?}");
+        assert!(
+            all.contains("       s0::docker-host-vfs starting\r\n"),
+            "{args:?} {env:?}: {all:?}"
+        );
+        assert!(
+            all.contains("[1/1] s0::docker-host-vfs "),
+            "{args:?} {env:?}: {all:?}"
+        );
+    }
+}
+
+#[test]
+fn without_a_terminal_the_lines_are_plain_and_escape_free() {
+    let p = project(2);
+    let out = harness(p.path(), &["--jobs", "1"], &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "{}", text(&out));
+    let lines: Vec<&str> = stderr.lines().collect();
+    // One job: each cell starts and ends before the next starts, in scenario order.
+    let re = regex::Regex::new(r"^\[(\d)/2\] (s\d)::docker-host-vfs skip \(\d+\.\ds\)$").unwrap();
+    assert_eq!(lines.len(), 4, "{}", text(&out));
+    assert_eq!(lines[0], "       s0::docker-host-vfs starting");
+    let first = re.captures(lines[1]).expect("a finished line");
+    assert_eq!((&first[1], &first[2]), ("1", "s0"), "{}", text(&out));
+    assert_eq!(lines[2], "       s1::docker-host-vfs starting");
+    let second = re.captures(lines[3]).expect("a finished line");
+    assert_eq!((&second[1], &second[2]), ("2", "s1"), "{}", text(&out));
+}
+
+#[test]
+fn progress_live_draws_without_a_terminal_and_none_prints_nothing() {
+    let p = project(1);
+    let out = harness(p.path(), &["--progress", "live"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(CLEAR_LINE), "{}", text(&out));
+    // No terminal, so no colour, even live.
+    assert!(!has_colour(&stderr), "{}", text(&out));
+    assert!(
+        stderr.contains("[1/1] s0::docker-host-vfs skip ("),
+        "{}",
+        text(&out)
+    );
+
+    let out = harness(p.path(), &["--progress", "none"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{}", text(&out));
+    // The results still come.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 cells: 1 skip"));
+}
