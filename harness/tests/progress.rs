@@ -200,3 +200,124 @@ fn progress_live_draws_without_a_terminal_and_none_prints_nothing() {
     // The results still come.
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 cells: 1 skip"));
 }
+
+/// A stand-in for mmdebstrap (`HARNESS_MMDEBSTRAP`): no archive can be reached here, and what
+/// is under test is how provisioning measures and shows a build, not what mmdebstrap installs.
+/// It writes its phases to its log as mmdebstrap does (`I: ...`), 20 MB of packages into the
+/// tree's apt cache over two seconds, then 20 MB of files, removes the packages as
+/// mmdebstrap's cleanup does, and leaves an empty dpkg status for `dpkg-query`.
+const FAKE_MMDEBSTRAP: &str = r#"#!/bin/sh
+for last; do :; done
+target="$last"
+echo "I: downloading packages with apt..."
+mkdir -p "$target/var/cache/apt/archives" "$target/var/lib/dpkg" "$target/usr/bin"
+for i in 1 2 3 4; do
+  head -c 5000000 /dev/zero > "$target/var/cache/apt/archives/p$i.deb"; sleep 0.5
+done
+echo "I: extracting archives..."
+for i in 1 2 3 4; do head -c 5000000 /dev/zero > "$target/usr/bin/f$i"; sleep 0.3; done
+rm -f "$target"/var/cache/apt/archives/*.deb
+: > "$target/var/lib/dpkg/status"
+echo "I: success"
+"#;
+
+/// A project whose one cell needs the Debian suite `fakesuite`, built by the stand-in into
+/// its own cache.
+fn provision_project() -> (tempfile::TempDir, Vec<(&'static str, String)>) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("matrix.yaml"),
+        "axes: { runtime: [docker], version: [\"26.1\"], store: [overlay2], provider: [debian], suite: [fakesuite] }\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let fake = dir.path().join("mmdebstrap");
+    std::fs::write(&fake, FAKE_MMDEBSTRAP).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = vec![
+        ("HARNESS_MMDEBSTRAP", fake.display().to_string()),
+        (
+            "XDG_CACHE_HOME",
+            dir.path().join("cache").display().to_string(),
+        ),
+    ];
+    (dir, env)
+}
+
+#[test]
+fn provisioning_shows_each_suite_and_the_bytes_its_build_writes() {
+    // Plain: a line when the suite starts, one when it is built with its size, time and rate.
+    let (p, env) = provision_project();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
+    c.arg("provision").current_dir(p.path());
+    with_env(&mut c, p.path(), &env);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "{}", text(&out));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("[suite 1/1] fakesuite: building with mmdebstrap (a minute or two) ..."),
+        "{}",
+        text(&out)
+    );
+    // 20,000,000 bytes of files, the recipe and the log: the packages are gone by the end.
+    let built = regex::Regex::new(
+        r"^\[suite 1/1\] fakesuite: built, 19\.07 MiB in \d+\.\ds \(\d+\.\d\d [KM]iB/s\)$",
+    )
+    .unwrap();
+    assert!(
+        lines.len() == 2 && built.is_match(lines[1]),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(", 19.07 MiB)\n"),
+        "{}",
+        text(&out)
+    );
+
+    // Live, on a terminal: the bytes the build holds so far, with mmdebstrap's phase.
+    let (p, env) = provision_project();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cmd = format!("{} provision", env!("CARGO_BIN_EXE_harness"));
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .current_dir(p.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    with_env(&mut c, p.path(), &env);
+    let mut child = c.spawn().unwrap();
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{all:?}");
+    assert!(all.contains(CLEAR_LINE), "{all:?}");
+    let measured = regex::Regex::new(
+        r"\[suite 1/1\] fakesuite: (\d+(\.\d+)?) MiB \([^)]*\), \d+s: downloading packages",
+    )
+    .unwrap();
+    let sizes: Vec<f64> = measured
+        .captures_iter(&all)
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+    assert!(
+        sizes.iter().any(|&mib| mib >= 4.0),
+        "the packages being downloaded are counted: {all:?}"
+    );
+    assert!(
+        regex::Regex::new(r"fakesuite: [^:]*: extracting archives")
+            .unwrap()
+            .is_match(&all),
+        "the phase follows the log: {all:?}"
+    );
+    assert!(
+        all.contains("[suite 1/1] fakesuite: built, 19.07 MiB in "),
+        "{all:?}"
+    );
+}

@@ -146,7 +146,9 @@ impl PlainRenderer {
 }
 
 /// The plain line of a provisioning event, if any: one when a suite starts (cached, or being
-/// built) and one when a build ends, with the bytes it wrote, its time and its rate.
+/// built) and one when a build ends, with the bytes it wrote, its time and its rate. The
+/// count reads `[suite k/N]`, never `[k/N]` as a finished cell's does, so a log reader
+/// waiting for the first cell is not woken by a suite.
 pub fn provision_line(event: &ProvisionEvent) -> Option<String> {
     match event {
         ProvisionEvent::Started {
@@ -155,9 +157,11 @@ pub fn provision_line(event: &ProvisionEvent) -> Option<String> {
             suite,
             cached,
         } => Some(if *cached {
-            format!("[{index}/{count}] {suite}: cached")
+            format!("[suite {index}/{count}] {suite}: cached")
         } else {
-            format!("[{index}/{count}] {suite}: building with mmdebstrap (a minute or two) ...")
+            format!(
+                "[suite {index}/{count}] {suite}: building with mmdebstrap (a minute or two) ..."
+            )
         }),
         ProvisionEvent::Building { .. } => None,
         ProvisionEvent::Finished {
@@ -180,12 +184,12 @@ pub fn provision_line(event: &ProvisionEvent) -> Option<String> {
                 Some(b) => {
                     let rate = if secs > 0.0 { *b as f64 / secs } else { 0.0 };
                     format!(
-                        "[{index}/{count}] {suite}: {what}, {} in {secs:.1}s ({}/s)",
+                        "[suite {index}/{count}] {suite}: {what}, {} in {secs:.1}s ({}/s)",
                         HumanBytes(*b),
                         HumanBytes(rate as u64)
                     )
                 }
-                None => format!("[{index}/{count}] {suite}: {what} after {secs:.1}s"),
+                None => format!("[suite {index}/{count}] {suite}: {what} after {secs:.1}s"),
             })
         }
     }
@@ -428,13 +432,13 @@ impl Live {
                 cached: false,
             } => {
                 let style = ProgressStyle::with_template(
-                    "  {spinner} {prefix}: {msg} {binary_bytes} written ({binary_bytes_per_sec}), {elapsed}",
+                    "  {spinner} {prefix}: {binary_bytes} ({binary_bytes_per_sec}), {elapsed}: {wide_msg}",
                 )
                 .expect("a valid template")
                 .tick_chars("-\\|/ ");
                 let bar = ProgressBar::no_length()
                     .with_style(style)
-                    .with_prefix(format!("[{index}/{count}] {suite}"))
+                    .with_prefix(format!("[suite {index}/{count}] {suite}"))
                     .with_message("building with mmdebstrap");
                 let bar = self.multi.add(bar);
                 bar.enable_steady_tick(TICK);
@@ -666,13 +670,16 @@ mod tests {
         assert_eq!(
             lines,
             [
-                Some("[1/2] trixie: cached".to_string()),
-                Some("[1/2] trixie: building with mmdebstrap (a minute or two) ...".to_string()),
+                Some("[suite 1/2] trixie: cached".to_string()),
+                Some(
+                    "[suite 1/2] trixie: building with mmdebstrap (a minute or two) ..."
+                        .to_string()
+                ),
                 None,
                 None,
-                Some("[2/2] sid: built, 800.00 MiB in 80.0s (10.00 MiB/s)".to_string()),
-                Some("[2/2] sid: failed, 3.00 MiB in 80.0s (38.40 KiB/s)".to_string()),
-                Some("[2/2] sid: failed after 80.0s".to_string()),
+                Some("[suite 2/2] sid: built, 800.00 MiB in 80.0s (10.00 MiB/s)".to_string()),
+                Some("[suite 2/2] sid: failed, 3.00 MiB in 80.0s (38.40 KiB/s)".to_string()),
+                Some("[suite 2/2] sid: failed after 80.0s".to_string()),
             ]
         );
     }
