@@ -222,10 +222,8 @@ struct ProvisionArgs {
     /// Remove the cache's entries that no current recipe builds instead.
     #[arg(long)]
     prune: bool,
-    /// How to show each suite's build on stderr: `auto` (a live line with the bytes written so
-    /// far, the rate and mmdebstrap's phase on a terminal outside CI, else `plain`), `plain`
-    /// (a line when a suite starts and one when it is built, with its size, time and rate),
-    /// `live`, or `none`.
+    /// How to show each suite's build on stderr (README "Progress"): the suite, `[suite
+    /// k/N]`, and the bytes its build has written so far with the rate.
     #[arg(long, value_enum, value_name = "HOW", default_value_t = ProgressChoice::Auto)]
     progress: ProgressChoice,
 }
@@ -335,13 +333,8 @@ struct RunArgs {
     /// accepts snapshots) and with --snapshots other than check.
     #[arg(long)]
     review: bool,
-    /// How to show progress on stderr. `auto`: a live display (an overall bar with elapsed
-    /// time and ETA, one line per running cell with its current step; finished cells printed
-    /// above it) when stderr is a terminal, CI is not set and TERM is not `dumb`, else `plain`.
-    /// `plain`: one line when a cell starts (`       scenario::cell starting`) and one when it
-    /// ends (`[n/total] scenario::cell STATUS (1.2s)`), for logs. `live`: the live display
-    /// even without a terminal. `none`: nothing but errors and the results. Colour only on a
-    /// terminal without NO_COLOR.
+    /// How to show progress on stderr (README "Progress"). Colour only on a terminal
+    /// without NO_COLOR, in every mode.
     #[arg(long, value_enum, value_name = "HOW", default_value_t = ProgressChoice::Auto)]
     progress: ProgressChoice,
     /// After the run, what to do with stored snapshots that no scenario x cell of the whole

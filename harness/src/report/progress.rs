@@ -29,17 +29,20 @@ use crate::results::CellResult;
 use crate::run::Event;
 use crate::run::provision::ProvisionEvent;
 
-/// What `--progress` asks for.
+/// What `--progress` asks for (its variants' docs are `--help`'s text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProgressChoice {
-    /// Live on a terminal outside CI (and `TERM` is not `dumb`), plain otherwise.
+    /// `live` when stderr is a terminal, CI is not set and TERM is not `dumb`; else `plain`.
     #[default]
     Auto,
-    /// Always the live display, even when stderr is not a terminal.
+    /// An overall bar `[n/total]` with elapsed time and ETA, a line per running cell with its
+    /// current step (per suite being built, with its bytes), finished ones printed above;
+    /// drawn even when stderr is not a terminal.
     Live,
-    /// Always plain lines.
+    /// Two lines per cell, for logs: `       scenario::cell starting` and `[n/total]
+    /// scenario::cell STATUS (1.2s)` (per suite: when it starts and when it is built).
     Plain,
-    /// No progress at all (results and errors are still printed).
+    /// No progress (warnings, errors and the results still come).
     None,
 }
 
