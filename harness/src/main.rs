@@ -1038,24 +1038,9 @@ fn run(args: RunArgs) -> i32 {
 
 /// Builds the root filesystems the run's cells need and the cache lacks, before any cell
 /// starts, with provisioning's progress (a cell would otherwise build it on first use, inside
-/// its own time and without a word). Only cells some scenario may apply to and whose provider
-/// can start here count; a build that fails is a warning, and its cells report it.
+/// its own time and without a word); a build that fails is a warning, and its cells report it.
 fn provision_missing(session: &Session, prepared: &run::session::Prepared, shown: &Progress) {
-    use harness::runtime::provider::{self, debian};
-    let cells: Vec<config::Cell> = session
-        .cells
-        .iter()
-        .filter(|c| prepared.iter().any(|(s, _)| s.applies_to.may_match(c)))
-        .filter(|c| {
-            let spec = run::instance_spec(c);
-            provider::for_spec(&spec).is_ok_and(|p| p.available(&spec).is_ok())
-        })
-        .cloned()
-        .collect();
-    let missing: Vec<String> = run::provision::suites_of(&cells)
-        .into_iter()
-        .filter(|suite| debian::cached(suite).is_none())
-        .collect();
+    let missing = run::provision::missing_for_run(&session.cells, prepared);
     if missing.is_empty() {
         return;
     }

@@ -321,3 +321,64 @@ fn provisioning_shows_each_suite_and_the_bytes_its_build_writes() {
         "{all:?}"
     );
 }
+
+/// A run whose cell needs a suite the cache lacks builds it, with provisioning's lines, before
+/// the first cell starts; a run whose scenarios apply to none of its cells builds nothing.
+#[test]
+fn a_run_builds_a_missing_root_filesystem_before_its_first_cell() {
+    let scenario = |applies: &str| {
+        format!(
+            "name: one\nsummary: one load\n{applies}fixtures:\n  img:\n    layout: docker-archive\n    \
+             name: example.test/one:1\n    layers:\n      - files: [{{ path: etc/one, content: \"one\\n\" }}]\n\
+             steps:\n  - id: load\n    load: img\n"
+        )
+    };
+    let (p, env) = provision_project();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    std::fs::create_dir(p.path().join("scenarios")).unwrap();
+    std::fs::write(
+        p.path().join("scenarios/one.yaml"),
+        scenario("applies_to: { runtime: podman }\n"),
+    )
+    .unwrap();
+    let out = harness(p.path(), &[], &env).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("[suite"),
+        "{}",
+        text(&out)
+    );
+    assert!(!p.path().join("cache/harness/rootfs").exists());
+
+    std::fs::write(p.path().join("scenarios/one.yaml"), scenario("")).unwrap();
+    let out = harness(p.path(), &[], &env).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 4, "{}", text(&out));
+    assert_eq!(
+        lines[0],
+        "[suite 1/1] fakesuite: building with mmdebstrap (a minute or two) ...",
+        "{}",
+        text(&out)
+    );
+    assert!(
+        lines[1].starts_with("[suite 1/1] fakesuite: built, 19.07 MiB in "),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        lines[2],
+        "       one::docker-26.1-overlay2-debian starting",
+        "{}",
+        text(&out)
+    );
+    // The stand-in's tree has no daemons: the cell says so, and the build (over 2.5 s) is
+    // not in its time.
+    assert!(
+        regex::Regex::new(r"^\[1/1\] one::docker-26.1-overlay2-debian skip \([01]\.\ds\)$")
+            .unwrap()
+            .is_match(lines[3]),
+        "{}",
+        text(&out)
+    );
+}

@@ -28,6 +28,26 @@ pub fn suites_of(cells: &[Cell]) -> Vec<String> {
     suites
 }
 
+/// The Debian suites a run of `prepared` on `cells` starts from and the cache lacks, in
+/// first-use order: those of the cells some scenario may apply to and whose provider can start
+/// here ([`crate::runtime::Provider::available`]: with mmdebstrap missing, the cells are skips
+/// that say so, and nothing is built).
+pub fn missing_for_run(cells: &[Cell], prepared: &super::session::Prepared) -> Vec<String> {
+    let runnable: Vec<Cell> = cells
+        .iter()
+        .filter(|c| prepared.iter().any(|(s, _)| s.applies_to.may_match(c)))
+        .filter(|c| {
+            let spec = super::instance_spec(c);
+            crate::runtime::provider::for_spec(&spec).is_ok_and(|p| p.available(&spec).is_ok())
+        })
+        .cloned()
+        .collect();
+    suites_of(&runnable)
+        .into_iter()
+        .filter(|suite| debian::cached(suite).is_none())
+        .collect()
+}
+
 /// What provisioning one suite did.
 #[derive(Debug)]
 pub struct Provisioned {
