@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use harness::config;
+use harness::report::progress::{self, Progress, ProgressChoice};
 use harness::run::{self, Event, RunOptions, Session, SnapshotMode};
 
 /// A CI compatibility test harness for container images: runs scenarios against hermetic
@@ -221,6 +222,10 @@ struct ProvisionArgs {
     /// Remove the cache's entries that no current recipe builds instead.
     #[arg(long)]
     prune: bool,
+    /// How to show each suite's build on stderr (README "Progress"): the suite, `[suite
+    /// k/N]`, and the bytes its build has written so far with the rate.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ProgressChoice::Auto)]
+    progress: ProgressChoice,
 }
 
 #[derive(clap::Args)]
@@ -328,6 +333,10 @@ struct RunArgs {
     /// accepts snapshots) and with --snapshots other than check.
     #[arg(long)]
     review: bool,
+    /// How to show progress on stderr (README "Progress"). Colour only on a terminal
+    /// without NO_COLOR, in every mode.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = ProgressChoice::Auto)]
+    progress: ProgressChoice,
     /// After the run, what to do with stored snapshots that no scenario x cell of the whole
     /// matrix (and no produced fixture) produces: ignore, warn, reject (exit 1) or delete.
     /// Checked only when every scenario of scenarios/ was loaded.
@@ -373,7 +382,7 @@ enum Format {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("HARNESS_LOG"))
-        .with_writer(std::io::stderr)
+        .with_writer(harness::report::progress::log_writer)
         .with_ansi(color_allowed(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
@@ -616,14 +625,12 @@ fn provision(args: ProvisionArgs) -> i32 {
         println!("nothing to provision: no cell needs a Debian suite");
         return 0;
     }
-    let results = provision::provision(&suites, |suite, cached| {
-        let what = if cached {
-            "cached"
-        } else {
-            "building with mmdebstrap (a minute or two) ..."
-        };
-        eprintln!("{suite}: {what}");
-    });
+    let shown = Progress::new(progress::decide(
+        args.progress,
+        &progress::Surroundings::of_stderr(),
+    ));
+    let results = provision::provision(&suites, |e| shown.provision_event(&e));
+    shown.finish();
     let (out, errors) = provision::render_provisioned(&results);
     print!("{out}");
     for e in &errors {
@@ -912,10 +919,17 @@ fn run(args: RunArgs) -> i32 {
         step_timeout: std::time::Duration::from_secs(args.step_timeout),
     };
     let total = prepared.len() * session.cells.len();
-    let color = color_allowed(&std::io::stderr());
-    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let shown = Arc::new(Progress::new(progress::decide(
+        args.progress,
+        &progress::Surroundings::of_stderr(),
+    )));
     // The cells that finished, for the results a signal writes before the process exits.
     let finished = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        // A live display is cleared before the signal handler says anything.
+        let shown = shown.clone();
+        harness::runtime::teardown::on_signal_caught(move |_| shown.stop());
+    }
     {
         let (finished, json) = (finished.clone(), args.json.clone());
         harness::runtime::teardown::on_signal(move |signal| {
@@ -941,24 +955,24 @@ fn run(args: RunArgs) -> i32 {
             }
         });
     }
-    let on_event: Arc<dyn Fn(Event) + Send + Sync> = Arc::new(move |e| match e {
-        Event::CellStarted { scenario, cell } => eprintln!("       {scenario}::{cell} starting"),
-        // Once a signal is tearing the run down, a cell that ends is an artefact of that.
-        Event::CellFinished(_) if harness::runtime::teardown::stopping() => {}
-        Event::CellFinished(r) => {
-            finished
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((*r).clone());
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            let status = harness::report::paint(&r.status, color);
-            eprintln!(
-                "[{n}/{total}] {} {status} ({:.1}s)",
-                r.name(),
-                r.duration_ms as f64 / 1000.0
-            );
-        }
-    });
+    provision_missing(&session, &prepared, &shown);
+    shown.begin_cells(total);
+    let on_event: Arc<dyn Fn(Event) + Send + Sync> = {
+        let shown = shown.clone();
+        Arc::new(move |e| {
+            if let Event::CellFinished(r) = &e {
+                // Once a signal is tearing the run down, a cell that ends is an artefact of that.
+                if harness::runtime::teardown::stopping() {
+                    return;
+                }
+                finished
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((**r).clone());
+            }
+            shown.event(&e);
+        })
+    };
     let started = std::time::SystemTime::now();
     let results = session.run(&prepared, &opts, on_event);
     // A signal's handler is tearing the run down and will exit with 128 + its number after
@@ -968,6 +982,8 @@ fn run(args: RunArgs) -> i32 {
             std::thread::park();
         }
     }
+    // The live display ends before anything else is printed.
+    shown.finish();
 
     let json = harness::report::to_json(&results);
     if let Some(path) = &args.json
@@ -1016,6 +1032,27 @@ fn run(args: RunArgs) -> i32 {
         Err(e) => {
             eprintln!("harness: {e}");
             if code == 0 { 3 } else { code }
+        }
+    }
+}
+
+/// Builds the root filesystems the run's cells need and the cache lacks, before any cell
+/// starts, with provisioning's progress (a cell would otherwise build it on first use, inside
+/// its own time and without a word); a build that fails is a warning, and its cells report it.
+fn provision_missing(session: &Session, prepared: &run::session::Prepared, shown: &Progress) {
+    let missing = run::provision::missing_for_run(&session.cells, prepared);
+    if missing.is_empty() {
+        return;
+    }
+    let results = run::provision::provision(&missing, |e| shown.provision_event(&e));
+    shown.finish();
+    for p in results {
+        if let Err(e) = &p.entry {
+            shown.println(&format!(
+                "harness: warning: {}: no root filesystem: {}",
+                p.suite,
+                run::error_chain(e)
+            ));
         }
     }
 }

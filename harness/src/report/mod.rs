@@ -10,6 +10,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod progress;
 
 use std::path::{Path, PathBuf};
 

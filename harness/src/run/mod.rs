@@ -69,8 +69,24 @@ pub fn in_ci() -> bool {
 /// Progress events for front doors.
 #[derive(Debug, Clone)]
 pub enum Event {
-    CellStarted { scenario: String, cell: String },
+    CellStarted {
+        scenario: String,
+        cell: String,
+    },
+    /// A step of a running cell begins (its `id`); a repeated step is reported once.
+    StepStarted {
+        scenario: String,
+        cell: String,
+        step: String,
+    },
     CellFinished(Box<CellResult>),
+}
+
+tokio::task_local! {
+    /// Told the id of each step as it begins, within one cell's task (set by [`run_all_with`]).
+    /// A task-local rather than a parameter: the steps run several calls deep, behind
+    /// [`run_cell_with`], which the other front doors call without any events.
+    static STEP_STARTED: Arc<dyn Fn(&str) + Send + Sync>;
 }
 
 /// Runs every scenario on every cell, `opts.jobs` cells at a time, calling `on_event` as cells
@@ -124,7 +140,23 @@ pub async fn run_all_with(
                     scenario: scenario.name.clone(),
                     cell: cell.id.clone(),
                 });
-                let result = run_cell_with(&scenario, &fixtures, &cell, &opts, lookup).await;
+                let step_started: Arc<dyn Fn(&str) + Send + Sync> = {
+                    let (on_event, scenario, cell) =
+                        (on_event.clone(), scenario.name.clone(), cell.id.clone());
+                    Arc::new(move |step| {
+                        on_event(Event::StepStarted {
+                            scenario: scenario.clone(),
+                            cell: cell.clone(),
+                            step: step.to_string(),
+                        })
+                    })
+                };
+                let result = STEP_STARTED
+                    .scope(
+                        step_started,
+                        run_cell_with(&scenario, &fixtures, &cell, &opts, lookup),
+                    )
+                    .await;
                 on_event(Event::CellFinished(Box::new(result.clone())));
                 result
             });
@@ -481,6 +513,7 @@ async fn run_steps(
             timed(steps, durations);
             continue;
         }
+        let _ = STEP_STARTED.try_with(|told| told(&step.id));
         let limit = step.timeout.unwrap_or(opts.step_timeout);
         // The trials observed so far are kept when one breaks the cell.
         let keep =

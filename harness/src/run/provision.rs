@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Cell;
 use crate::runtime::ProviderError;
-use crate::runtime::provider::debian::rootfs::{Cache, RootfsSpec};
+use crate::runtime::provider::debian::rootfs::{self, Cache, RootfsSpec};
 use crate::runtime::provider::debian::{self, SUITE_OPTION};
 
 /// The Debian suites `cells` need, in first-use order, each once (run
@@ -28,6 +28,26 @@ pub fn suites_of(cells: &[Cell]) -> Vec<String> {
     suites
 }
 
+/// The Debian suites a run of `prepared` on `cells` starts from and the cache lacks, in
+/// first-use order: those of the cells some scenario may apply to and whose provider can start
+/// here ([`crate::runtime::Provider::available`]: with mmdebstrap missing, the cells are skips
+/// that say so, and nothing is built).
+pub fn missing_for_run(cells: &[Cell], prepared: &super::session::Prepared) -> Vec<String> {
+    let runnable: Vec<Cell> = cells
+        .iter()
+        .filter(|c| prepared.iter().any(|(s, _)| s.applies_to.may_match(c)))
+        .filter(|c| {
+            let spec = super::instance_spec(c);
+            crate::runtime::provider::for_spec(&spec).is_ok_and(|p| p.available(&spec).is_ok())
+        })
+        .cloned()
+        .collect();
+    suites_of(&runnable)
+        .into_iter()
+        .filter(|suite| debian::cached(suite).is_none())
+        .collect()
+}
+
 /// What provisioning one suite did.
 #[derive(Debug)]
 pub struct Provisioned {
@@ -37,22 +57,153 @@ pub struct Provisioned {
     /// Whether it was already cached.
     pub cached: bool,
     pub took: Duration,
+    /// Bytes of the entry a build made (of what it had written when it failed); `None` for a
+    /// cached entry, or when nothing could be measured.
+    pub bytes: Option<u64>,
 }
 
-/// Builds (or finds) each suite's root filesystem, calling `progress` before each.
-pub fn provision(suites: &[String], progress: impl Fn(&str, bool)) -> Vec<Provisioned> {
+/// What [`provision`] reports as it goes, for a progress display
+/// ([`crate::report::progress`]). `index` counts from 1 to `count`, the number of suites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisionEvent {
+    /// A suite is looked at: cached, or about to be built (or waited for: another process may
+    /// hold the build's lock).
+    Started {
+        index: usize,
+        count: usize,
+        suite: String,
+        cached: bool,
+    },
+    /// A build in progress, measured about twice a second (less often when a measure takes
+    /// longer than a tenth of a second): the bytes its directory holds and
+    /// mmdebstrap's latest phase ([`rootfs::build_state`]).
+    Building {
+        index: usize,
+        count: usize,
+        suite: String,
+        bytes: u64,
+        phase: Option<String>,
+    },
+    /// A suite is done, built or not.
+    Finished {
+        index: usize,
+        count: usize,
+        suite: String,
+        cached: bool,
+        ok: bool,
+        bytes: Option<u64>,
+        took: Duration,
+    },
+}
+
+/// How often a build in progress is measured.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Builds (or finds) each suite's root filesystem, telling `progress` as it goes.
+pub fn provision(suites: &[String], progress: impl Fn(ProvisionEvent) + Sync) -> Vec<Provisioned> {
+    let cache = Cache::default_location().ok();
+    provision_with(
+        suites,
+        &Steps {
+            cached: &|suite| debian::cached(suite).is_some(),
+            build: &|suite| debian::provision(suite).map(|e| e.dir),
+            measure: &|suite| {
+                let cache = cache.as_ref()?;
+                rootfs::build_state(&cache.dir, &RootfsSpec::new(suite))
+            },
+            poll: POLL,
+        },
+        &progress,
+    )
+}
+
+/// What [`provision_with`] does to a suite (the debian provider's functions, or a test's).
+struct Steps<'a> {
+    cached: &'a (dyn Fn(&str) -> bool + Sync),
+    build: &'a (dyn Fn(&str) -> Result<PathBuf, ProviderError> + Sync),
+    measure: &'a (dyn Fn(&str) -> Option<rootfs::BuildState> + Sync),
+    poll: Duration,
+}
+
+/// [`provision`] with its steps given: while a suite builds, a second thread measures the
+/// build every `steps.poll` and reports it, until the build returns.
+fn provision_with(
+    suites: &[String],
+    steps: &Steps<'_>,
+    progress: &(dyn Fn(ProvisionEvent) + Sync),
+) -> Vec<Provisioned> {
+    let count = suites.len();
     suites
         .iter()
-        .map(|suite| {
-            let cached = debian::cached(suite).is_some();
-            progress(suite, cached);
+        .enumerate()
+        .map(|(i, suite)| {
+            let index = i + 1;
+            let cached = (steps.cached)(suite);
+            progress(ProvisionEvent::Started {
+                index,
+                count,
+                suite: suite.clone(),
+                cached,
+            });
             let started = Instant::now();
-            let entry = debian::provision(suite).map(|e| e.dir);
+            let (entry, measured) = if cached {
+                ((steps.build)(suite), None)
+            } else {
+                let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+                std::thread::scope(|scope| {
+                    let poller = scope.spawn(move || {
+                        let mut last = None;
+                        let mut wait = steps.poll;
+                        // Until the build returns (and drops its end of the channel).
+                        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                            done_rx.recv_timeout(wait)
+                        {
+                            let began = Instant::now();
+                            let measured = (steps.measure)(suite);
+                            // A measure walks the tree (20,000 files, 0.2 s, for a suite near
+                            // its end): at most a fifth of the poller's time goes to it.
+                            wait = steps.poll.max(began.elapsed() * 4);
+                            if let Some(state) = measured {
+                                last = Some(state.bytes);
+                                progress(ProvisionEvent::Building {
+                                    index,
+                                    count,
+                                    suite: suite.clone(),
+                                    bytes: state.bytes,
+                                    phase: state.phase,
+                                });
+                            }
+                        }
+                        last
+                    });
+                    let entry = (steps.build)(suite);
+                    drop(done_tx);
+                    (entry, poller.join().unwrap_or(None))
+                })
+            };
+            let bytes = match &entry {
+                // The finished entry, measured once (the build removes apt's downloads at
+                // its end, so the last measure of the build is not its size).
+                Ok(dir) if !cached => Some(rootfs::tree_size(dir)),
+                Ok(_) => None,
+                Err(_) => measured,
+            };
+            let took = started.elapsed();
+            progress(ProvisionEvent::Finished {
+                index,
+                count,
+                suite: suite.clone(),
+                cached,
+                ok: entry.is_ok(),
+                bytes,
+                took,
+            });
             Provisioned {
                 suite: suite.clone(),
                 entry,
                 cached,
-                took: started.elapsed(),
+                took,
+                bytes,
             }
         })
         .collect()
@@ -141,11 +292,14 @@ pub fn render_provisioned(results: &[Provisioned]) -> (String, Vec<String>) {
     for p in results {
         match &p.entry {
             Ok(dir) => out.push_str(&format!(
-                "{}  {}  {} ({:.1}s)\n",
+                "{}  {}  {} ({:.1}s{})\n",
                 p.suite,
                 if p.cached { "cached" } else { "built" },
                 dir.display(),
-                p.took.as_secs_f64()
+                p.took.as_secs_f64(),
+                p.bytes
+                    .map(|b| format!(", {}", indicatif::HumanBytes(b)))
+                    .unwrap_or_default()
             )),
             Err(e) => errors.push(format!("{}: {}", p.suite, super::error_chain(e))),
         }
@@ -197,5 +351,108 @@ mod tests {
             "trixie-0123456789abcdef  stale  docker.io 26.1.5+dfsg1-9\n"
         );
         assert_eq!(render_list(&[]), "no cached root filesystems\n");
+    }
+
+    /// A build that writes over time is measured while it runs and once more when done; a
+    /// cached suite is not measured; a failed build keeps what was measured last.
+    #[test]
+    fn provisioning_reports_each_suite_and_the_bytes_a_build_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir_of = |suite: &str| tmp.path().join(suite);
+        let build = |suite: &str| -> Result<PathBuf, ProviderError> {
+            let dir = dir_of(suite);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..6 {
+                std::fs::write(dir.join(format!("f{i}")), vec![0u8; 1000]).unwrap();
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            if suite == "bad" {
+                return Err(ProviderError::Unavailable {
+                    provider: "debian",
+                    reason: "mmdebstrap failed".into(),
+                });
+            }
+            // The build's last act shrinks it (apt's downloads removed).
+            std::fs::remove_file(dir.join("f0")).unwrap();
+            Ok(dir)
+        };
+        let measure = |suite: &str| {
+            let dir = dir_of(suite);
+            dir.is_dir().then(|| rootfs::BuildState {
+                bytes: rootfs::tree_size(&dir),
+                phase: Some("extracting archives".into()),
+            })
+        };
+        let steps = Steps {
+            cached: &|suite| suite == "old",
+            build: &|suite| {
+                if suite == "old" {
+                    Ok(PathBuf::from("/cache/old"))
+                } else {
+                    build(suite)
+                }
+            },
+            measure: &measure,
+            poll: Duration::from_millis(20),
+        };
+        let events = std::sync::Mutex::new(Vec::new());
+        let suites: Vec<String> = ["old", "new", "bad"].map(String::from).into();
+        let results = provision_with(&suites, &steps, &|e| events.lock().unwrap().push(e));
+        let events = events.into_inner().unwrap();
+        assert!(results[0].cached && results[0].bytes.is_none());
+        assert_eq!(results[1].bytes, Some(5000), "the finished entry's size");
+        assert!(results[2].entry.is_err());
+        assert_eq!(
+            results[2].bytes,
+            Some(6000),
+            "the last measure of the failed build"
+        );
+        assert_eq!(
+            events[0],
+            ProvisionEvent::Started {
+                index: 1,
+                count: 3,
+                suite: "old".into(),
+                cached: true
+            }
+        );
+        let building: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                ProvisionEvent::Building {
+                    suite,
+                    bytes,
+                    index: 2,
+                    ..
+                } if suite == "new" => Some(*bytes),
+                _ => None,
+            })
+            .collect();
+        assert!(building.len() >= 2, "measured while building: {events:?}");
+        assert!(building.windows(2).all(|w| w[0] <= w[1]), "{building:?}");
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, ProvisionEvent::Building { suite, .. } if suite == "old")),
+            "a cached suite is not built"
+        );
+        let finished: Vec<(&str, bool)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ProvisionEvent::Finished { suite, ok, .. } => Some((suite.as_str(), *ok)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finished, [("old", true), ("new", true), ("bad", false)]);
+        // Nothing is reported for a suite after it finished.
+        let last_new = events
+            .iter()
+            .rposition(|e| matches!(e, ProvisionEvent::Building { suite, .. } | ProvisionEvent::Finished { suite, .. } if suite == "new"))
+            .unwrap();
+        assert!(matches!(events[last_new], ProvisionEvent::Finished { .. }));
+        let (out, errors) = render_provisioned(&results);
+        assert!(out.contains("new  built  "), "{out}");
+        assert!(out.contains(", 4.88 KiB)\n"), "{out}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 }

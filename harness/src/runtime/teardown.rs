@@ -296,6 +296,21 @@ pub fn on_signal(hook: impl Fn(i32) + Send + Sync + 'static) {
         .push(Box::new(hook));
 }
 
+fn caught_hooks() -> &'static Mutex<Vec<SignalHook>> {
+    static HOOKS: Mutex<Vec<SignalHook>> = Mutex::new(Vec::new());
+    &HOOKS
+}
+
+/// Registers `hook` to run as soon as SIGINT/SIGTERM/SIGHUP is caught, before the handler
+/// prints anything or tears anything down: a live progress display clears itself there, so
+/// the lines that follow are not drawn into it.
+pub fn on_signal_caught(hook: impl Fn(i32) + Send + Sync + 'static) {
+    caught_hooks()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Box::new(hook));
+}
+
 /// Held by [`InstanceRoot::spawn`] from spawn to adoption, and by the signal handler before it
 /// tears down.
 fn spawn_lock() -> &'static Mutex<()> {
@@ -350,6 +365,13 @@ pub fn install_signal_handlers() {
                         _ = term.recv() => 15,
                         _ = hup.recv() => 1,
                     };
+                    for hook in caught_hooks()
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .iter()
+                    {
+                        hook(signo);
+                    }
                     eprintln!("harness: caught signal {signo}, stopping daemons and cleaning up");
                     STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
                     // Wait for a daemon being spawned to be adopted; none is spawned after.

@@ -45,6 +45,7 @@ mod drivers;
 mod host_state;
 mod import;
 mod inspect_step;
+mod progress;
 mod providers;
 mod registry;
 mod reports;
@@ -69,6 +70,7 @@ const MODULES: &[(&str, &[LiveTest])] = &[
     ("host_state", host_state::TESTS),
     ("import", import::TESTS),
     ("inspect_step", inspect_step::TESTS),
+    ("progress", progress::TESTS),
     ("providers", providers::TESTS),
     ("registry", registry::TESTS),
     ("reports", reports::TESTS),

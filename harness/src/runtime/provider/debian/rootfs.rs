@@ -351,6 +351,79 @@ pub fn build_with_mmdebstrap(
     Ok(())
 }
 
+/// What a build of a cache entry in progress has written so far ([`build_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildState {
+    /// Bytes of the files below the build's directory: the packages apt downloaded into the
+    /// tree's `var/cache/apt/archives` and what was unpacked from them.
+    pub bytes: u64,
+    /// mmdebstrap's latest `I:` line in `build.log` (`downloading packages with apt...`).
+    pub phase: Option<String>,
+}
+
+/// The state of the build of `spec` going on in `cache_dir`, by this process or another one
+/// (a process waiting on the key's lock sees the holder's build), if one is. mmdebstrap says
+/// nothing byte-based on a file, so the size of what it wrote is measured instead.
+pub fn build_state(cache_dir: &Path, spec: &RootfsSpec) -> Option<BuildState> {
+    let prefix = format!(".{}.tmp-", spec.key());
+    let dir = std::fs::read_dir(cache_dir)
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))?
+        .path();
+    Some(BuildState {
+        bytes: tree_size(&dir),
+        phase: last_phase(&dir.join("build.log")),
+    })
+}
+
+/// Bytes of the regular files below `dir` (their lengths; a hard-linked file once), staying
+/// on `dir`'s file system: a build has `/proc`, `/sys` and `/dev` mounted inside its tree.
+pub fn tree_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = std::fs::symlink_metadata(dir) else {
+        return 0;
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        // Files come and go while apt works: whatever cannot be read is not counted.
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.dev() != top.dev() {
+                continue;
+            }
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else if meta.is_file() && (meta.nlink() == 1 || seen.insert(meta.ino())) {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+/// The text of the last `I: ` line of a build log (mmdebstrap's progress messages), read from
+/// the log's last 16 KiB.
+fn last_phase(log: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))
+        .ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    String::from_utf8_lossy(&tail)
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("I: "))
+        .map(|l| l.trim().trim_end_matches("...").trim_end().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,5 +564,45 @@ mod tests {
         let entries: Vec<Entry> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(builds.load(Ordering::SeqCst), 1);
         assert!(entries.iter().all(|e| *e == entries[0]));
+    }
+
+    #[test]
+    fn a_build_in_progress_reports_its_bytes_and_mmdebstrap_phase() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = RootfsSpec::new("trixie");
+        assert_eq!(build_state(tmp.path(), &spec), None, "no build going on");
+        // Another suite's build is not this one's.
+        let other = tmp
+            .path()
+            .join(format!(".{}.tmp-1", RootfsSpec::new("sid").key()));
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("big"), vec![0u8; 4096]).unwrap();
+        assert_eq!(build_state(tmp.path(), &spec), None);
+        let dir = tmp.path().join(format!(".{}.tmp-42", spec.key()));
+        std::fs::create_dir_all(dir.join("root/var/cache/apt/archives")).unwrap();
+        std::fs::write(
+            dir.join("root/var/cache/apt/archives/a.deb"),
+            vec![1u8; 1000],
+        )
+        .unwrap();
+        std::fs::write(dir.join("root/one"), vec![2u8; 24]).unwrap();
+        // A hard link is the same bytes; a symlink is none.
+        std::fs::hard_link(dir.join("root/one"), dir.join("root/two")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("root/link")).unwrap();
+        let log = "I: chroot architecture amd64 is equal to the host's architecture\n\
+                   I: downloading packages with apt...\nGet:1 http://x y\n";
+        std::fs::write(dir.join("build.log"), log).unwrap();
+        let state = build_state(tmp.path(), &spec).unwrap();
+        assert_eq!(state.bytes, 1000 + 24 + log.len() as u64);
+        assert_eq!(
+            state.phase.as_deref(),
+            Some("downloading packages with apt")
+        );
+        std::fs::write(dir.join("root/three"), vec![3u8; 76]).unwrap();
+        assert_eq!(
+            build_state(tmp.path(), &spec).unwrap().bytes,
+            state.bytes + 76,
+            "it grows as the build writes"
+        );
     }
 }
