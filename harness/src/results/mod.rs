@@ -424,6 +424,19 @@ mod tests {
             provenance(&cell).1.as_deref(),
             Some("socket /run/docker.sock")
         );
+        cell.extra.clear();
+        cell.extra.insert("provider".into(), "container".into());
+        cell.extra.insert("suite".into(), "bullseye".into());
+        assert_eq!(
+            provenance(&cell).1.as_deref(),
+            Some("container of debian bullseye")
+        );
+        cell.extra
+            .insert("image".into(), "docker:25.0.0-dind".into());
+        assert_eq!(
+            provenance(&cell).1.as_deref(),
+            Some("container docker:25.0.0-dind")
+        );
     }
 
     #[test]

@@ -17,8 +17,14 @@ use crate::runtime::provider::debian::{self, SUITE_OPTION};
 /// [`super::Session::resolve_sources`] first so versioned cells name theirs).
 pub fn suites_of(cells: &[Cell]) -> Vec<String> {
     let mut suites: Vec<String> = Vec::new();
+    use crate::runtime::provider::container;
     for cell in cells {
-        if cell.extra.get("provider").map(String::as_str) == Some(debian::NAME)
+        // A container cell without an image builds its image from the suite's tree.
+        let provider = cell.extra.get("provider").map(String::as_str);
+        let from_suite = provider == Some(debian::NAME)
+            || (provider == Some(container::NAME)
+                && !cell.extra.contains_key(container::IMAGE_OPTION));
+        if from_suite
             && let Some(suite) = cell.extra.get(SUITE_OPTION)
             && !suites.contains(suite)
         {
@@ -327,15 +333,22 @@ mod tests {
     }
 
     #[test]
-    fn the_suites_of_debian_cells_each_once_in_order() {
+    fn the_suites_of_debian_and_suite_built_container_cells_each_once_in_order() {
         let cells = [
             cell(&[("provider", "debian"), ("suite", "trixie")]),
             cell(&[]),
             cell(&[("provider", "debian"), ("suite", "sid")]),
             cell(&[("provider", "debian"), ("suite", "trixie")]),
             cell(&[("provider", "socket"), ("suite", "bullseye")]),
+            cell(&[("provider", "container"), ("suite", "bookworm")]),
+            cell(&[
+                ("provider", "container"),
+                ("suite", "buster"),
+                ("image", "docker:25.0.0-dind"),
+            ]),
         ];
-        assert_eq!(suites_of(&cells), ["trixie", "sid"]);
+        // A container cell built from a suite needs it; one with an image does not.
+        assert_eq!(suites_of(&cells), ["trixie", "sid", "bookworm"]);
     }
 
     #[test]

@@ -199,6 +199,15 @@ fn root_from_cell(cell: &Cell) -> Option<Root> {
             Some(suite) => Root::Suite(suite.clone()),
             None => Root::Provider(debian::NAME.into()),
         }),
+        // A container cell whose image is built from a suite's tree starts from that tree.
+        Some(crate::runtime::provider::container::NAME)
+            if !cell
+                .extra
+                .contains_key(crate::runtime::provider::container::IMAGE_OPTION)
+                && cell.extra.contains_key(SUITE_OPTION) =>
+        {
+            Some(Root::Suite(cell.extra[SUITE_OPTION].clone()))
+        }
         Some(other) => Some(Root::Provider(other.into())),
         None if cell.version == HOST_VERSION => Some(Root::Host),
         None => None,
@@ -411,6 +420,14 @@ mod tests {
                 Some(Root::Provider("container".into())),
                 Some(Root::Host)
             ]
+        );
+        c[2].extra.insert("suite".into(), "bullseye".into());
+        assert_eq!(root_from_cell(&c[2]), Some(s("bullseye")));
+        c[2].extra
+            .insert("image".into(), "docker:25.0.0-dind".into());
+        assert_eq!(
+            root_from_cell(&c[2]),
+            Some(Root::Provider("container".into()))
         );
         c[0].version = "28.5".into();
         assert_eq!(root_from_cell(&c[0]), None);
