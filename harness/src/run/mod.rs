@@ -121,6 +121,17 @@ pub async fn run_all_with(
     lookup: ProviderLookup,
 ) -> Vec<CellResult> {
     let limit = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    // Each provider the cells name may keep shared infrastructure for the run (dropped at
+    // the end of this function, after every cell).
+    let mut providers: Vec<&'static dyn Provider> = Vec::new();
+    for cell in cells {
+        if let Ok(p) = lookup(&instance_spec(cell))
+            && !providers.iter().any(|q| q.name() == p.name())
+        {
+            providers.push(p);
+        }
+    }
+    let _sessions: Vec<_> = providers.iter().filter_map(|p| p.session()).collect();
     let mut tasks = Vec::new();
     for (scenario, fixtures) in scenarios {
         for cell in cells {

@@ -1,7 +1,8 @@
 //! The `container` provider against real daemons: runtime images built here from Debian
-//! bullseye's cached root filesystem, imported into a hermetic outer dockerd, run the `podman3`
-//! scenario and must observe exactly what the committed snapshots of the same versions from the
-//! `debian` provider say (the provider changes where the runtime comes from, not what it does).
+//! bullseye's cached root filesystem, imported into a hermetic outer dockerd (one for the whole
+//! run), run the `podman3` scenario and must observe exactly what the committed snapshots of the
+//! same versions from the `debian` provider say (the provider changes where the runtime comes
+//! from, not what it does).
 //! An interrupted run tears everything down; a harness killed with SIGKILL mid-run leaves no
 //! process and no mount (the container's keeper ends with the harness), and the next run sweeps
 //! its roots.
@@ -47,11 +48,13 @@ fn container_cells_from_debian_images_match_the_debian_snapshots() {
     let snaps = work.path().join("snapshots");
     let json = work.path().join("results.json");
     let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(workspace())
         .env("TMPDIR", tmp.path())
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .args([
             "run",
             "scenarios/podman3.yaml",
@@ -59,18 +62,36 @@ fn container_cells_from_debian_images_match_the_debian_snapshots() {
             "matrices/containers.yaml",
             "--snapshots",
             "update",
+            // One cell at a time: the second must still find the run's outer daemon.
             "--jobs",
-            "2",
+            "1",
         ])
         .arg("--snapshot-dir")
         .arg(&snaps)
         .arg("--json")
         .arg(&json)
-        .output()
+        .spawn()
         .unwrap();
+    // Every outer daemon root the run creates, seen while it runs.
+    let mut outer_roots = std::collections::BTreeSet::new();
+    while child.try_wait().unwrap().is_none() {
+        for e in std::fs::read_dir(tmp.path()).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("harness-outer-") {
+                outer_roots.insert(name);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("podman3 on two container cells: {:.1?}", started.elapsed());
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        outer_roots.len(),
+        1,
+        "both cells run in the run's one outer daemon: {outer_roots:?}"
+    );
 
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let results = doc["results"].as_array().unwrap();

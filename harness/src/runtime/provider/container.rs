@@ -45,12 +45,18 @@
 //! daemons (process group, `PR_SET_PDEATHSIG`, log capture, liveness, stop with a grace period),
 //! so teardown on drop, on a signal and after a crash is the one already tested.
 //!
+//! **One outer daemon per run.** Container instances of one `outer_store` that overlap in time
+//! share one outer daemon, and while the runner holds the provider's session (a whole `harness
+//! run`) every container cell does ([`Shared`]): each image is imported or pulled once per run,
+//! not once per cell. Each instance still has its own container, keeper and instance root.
+//!
 //! **Nothing is left behind.** The keeper is the container's pid 1: when it exits, the kernel
 //! kills every process of the container's pid namespace, so the runtime's daemons cannot
 //! outlive it. It exits when the harness closes its end of the FIFO: at teardown, and also when
 //! the harness dies without tearing down (the kernel closes the FIFO then), and on SIGTERM from
-//! the outer daemon. Teardown stops the runtime's daemons, closes the FIFO, then stops the outer
-//! daemon, whose root (with the container and the imported image) goes with it.
+//! the outer daemon, which then removes the container (`AutoRemove`). Teardown stops the
+//! runtime's daemons and closes the FIFO; the last holder of the outer daemon stops it, and its
+//! root (with the imported images) goes with it.
 //!
 //! Why not `testcontainers`: its client is process-wide and configured once from `DOCKER_HOST`
 //! or `~/.testcontainers.properties` (`Client::lazy_client`, `Config::load`), so it cannot point
@@ -62,7 +68,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -149,6 +155,18 @@ impl Provider for Container {
         NAME
     }
 
+    /// Keeps every outer daemon started during the session (a run) until it ends, so the
+    /// run's container cells share one per `outer_store`, and each image is imported once.
+    fn session(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        let mut kept = kept().lock().unwrap_or_else(|e| e.into_inner());
+        if kept.is_some() {
+            // A session is already open (one run at a time per process holds it).
+            return None;
+        }
+        *kept = Some(Vec::new());
+        Some(Box::new(Session))
+    }
+
     fn available(&self, spec: &InstanceSpec) -> Result<(), ProviderError> {
         let source = image_source(spec)?;
         Host.available(&outer_spec(spec))?;
@@ -169,17 +187,12 @@ impl Provider for Container {
         Box::pin(async move {
             self.available(spec)?;
             let source = image_source(spec)?;
-            // Dropping `outer` on any early return below tears it down.
-            let outer_root = InstanceRoot::create_named("outer-").map_err(ProviderError::Root)?;
-            let outer = start_docker(
-                &outer_spec(spec).store,
-                outer_root,
-                &OuterLauncher::default(),
-            )
-            .await?;
-            let socket = outer.root_path().join("docker.sock");
-            let client = connect(&socket)?;
-            let image = ensure_image(&client, &source).await?;
+            // The outer daemon (shared with the run's other container cells, see `Shared`) and
+            // the image; dropping `outer` on an early return lets it go.
+            let outer = shared(&outer_spec(spec).store);
+            let daemon = outer.daemon().await?;
+            let image = daemon.image(&source).await?;
+            let client = &daemon.client;
 
             let root = InstanceRoot::create_named("container-").map_err(ProviderError::Root)?;
             let fifo = root.path().join("keeper.fifo");
@@ -198,7 +211,7 @@ impl Provider for Container {
                 .write(true)
                 .open(&fifo)
                 .map_err(io("open the keeper's FIFO"))?;
-            let pid = start_keeper(&client, &image, root.path(), &fifo).await?;
+            let pid = start_keeper(client, &image, root.path(), &fifo).await?;
 
             let launcher = ChrootLauncher::joining(NAME, pid);
             let instance = match spec.runtime {
@@ -210,7 +223,7 @@ impl Provider for Container {
                 Box::new(ContainerHandle {
                     inner,
                     keeper: Mutex::new(Some(keeper)),
-                    outer: Mutex::new(Some(outer)),
+                    outer: Mutex::new(Some(outer.clone())),
                 })
             });
             let checked = match check_version(NAME, spec, &instance.info) {
@@ -223,6 +236,100 @@ impl Provider for Container {
             }
             Ok(instance)
         })
+    }
+}
+
+/// The outer daemon of one `outer_store`, shared by the container instances that overlap in
+/// time, and by every container cell of a run while the runner holds a [`Provider::session`]:
+/// one outer dockerd, and one import (or pull) of each image, instead of one per cell. Each
+/// instance still has its own container, keeper, instance root, data root and sockets; the
+/// outer daemon only ever holds the runtime images and the stopped-and-removed keepers
+/// (`AutoRemove`). It starts on first use and is torn down when the last holder lets go.
+pub struct Shared {
+    store: String,
+    daemon: tokio::sync::OnceCell<OuterDaemon>,
+}
+
+/// A running outer daemon and the images it was given.
+pub struct OuterDaemon {
+    instance: Instance,
+    client: Docker,
+    /// Each image source's reference, made available once.
+    images: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<String>>>>,
+}
+
+fn shared_registry() -> &'static Mutex<HashMap<String, Weak<Shared>>> {
+    static SHARED: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
+    SHARED.get_or_init(Default::default)
+}
+
+/// What a [`Provider::session`] holds: every [`Shared`] handed out while it lives.
+fn kept() -> &'static Mutex<Option<Vec<Arc<Shared>>>> {
+    static KEPT: Mutex<Option<Vec<Arc<Shared>>>> = Mutex::new(None);
+    &KEPT
+}
+
+/// The live [`Shared`] of `store`, or a new one.
+fn shared(store: &str) -> Arc<Shared> {
+    let mut registry = shared_registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = registry.get(store).and_then(Weak::upgrade) {
+        return s;
+    }
+    let s = Arc::new(Shared {
+        store: store.to_string(),
+        daemon: tokio::sync::OnceCell::new(),
+    });
+    registry.insert(store.to_string(), Arc::downgrade(&s));
+    if let Some(kept) = kept().lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        kept.push(s.clone());
+    }
+    s
+}
+
+/// Holds every outer daemon started while it lives (see [`Shared`]).
+struct Session;
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let held = kept().lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Dropped outside the lock: the last holder's drop tears the outer daemon down.
+        drop(held);
+    }
+}
+
+impl Shared {
+    /// The outer daemon, started now if it is not running yet.
+    async fn daemon(&self) -> Result<&OuterDaemon, ProviderError> {
+        self.daemon
+            .get_or_try_init(|| async {
+                let root = InstanceRoot::create_named("outer-").map_err(ProviderError::Root)?;
+                let instance = start_docker(&self.store, root, &OuterLauncher::default()).await?;
+                let client = connect(&instance.root_path().join("docker.sock"))?;
+                Ok(OuterDaemon {
+                    instance,
+                    client,
+                    images: Mutex::new(HashMap::new()),
+                })
+            })
+            .await
+    }
+}
+
+impl OuterDaemon {
+    /// The reference of `source`'s image, made available to the daemon once (concurrent
+    /// callers wait for the first; a failure is retried by the next caller).
+    async fn image(&self, source: &ImageSource) -> Result<String, ProviderError> {
+        let key = format!("{source:?}");
+        let cell = self
+            .images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| ensure_image(&self.client, source))
+            .await
+            .cloned()
     }
 }
 
@@ -488,6 +595,9 @@ async fn start_keeper(
             masked_paths: Some(Vec::new()),
             readonly_paths: Some(Vec::new()),
             network_mode: Some("none".into()),
+            // The outer daemon may outlive this instance (`Shared`): it removes the container
+            // once the keeper exits.
+            auto_remove: Some(true),
             ..Default::default()
         }),
         ..Default::default()
@@ -541,7 +651,7 @@ fn keeper_pid(fifo: &Path) -> Option<u32> {
 struct ContainerHandle {
     inner: Box<dyn InstanceHandle>,
     keeper: Mutex<Option<File>>,
-    outer: Mutex<Option<Instance>>,
+    outer: Mutex<Option<Arc<Shared>>>,
 }
 
 impl InstanceHandle for ContainerHandle {
@@ -554,6 +664,9 @@ impl InstanceHandle for ContainerHandle {
             let outer = self.outer.lock().unwrap_or_else(|e| e.into_inner());
             outer
                 .as_ref()?
+                .daemon
+                .get()?
+                .instance
                 .dead_daemon()
                 .map(|(d, tail)| (format!("the container provider's outer {d}"), tail))
         })
@@ -564,17 +677,13 @@ impl InstanceHandle for ContainerHandle {
     }
 
     /// The runtime's daemons first (their data and sockets are in the instance root), then the
-    /// keeper (closing the FIFO ends the container), then the outer daemon and its root.
+    /// keeper (closing the FIFO ends the container, which the outer daemon then removes), then
+    /// this instance's hold on the outer daemon, torn down here if it was the last.
     fn teardown(&self) -> TeardownReport {
-        let mut report = self.inner.teardown();
+        let report = self.inner.teardown();
         drop(self.keeper.lock().unwrap_or_else(|e| e.into_inner()).take());
         let outer = self.outer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(outer) = outer {
-            let o = outer.shutdown();
-            report.stopped.extend(o.stopped);
-            report.unmounted.extend(o.unmounted);
-            report.problems.extend(o.problems);
-        }
+        drop(outer);
         report
     }
 }

@@ -101,6 +101,13 @@ pub trait Provider: Send + Sync {
     fn hermetic(&self) -> bool {
         true
     }
+    /// Called by the runner before a run's cells start, for each provider some cell names;
+    /// what it returns is dropped when the run ends. A provider that shares infrastructure
+    /// between the instances of one run (the container provider's outer daemon) keeps it alive
+    /// for that long. Default: nothing.
+    fn session(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        None
+    }
     /// Starts (or connects to) an instance as `spec` says.
     fn start<'a>(
         &'a self,
