@@ -8,6 +8,7 @@
 pub mod build;
 pub mod config;
 pub mod craft;
+pub mod fuzzing;
 pub mod oci;
 pub mod reference;
 pub mod report;
