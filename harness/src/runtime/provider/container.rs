@@ -77,10 +77,8 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOption
 use futures_util::StreamExt;
 
 use super::debian::chroot::ChrootLauncher;
-use super::host::{
-    Host, Launcher, check_docker_store, start_containerd, start_docker, start_podman,
-};
-use super::{InstanceSpec, Provider, ProviderError, check_version, display, find_binary, io};
+use super::host::{Host, Launcher, checked, start_docker, start_runtime};
+use super::{InstanceSpec, Provider, ProviderError, display, find_binary, io};
 use crate::runtime::instance::{Instance, InstanceHandle};
 use crate::runtime::process::{Daemon, SpawnError};
 use crate::runtime::teardown::{InstanceRoot, TeardownReport};
@@ -214,11 +212,7 @@ impl Provider for Container {
             let pid = start_keeper(client, &image, root.path(), &fifo).await?;
 
             let launcher = ChrootLauncher::joining(NAME, pid);
-            let instance = match spec.runtime {
-                RuntimeKind::Docker => start_docker(&spec.store, root, &launcher).await?,
-                RuntimeKind::Podman => start_podman(&spec.store, root, &launcher).await?,
-                RuntimeKind::Containerd => start_containerd(&spec.store, root, &launcher).await?,
-            };
+            let instance = start_runtime(spec, root, &launcher).await?;
             let instance = instance.wrap_handle(|inner| {
                 Box::new(ContainerHandle {
                     inner,
@@ -226,15 +220,7 @@ impl Provider for Container {
                     outer: Mutex::new(Some(outer.clone())),
                 })
             });
-            let checked = match check_version(NAME, spec, &instance.info) {
-                Ok(()) => check_docker_store(NAME, spec, &instance).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = checked {
-                let _ = instance.shutdown();
-                return Err(e);
-            }
-            Ok(instance)
+            checked(NAME, spec, instance).await
         })
     }
 }

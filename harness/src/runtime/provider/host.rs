@@ -192,23 +192,43 @@ impl Provider for Host {
             // Every binary first, so a missing one fails before any daemon starts.
             self.available(spec)?;
             let root = InstanceRoot::create().map_err(ProviderError::Root)?;
-            let launcher = PathLauncher;
-            let instance = match spec.runtime {
-                RuntimeKind::Docker => start_docker(&spec.store, root, &launcher).await?,
-                RuntimeKind::Podman => start_podman(&spec.store, root, &launcher).await?,
-                RuntimeKind::Containerd => start_containerd(&spec.store, root, &launcher).await?,
-            };
-            let checked = check_version(self.name(), spec, &instance.info);
-            let checked = match checked {
-                Ok(()) => check_docker_store(self.name(), spec, &instance).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = checked {
-                let _ = instance.shutdown();
-                return Err(e);
-            }
-            Ok(instance)
+            let instance = start_runtime(spec, root, &PathLauncher).await?;
+            checked(self.name(), spec, instance).await
         })
+    }
+}
+
+/// Starts the daemons of `spec`'s runtime with `launcher`, owned by `root`: [`start_docker`],
+/// [`start_podman`] or [`start_containerd`].
+pub async fn start_runtime(
+    spec: &InstanceSpec,
+    root: InstanceRoot,
+    launcher: &dyn Launcher,
+) -> Result<Instance, ProviderError> {
+    match spec.runtime {
+        RuntimeKind::Docker => start_docker(&spec.store, root, launcher).await,
+        RuntimeKind::Podman => start_podman(&spec.store, root, launcher).await,
+        RuntimeKind::Containerd => start_containerd(&spec.store, root, launcher).await,
+    }
+}
+
+/// `instance` if it is what `spec` asked `provider` for ([`check_version`], then
+/// [`check_docker_store`]); otherwise it is shut down and the mismatch returned.
+pub async fn checked(
+    provider: &'static str,
+    spec: &InstanceSpec,
+    instance: Instance,
+) -> Result<Instance, ProviderError> {
+    let checked = match check_version(provider, spec, &instance.info) {
+        Ok(()) => check_docker_store(provider, spec, &instance).await,
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => Ok(instance),
+        Err(e) => {
+            let _ = instance.shutdown();
+            Err(e)
+        }
     }
 }
 

@@ -21,11 +21,11 @@ pub mod rootfs;
 
 use self::chroot::{ChrootLauncher, HOST_TOOLS};
 use self::rootfs::{Cache, Entry, RootfsError, RootfsSpec};
-use super::host::{check_docker_store, start_containerd, start_docker, start_podman};
-use super::{InstanceSpec, Provider, ProviderError, check_version, find_binary};
+use super::host::{checked, start_runtime};
+use super::{InstanceSpec, Provider, ProviderError, find_binary};
 use crate::runtime::instance::Instance;
 use crate::runtime::teardown::InstanceRoot;
-use crate::runtime::{BoxFuture, RuntimeKind};
+use crate::runtime::BoxFuture;
 
 /// The debian provider (see the module doc).
 pub struct Debian;
@@ -119,20 +119,8 @@ impl Provider for Debian {
                 })??;
             let root = InstanceRoot::create().map_err(ProviderError::Root)?;
             let launcher = ChrootLauncher::new(NAME, &entry.tree(), root.path());
-            let instance = match spec.runtime {
-                RuntimeKind::Docker => start_docker(&spec.store, root, &launcher).await?,
-                RuntimeKind::Podman => start_podman(&spec.store, root, &launcher).await?,
-                RuntimeKind::Containerd => start_containerd(&spec.store, root, &launcher).await?,
-            };
-            let checked = match check_version(NAME, spec, &instance.info) {
-                Ok(()) => check_docker_store(NAME, spec, &instance).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = checked {
-                let _ = instance.shutdown();
-                return Err(e);
-            }
-            Ok(instance)
+            let instance = start_runtime(spec, root, &launcher).await?;
+            checked(NAME, spec, instance).await
         })
     }
 }
@@ -140,6 +128,7 @@ impl Provider for Debian {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::RuntimeKind;
 
     #[test]
     fn a_cell_must_name_its_suite() {
