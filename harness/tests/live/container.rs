@@ -10,11 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::runtime::teardown::mounts_under;
-
 use nix::sys::signal::Signal;
 
-use crate::{LiveTest, assert_clean, harness_cmd, interrupt, processes_mentioning};
+use crate::{
+    LiveTest, assert_clean, harness_cmd, interrupt, kill_and_wait_until_nothing_runs,
+    processes_mentioning,
+};
 
 const NEEDS: &[&str] = &["dockerd", "containerd", "nsenter", "mmdebstrap"];
 
@@ -205,26 +206,14 @@ fn an_interrupted_run_tears_the_container_down() {
 fn a_killed_run_leaves_no_container_behind() {
     let tmp = short_tmp();
     let project = project();
-    let (mut child, root) = run_until_serving(project.path(), tmp.path());
+    let (child, root) = run_until_serving(project.path(), tmp.path());
     let keeper = processes_mentioning(&root.join("keeper.fifo"));
     assert!(!keeper.is_empty(), "the container's keeper runs");
     // No teardown runs: PR_SET_PDEATHSIG stops the outer daemons and the nsenter of each
     // runtime daemon; the kernel closes the FIFO, so the keeper exits and its pid namespace,
     // the runtime's daemons included, goes with it.
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), None, "killed, not finished: {status}");
-    let killed = Instant::now();
-    while !processes_mentioning(tmp.path()).is_empty() {
-        assert!(
-            killed.elapsed() < Duration::from_secs(40),
-            "processes outlived the harness: {:#?}",
-            processes_mentioning(tmp.path())
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!("everything gone {:.1?} after the SIGKILL", killed.elapsed());
-    assert!(mounts_under(tmp.path()).unwrap().is_empty());
+    let took = kill_and_wait_until_nothing_runs(child, tmp.path());
+    eprintln!("everything gone {took:.1?} after the SIGKILL");
     assert!(
         root.exists(),
         "the killed run's root is left for the next run to sweep"

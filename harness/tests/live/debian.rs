@@ -22,7 +22,8 @@ use harness::runtime::teardown::mounts_under;
 use nix::sys::signal::Signal;
 
 use crate::{
-    LiveTest, assert_clean, harness_cmd, interrupt, processes_mentioning, wait_for_instance,
+    LiveTest, assert_clean, harness_cmd, interrupt, kill_and_wait_until_nothing_runs,
+    processes_mentioning, wait_for_instance,
 };
 
 const NEEDS: &[&str] = &["mmdebstrap", "unshare", "nsenter", "chroot"];
@@ -556,19 +557,7 @@ fn a_sigkilled_debian_run_stops_its_daemons_and_is_swept() {
     };
     // No teardown runs: only PR_SET_PDEATHSIG stops the daemons, whose namespace (and every
     // mount in it) goes with them.
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), None, "killed, not finished: {status}");
-    let started = Instant::now();
-    while !processes_mentioning(tmp.path()).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "daemons outlived the harness: {:#?}",
-            processes_mentioning(tmp.path())
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(mounts_under(tmp.path()).unwrap().is_empty());
+    kill_and_wait_until_nothing_runs(child, tmp.path());
     assert!(
         root.exists(),
         "the killed run's root is left for the next run to sweep"

@@ -264,6 +264,32 @@ pub fn interrupt(child: std::process::Child, signal: nix::sys::signal::Signal) {
     );
 }
 
+/// SIGKILLs `child`, so no teardown runs, then waits (40 s at most) until no process mentions
+/// `tmp`, and checks that no mount is left under it. Returns how long the processes took to go.
+pub fn kill_and_wait_until_nothing_runs(
+    mut child: std::process::Child,
+    tmp: &Path,
+) -> std::time::Duration {
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed, not finished: {status}");
+    let killed = std::time::Instant::now();
+    while !processes_mentioning(tmp).is_empty() {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(40),
+            "processes outlived the harness: {:#?}",
+            processes_mentioning(tmp)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        harness::runtime::teardown::mounts_under(tmp)
+            .unwrap()
+            .is_empty()
+    );
+    killed.elapsed()
+}
+
 /// Processes whose command line mentions `needle` (other than this test process).
 pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.display().to_string();

@@ -23,9 +23,9 @@ use self::chroot::{ChrootLauncher, HOST_TOOLS};
 use self::rootfs::{Cache, Entry, RootfsError, RootfsSpec};
 use super::host::{checked, start_runtime};
 use super::{InstanceSpec, Provider, ProviderError, find_binary};
+use crate::runtime::BoxFuture;
 use crate::runtime::instance::Instance;
 use crate::runtime::teardown::InstanceRoot;
-use crate::runtime::BoxFuture;
 
 /// The debian provider (see the module doc).
 pub struct Debian;
