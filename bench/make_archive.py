@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the benchmark archives: Docker <= 24 style docker-archives holding one large layer.
+"""Writes the benchmark archives: Docker <= 24 style docker-archives holding one large layer
+(or, with --layers N, N layers of SIZE/N each, with different contents).
 
-  plain.tar  the layer uncompressed (what `docker save` writes)
-  gzip.tar   the same layer gzip-compressed (what skopeo and registries hold)
+  plain.tar  the layers uncompressed (what `docker save` writes)
+  gzip.tar   the same layers gzip-compressed (what skopeo and registries hold)
 
 The layer holds one file of base64 text from a seeded generator: reproducible, and about as
 compressible as real binaries (gzip takes it to ~76%). Everything streams; memory stays small.
@@ -11,9 +12,9 @@ import argparse, gzip, hashlib, io, json, os, random, tarfile
 
 CHUNK = 1 << 20
 
-def write_layer(path, size):
+def write_layer(path, size, seed=0):
     """A tar with one regular file of `size` bytes; returns sha256 of the tar."""
-    rng = random.Random(20261123)
+    rng = random.Random(20261123 + seed)
     class Gen(io.RawIOBase):
         def __init__(self): self.left = size
         def readable(self): return True
@@ -35,35 +36,44 @@ def sha256_file(path):
         while chunk := f.read(CHUNK): h.update(chunk)
     return h.hexdigest()
 
-def write_archive(out, layer_path, diff_id, name):
+def write_archive(out, layer_paths, diff_ids, name):
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff_id]},
-                         "history": [{"created": "1970-01-01T00:00:00Z"}],
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": ["sha256:" + d for d in diff_ids]},
+                         "history": [{"created": "1970-01-01T00:00:00Z"} for _ in diff_ids],
                          "created": "1970-01-01T00:00:00Z"}, separators=(",", ":")).encode()
     config_hex = hashlib.sha256(config).hexdigest()
+    members = [f"layer{i}/layer.tar" for i in range(len(layer_paths))]
     manifest = json.dumps([{"Config": config_hex + ".json", "RepoTags": [name],
-                            "Layers": ["layer/layer.tar"]}]).encode()
+                            "Layers": members}]).encode()
     with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as t:
         for member, data in [(config_hex + ".json", config), ("manifest.json", manifest)]:
             info = tarfile.TarInfo(member); info.size = len(data); info.mtime = 0
             t.addfile(info, io.BytesIO(data))
-        t.add(layer_path, arcname="layer/layer.tar")
+        for path, member in zip(layer_paths, members):
+            t.add(path, arcname=member)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--layers", type=int, default=1)
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    layer = os.path.join(a.out, "layer.tar")
-    diff_id = write_layer(layer, a.size_mib << 20)
-    write_archive(os.path.join(a.out, "plain.tar"), layer, diff_id, "example.test/bench:plain")
-    gz = os.path.join(a.out, "layer.tar.gz")
-    with open(layer, "rb") as src, open(gz, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as dst:
-            while chunk := src.read(CHUNK): dst.write(chunk)
-    write_archive(os.path.join(a.out, "gzip.tar"), gz, diff_id, "example.test/bench:gzip")
-    os.remove(layer); os.remove(gz)
-    print(json.dumps({"diff_id": "sha256:" + diff_id}))
+    layers, diff_ids, gzs = [], [], []
+    for i in range(a.layers):
+        layer = os.path.join(a.out, f"layer{i}.tar")
+        diff_ids.append(write_layer(layer, (a.size_mib << 20) // a.layers, seed=i))
+        layers.append(layer)
+    write_archive(os.path.join(a.out, "plain.tar"), layers, diff_ids, "example.test/bench:plain")
+    for layer in layers:
+        gz = layer + ".gz"
+        with open(layer, "rb") as src, open(gz, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as dst:
+                while chunk := src.read(CHUNK): dst.write(chunk)
+        gzs.append(gz)
+    write_archive(os.path.join(a.out, "gzip.tar"), gzs, diff_ids, "example.test/bench:gzip")
+    for f in layers + gzs: os.remove(f)
+    print(json.dumps({"diff_ids": ["sha256:" + d for d in diff_ids]}))
 
 if __name__ == "__main__":
     main()
