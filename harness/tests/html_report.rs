@@ -601,14 +601,17 @@ impl Browser {
         serde_json::from_slice(&buf).map_err(|e| format!("chromium wrote bad JSON: {e}").into())
     }
 
-    /// Waits for the event `method` of `session`, looking first at those already received.
+    /// Waits for the event `method` of `session` whose `params` satisfy `matches`, looking
+    /// first at those already received (events read meanwhile are kept in `events`).
     fn wait_event(
         &mut self,
         session: &str,
         method: &str,
+        matches: impl Fn(&Value) -> bool,
         events: &mut Vec<Value>,
     ) -> Result<(), Failed> {
-        let is = |e: &Value| e["method"] == method && e["sessionId"] == session;
+        let is =
+            |e: &Value| e["method"] == method && e["sessionId"] == session && matches(&e["params"]);
         if events.iter().any(is) {
             return Ok(());
         }
@@ -637,7 +640,8 @@ struct NoScriptPage {
 }
 
 impl NoScriptPage {
-    /// Opens `url` at 1600x1000 with script execution disabled and waits for its load event.
+    /// Opens `url` at 1600x1000 with script execution disabled and waits for the load event of
+    /// its document.
     fn open(bin: &Path, url: &str) -> Result<NoScriptPage, Failed> {
         let mut browser = Browser::start(bin)?;
         let mut events = Vec::new();
@@ -671,10 +675,18 @@ impl NoScriptPage {
             "Emulation.setDeviceMetricsOverride",
             json!({"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
         )?;
+        page.call("Page.setLifecycleEventsEnabled", json!({"enabled": true}))?;
         page.events.clear();
-        page.call("Page.navigate", json!({"url": url}))?;
-        page.browser
-            .wait_event(&page.session, "Page.loadEventFired", &mut page.events)?;
+        let navigated = page.call("Page.navigate", json!({"url": url}))?;
+        // The `load` of this navigation's document, by its loader: a plain `loadEventFired`
+        // may be about:blank's, arriving late (CI once read an empty DOM that way).
+        let loader = navigated["loaderId"].clone();
+        page.browser.wait_event(
+            &page.session,
+            "Page.lifecycleEvent",
+            |p| p["name"] == "load" && p["loaderId"] == loader,
+            &mut page.events,
+        )?;
         Ok(page)
     }
 
