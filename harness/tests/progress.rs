@@ -5,7 +5,10 @@
 //! without a terminal the lines are exactly the plain ones, with no escape code at all. The run
 //! of a real cell under the live display is a live test (`tests/live/progress.rs`).
 
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::text;
+use std::process::{Command, Stdio};
 
 /// A project: one Docker cell, and `n` scenarios that apply only to Podman.
 fn project(n: usize) -> tempfile::TempDir {
@@ -81,15 +84,6 @@ fn on_terminal(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (S
             String::from_utf8_lossy(&out.stderr)
         ),
         out.status.code().unwrap_or(-1),
-    )
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     )
 }
 

@@ -2,6 +2,9 @@
 //! run --review` refused under CI and without a terminal. Their end-to-end runs on the host's
 //! Docker are live tests (`tests/live/review.rs`).
 
+mod common;
+
+use common::text;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -9,15 +12,6 @@ fn harness() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
     c.env_remove("CI").env("NO_COLOR", "1").stdin(Stdio::null());
     c
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn snap(body: &str) -> String {

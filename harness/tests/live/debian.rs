@@ -23,7 +23,7 @@ use nix::sys::signal::Signal;
 
 use crate::{
     LiveTest, assert_clean, harness_cmd, interrupt, kill_and_wait_until_nothing_runs,
-    processes_mentioning, wait_for_instance,
+    processes_mentioning, the_next_run_sweeps, wait_for_instance,
 };
 
 const NEEDS: &[&str] = &["mmdebstrap", "unshare", "nsenter", "chroot"];
@@ -558,15 +558,7 @@ fn a_sigkilled_debian_run_stops_its_daemons_and_is_swept() {
     // No teardown runs: only PR_SET_PDEATHSIG stops the daemons, whose namespace (and every
     // mount in it) goes with them.
     kill_and_wait_until_nothing_runs(child, tmp.path());
-    assert!(
-        root.exists(),
-        "the killed run's root is left for the next run to sweep"
-    );
-    let out = harness_cmd(project.path(), tmp.path()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("removed stale instance root"), "{stderr}");
-    assert_clean(tmp.path());
+    the_next_run_sweeps(project.path(), tmp.path(), &root);
     assert_unchanged(&entry, &before);
 }
 

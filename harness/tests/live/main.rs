@@ -35,6 +35,9 @@ macro_rules! live_test {
     };
 }
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod build;
 mod container;
 mod containerd;
@@ -288,6 +291,21 @@ pub fn kill_and_wait_until_nothing_runs(
             .is_empty()
     );
     killed.elapsed()
+}
+
+/// After a killed run: its instance root `root` is still there, and the next run of `project`
+/// (TMPDIR `tmp`) sweeps it, succeeds, and leaves `tmp` clean. Returns that run's stderr.
+pub fn the_next_run_sweeps(project: &Path, tmp: &Path, root: &Path) -> String {
+    assert!(
+        root.exists(),
+        "the killed run's root is left for the next run to sweep"
+    );
+    let out = harness_cmd(project, tmp).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed stale instance root"), "{stderr}");
+    assert_clean(tmp);
+    stderr
 }
 
 /// Processes whose command line mentions `needle` (other than this test process).

@@ -13,7 +13,7 @@ use harness::run::{self, Fixtures, RunOptions, SnapshotMode, Status};
 use harness::runtime::provider::{self, InstanceSpec, ProviderError};
 use harness::runtime::{RuntimeKind, start_instance};
 
-use crate::{LiveTest, names};
+use crate::{LiveTest, host_cell, names};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -57,13 +57,8 @@ fn scenario_through_the_socket_provider(scenario: &str, runtime: RuntimeKind, st
     rt.block_on(async {
         let host = start_instance(runtime, store).await.unwrap();
         let cell = Cell {
-            id: format!("{runtime}-host-{store}"),
-            runtime,
-            version: "host".into(),
-            store: store.into(),
-            builder: None,
-            api: None,
             extra: socket_options(host.root_path(), runtime),
+            ..host_cell(runtime, store)
         };
         let opts = RunOptions {
             snapshots: SnapshotMode::Ignore,

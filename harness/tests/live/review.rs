@@ -4,6 +4,7 @@
 //! judges the whole matrix x every scenario whatever `--cell` selects, only when every scenario
 //! of the directory loaded. The non-daemon half is `tests/review.rs`.
 
+use crate::common::text;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -24,15 +25,6 @@ fn harness() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_harness"));
     c.env_remove("CI").env("NO_COLOR", "1").stdin(Stdio::null());
     c
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn snap(body: &str) -> String {
