@@ -449,33 +449,20 @@ async fn ensure_image(client: &Docker, source: &ImageSource) -> Result<String, P
             Ok(reference.clone())
         }
         ImageSource::Suite(suite) => {
-            let suite = suite.clone();
-            let entry = tokio::task::spawn_blocking(move || super::debian::provision(&suite))
+            let owned = suite.clone();
+            let entry = tokio::task::spawn_blocking(move || super::debian::provision(&owned))
                 .await
                 .map_err(|e| ProviderError::Io {
                     what: "provision a root filesystem".into(),
                     source: std::io::Error::other(e),
                 })??;
-            let key = entry
-                .dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.rsplit('-').next())
-                .unwrap_or("latest")
-                .to_string();
-            let reference = local_reference(&entry_suite(&entry.dir), &key);
+            // The cache entry's own key (`<suite>-<key>/`): a new recipe is a new image.
+            let key = super::debian::rootfs::RootfsSpec::new(suite).key();
+            let reference = local_reference(suite, &key);
             import_tree(client, &entry.tree(), &reference).await?;
             Ok(reference)
         }
     }
-}
-
-/// `bullseye` of a cache entry `.../bullseye-<key>`.
-fn entry_suite(dir: &Path) -> String {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("suite");
-    name.rsplit_once('-')
-        .map_or(name, |(suite, _)| suite)
-        .to_string()
 }
 
 /// Pulls `reference` into the outer daemon (POST /images/create?fromImage=), reporting the
@@ -730,10 +717,6 @@ mod tests {
         assert_eq!(outer.runtime, RuntimeKind::Docker);
         assert_eq!(outer.store, "overlay2");
         assert_eq!(outer_spec(&spec(&[("outer_store", "vfs")])).store, "vfs");
-        assert_eq!(
-            entry_suite(Path::new("/c/bullseye-a39c748660113ec0")),
-            "bullseye"
-        );
         assert_eq!(
             local_reference("bullseye", "a39c"),
             "harness.local/debian-bullseye:a39c"
