@@ -7,7 +7,17 @@
 //!     build: busybox               # scenarios/contexts/busybox (or load: <a crafted fixture>)
 //!     tag: example.test/produced:v1
 //!     save: docker-archive         # or oci-archive
+//!   docker26-push:
+//!     produced_by: { runtime: docker, version: "26.1", store: containerd }
+//!     load: base
+//!     tag: example.test/produced:v2
+//!     push: true                   # what its push landed in a registry, instead of a save
 //! ```
+//!
+//! With `push: true` the producer pushes `tag` to a registry of its own, and the fixture is
+//! what landed there, byte for byte, as an OCI layout archive (`runtime/registry/export.rs`);
+//! a consuming cell `publish`es it to its registry and pulls it, so every runtime pulls what
+//! every other pushed.
 //!
 //! A fixture entry is a produced one when its first key is one of the produced keys
 //! (`produced_by`, `build`, `load`, `tag`, `save`), which no crafted spec has; otherwise it is
@@ -34,6 +44,7 @@ pub(crate) const PRODUCED_KEYS: &[&str] = &[
     "import",
     "tag",
     "save",
+    "push",
     "builder",
 ];
 
@@ -63,7 +74,10 @@ pub(crate) struct RawProduced {
     import: Option<Spanned<String>>,
     tag: Spanned<String>,
     #[serde(default)]
-    save: Option<SaveFormat>,
+    save: Option<Spanned<SaveFormat>>,
+    /// `true`: push `tag` to a registry and hand over what landed, instead of a save.
+    #[serde(default)]
+    push: Option<Spanned<bool>>,
     /// With `build`: the builder (default: the runtime's own default, as its CLI's).
     #[serde(default)]
     builder: Option<crate::build::BuilderKind>,
@@ -124,8 +138,12 @@ pub struct ProducedFixture {
     pub from: ProducedFrom,
     /// The name the producer gives the image and saves it by.
     pub tag: String,
-    /// `docker-archive` by default.
+    /// `docker-archive` by default; `oci-archive` with `push` (the layout the harness writes
+    /// what landed in).
     pub save: SaveFormat,
+    /// Pushed to a registry instead of saved: the artifact is what landed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push: bool,
 }
 
 impl<'de> Deserialize<'de> for RawFixture {
@@ -307,6 +325,16 @@ impl RawProduced {
         if self.tag.value.is_empty() {
             return Err(err(self.tag.referenced, "tag", ConfigErrorKind::Empty));
         }
+        let push = self.push.as_ref().is_some_and(|p| p.value);
+        if push && let Some(save) = &self.save {
+            return Err(err(
+                save.referenced,
+                "save",
+                ConfigErrorKind::Conflict(
+                    "a pushed fixture is what landed in the registry: no save",
+                ),
+            ));
+        }
         Ok(ProducedFixture {
             producer: Producer {
                 runtime,
@@ -318,7 +346,11 @@ impl RawProduced {
             },
             from,
             tag: self.tag.value,
-            save: self.save.unwrap_or(SaveFormat::DockerArchive),
+            save: match (push, self.save) {
+                (true, _) => SaveFormat::OciArchive,
+                (false, save) => save.map_or(SaveFormat::DockerArchive, |s| s.value),
+            },
+            push,
         })
     }
 }
@@ -400,6 +432,10 @@ mod tests {
     #[case::no_context(
         "  again:\n    produced_by: { runtime: docker, store: vfs }\n    build: nope\n    tag: t\n",
         "s.yaml:10:12: fixtures.again.build: invalid fixture: no build context"
+    )]
+    #[case::push_and_save(
+        "  again:\n    produced_by: { runtime: docker, store: vfs }\n    load: hybrid\n    tag: t\n    push: true\n    save: oci-archive\n",
+        "s.yaml:13:11: fixtures.again.save: a pushed fixture is what landed in the registry: no save"
     )]
     #[case::crafted_errors_keep_their_positions(
         "  again:\n    layout: oci\n    layers: []\n",

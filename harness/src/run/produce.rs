@@ -1,6 +1,12 @@
 //! Produced fixtures (issue 9, item 5): archives a runtime writes, fed to every cell of a
 //! scenario like crafted ones. The spec is `config/produced.rs`; this is how they are made.
 //!
+//! **Pushed fixtures** (`push: true`): instead of saving, the producer pushes `tag` to a
+//! registry of its own (`runtime/registry.rs`, started and stopped in [`push_and_export`]),
+//! and the artifact is what landed there, byte for byte, as an OCI layout archive
+//! (`runtime/registry/export.rs`), with what landed ([`ProducedArtifact::landed`]) beside it.
+//! Consumers `publish` it to their own registry and pull it.
+//!
 //! **Once per run, by content.** A produced fixture's *artifact* is keyed by its content: a
 //! sha256 over the producer spec (runtime, version, store, tag, save format, build context
 //! name or loaded fixture name), the producer cell as resolved (the Debian suite and package
@@ -60,6 +66,9 @@ pub struct ProducedArtifact {
     pub runtime: RuntimeInfo,
     /// The ID the producer gave the image it saved.
     pub image_id: String,
+    /// For a pushed fixture: what landed in the producer's registry (the archive holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<crate::runtime::registry::Landed>,
     /// How long producing took, in milliseconds (start, build or load, save, inspect).
     pub produce_ms: u64,
     /// The content key.
@@ -387,7 +396,7 @@ async fn run_producer(
     let info = instance.info.clone();
     let dead = instance.dead_daemon();
     let _ = instance.shutdown();
-    let image_id = match ran {
+    let (image_id, landed) = match ran {
         Err(_) => {
             return Err(reword(Status::error(
                 ErrorKind::StepTimeout,
@@ -395,6 +404,9 @@ async fn run_producer(
             )));
         }
         Ok(Err(Made::Refused(why))) => return Err(reword(Status::Skip { reason: why })),
+        Ok(Err(Made::Precondition(why))) => {
+            return Err(reword(Status::error(ErrorKind::Precondition, why)));
+        }
         Ok(Err(Made::Broken(e))) => {
             let mut msg = error_chain(&e);
             let mut kind = ErrorKind::Runtime;
@@ -404,7 +416,7 @@ async fn run_producer(
             }
             return Err(reword(Status::error(kind, msg)));
         }
-        Ok(Ok(id)) => id,
+        Ok(Ok(made)) => made,
     };
     let path = archive.clone();
     let inspected = tokio::task::spawn_blocking(move || crate::verify::inspect_path(&path))
@@ -428,6 +440,7 @@ async fn run_producer(
         facts,
         runtime: info,
         image_id,
+        landed,
         produce_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         key: key.to_string(),
         cache_hit: false,
@@ -441,6 +454,8 @@ enum Made {
     Refused(String),
     /// The harness or the daemon broke.
     Broken(RuntimeError),
+    /// Something the producer needs besides the runtime (its registry) broke.
+    Precondition(String),
 }
 
 impl From<RuntimeError> for Made {
@@ -452,13 +467,14 @@ impl From<RuntimeError> for Made {
     }
 }
 
-/// Builds (or loads and tags) the image and saves it; returns the image's ID.
+/// Builds (or loads and tags) the image and saves it, or pushes it and writes what landed;
+/// returns the image's ID and, for a push, what landed.
 async fn make_image(
     fixture: &ProducedFixture,
     rt: &dyn crate::runtime::Runtime,
     input: &Path,
     archive: &Path,
-) -> Result<String, Made> {
+) -> Result<(String, Option<crate::runtime::registry::Landed>), Made> {
     let id = match &fixture.from {
         ProducedFrom::Build {
             context, builder, ..
@@ -534,6 +550,10 @@ async fn make_image(
             }
         }
     };
+    if fixture.push {
+        let landed = push_and_export(fixture, rt, archive).await?;
+        return Ok((id, Some(landed)));
+    }
     if let Err(r) = rt
         .save_image(std::slice::from_ref(&fixture.tag), fixture.save, archive)
         .await?
@@ -545,7 +565,70 @@ async fn make_image(
             r.message
         )));
     }
-    Ok(id)
+    Ok((id, None))
+}
+
+/// The repository and tag a pushed fixture lands at in its producer's registry.
+const PUSHED_TO: (&str, &str) = ("produced", "pushed");
+
+/// Pushes `fixture.tag` through the runtime's API to a registry of the producer's own
+/// (`runtime/registry.rs`, started and stopped here), reads back what landed and writes it,
+/// byte for byte, into `archive` as an OCI layout (`registry::export`).
+async fn push_and_export(
+    fixture: &ProducedFixture,
+    rt: &dyn crate::runtime::Runtime,
+    archive: &Path,
+) -> Result<crate::runtime::registry::Landed, Made> {
+    use crate::runtime::registry::Registry;
+    let broken = |what: &str, e: &dyn std::error::Error| {
+        Made::Precondition(format!("{what}: {}", error_chain(e)))
+    };
+    let registry = match Registry::start().await {
+        Ok(r) => r,
+        Err(e @ crate::runtime::provider::ProviderError::BinaryNotFound { .. })
+            if !super::in_ci() =>
+        {
+            return Err(Made::Refused(format!("no local registry to push to ({e})")));
+        }
+        Err(e) => return Err(broken("the local registry did not start", &e)),
+    };
+    let (repository, tag) = PUSHED_TO;
+    let request = crate::runtime::PushRequest {
+        source: fixture.tag.clone(),
+        destination: registry.reference(&format!("{repository}:{tag}")),
+        platform: None,
+        all_platforms: false,
+        compression: None,
+    };
+    let outcome = rt.push_image(&request).await;
+    let exported = match outcome {
+        Err(e) => Err(Made::from(e)),
+        Ok(crate::runtime::PushOutcome::Error(r)) => Err(Made::Refused(format!(
+            "pushing {} was refused: {}",
+            fixture.tag, r.message
+        ))),
+        Ok(crate::runtime::PushOutcome::Pushed { .. }) => {
+            let client = registry.client();
+            match crate::runtime::registry::export::export_layout(
+                &client,
+                repository,
+                tag,
+                &fixture.tag,
+                archive,
+            )
+            .await
+            {
+                Err(e) => Err(broken("reading back the push", &e)),
+                Ok(_) => client
+                    .landed(repository, tag)
+                    .await
+                    .map_err(|e| broken("reading back the push", &e))
+                    .and_then(|l| l.ok_or_else(|| Made::Refused("the push landed nothing".into()))),
+            }
+        }
+    };
+    let _ = registry.shutdown();
+    exported
 }
 
 /// The facts of an archive's first image in the form a crafted fixture's have; `None` when
@@ -696,6 +779,7 @@ mod tests {
             },
             tag: "example.test/produced:v1".into(),
             save: crate::runtime::SaveFormat::DockerArchive,
+            push: false,
         }
     }
 
@@ -714,6 +798,9 @@ mod tests {
         let mut other = f.clone();
         other.save = crate::runtime::SaveFormat::OciArchive;
         assert_ne!(k, content_key(&other, &cell, &a).unwrap(), "save format");
+        let mut pushed = f.clone();
+        pushed.push = true;
+        assert_ne!(k, content_key(&pushed, &cell, &a).unwrap(), "push");
         let mut resolved = cell.clone();
         resolved
             .extra

@@ -513,6 +513,34 @@ impl Runtime for DockerDriver {
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
                 }) => Ok(Lookup::NotFound),
+                // An answer bollard's model does not take: Docker 28.5's containerd store
+                // answers `"RootFS":{}` (no `Type`, which the API's ImageInspect requires)
+                // and empty `Os`/`Architecture` for an image it pulled without fetching its
+                // config and layer (a second manifest of a config it already had; its save
+                // then lacks both, `stored-blob-missing`). Read the three fields a lookup
+                // needs from the same answer (bollard's `json_data_content` keeps it).
+                Err(bollard::errors::Error::JsonDataError { contents, .. }) => {
+                    tracing::debug!(%name, "image inspect answer outside the API model: {contents}");
+                    let v: serde_json::Value =
+                        serde_json::from_str(&contents).map_err(|e| RuntimeError::Protocol {
+                            runtime: RUNTIME,
+                            what: format!("image inspect ({})", self.endpoint),
+                            source: Box::new(e),
+                        })?;
+                    let strings = |key: &str| -> Vec<String> {
+                        v[key]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    };
+                    Ok(Lookup::Found(record(
+                        v["Id"].as_str().unwrap_or_default().to_string(),
+                        strings("RepoTags"),
+                        strings("RepoDigests"),
+                    )))
+                }
                 // Any other status is the daemon's answer about the name: Docker refuses an
                 // invalid reference with 400, Podman's compat API with 500 ("normalizing name
                 // ... for compat API: invalid reference format").

@@ -34,9 +34,11 @@
 //! `tlsVerify=false`; containerd's Transfer service takes `RegistryResolver.default_scheme =
 //! "http"`; `ctr` takes `--plain-http`.
 //!
-//! What landed in it is read back through the registry API by [`client::RegistryClient`].
+//! What landed in it is read back through the registry API by [`client::RegistryClient`], and
+//! written out byte for byte as an OCI layout archive by [`export::export_layout`].
 
 pub mod client;
+pub mod export;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;

@@ -48,7 +48,15 @@ pub struct ProducedObservation {
     pub producer: crate::config::Producer,
     pub from: ProducedFrom,
     pub tag: String,
-    pub save: runtime::SaveFormat,
+    /// How the producer saved it; `None` for a pushed fixture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save: Option<runtime::SaveFormat>,
+    /// For a pushed fixture: what landed in the producer's registry. `digest_is` and
+    /// `rewritten` compare it with the scenario's crafted fixtures (did the pusher send the
+    /// image it was given, or build its own manifest?); its digests are symbols of this
+    /// fixture, whose archive holds exactly what landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<super::push::LandedObservation>,
     /// The producer's image ID, symbolic (`config(<fixture>)` where it is the config digest).
     pub image_id: String,
     pub archive: super::save::ArchiveObservation,
@@ -158,6 +166,12 @@ impl Fixtures {
             book: &book,
             registry: None,
         };
+        let pushed = artifact.landed.as_ref().map(|landed| {
+            let mut obs = super::push::observe_landed(landed, &redact);
+            obs.digest_is = self.book.lookup(&landed.digest).map(|(role, _)| role);
+            obs.rewritten = obs.digest_is.is_none();
+            obs
+        });
         let (archive, findings) = super::save::inspect_artifact(artifact.archive.clone(), &redact)
             .await
             .map_err(|e| {
@@ -171,7 +185,8 @@ impl Fixtures {
             producer: fixture.producer.clone(),
             from: fixture.from.clone(),
             tag: fixture.tag.clone(),
-            save: fixture.save,
+            save: (!fixture.push).then_some(fixture.save),
+            pushed,
             image_id: book.symbol(&artifact.image_id),
             archive,
             findings,

@@ -406,6 +406,9 @@ pub struct StoredRead {
     pub id_symbol: String,
     /// The oracle's findings, digests in full.
     pub findings: Vec<StoredFinding>,
+    /// The driver cannot save at all (containerd's gRPC driver): nothing could be read, and
+    /// that says nothing about what the runtime stored.
+    pub unsupported: bool,
 }
 
 impl StoredRead {
@@ -491,10 +494,14 @@ pub async fn stored_oracle(
         findings: vec![stored::unreadable(why.clone())],
         error: Some(why),
         id_symbol: "<id>".into(),
+        unsupported: false,
     };
     match saved {
         Err(e) if e.unsupported().is_some() => {
-            return Ok(unreadable(format!("the driver cannot save: {e}")));
+            return Ok(StoredRead {
+                unsupported: true,
+                ..unreadable(format!("the driver cannot save: {e}"))
+            });
         }
         Err(e) => return Err(e),
         Ok(Err(r)) => {
@@ -536,6 +543,7 @@ pub async fn stored_oracle(
         image: Some(found),
         error: None,
         id_symbol: id_symbol.into(),
+        unsupported: false,
     })
 }
 

@@ -3,11 +3,19 @@
 //! observe what was stored: its names, its ID and which digest that ID is, Digest and
 //! RepoDigests (the registry's host redacted as `<registry>`). A refusal is an outcome.
 //!
+//! With `stored: <fixture>` (the fixture the registry's image came from, crafted or
+//! produced), the stored-image oracle (`import::stored_oracle`) then saves the pulled image
+//! back and checks the stored config's DiffIDs and layer count against the fixture's layers:
+//! a runtime that reports a pull but stored something incomplete or wrong gets a finding in
+//! the snapshot (a save it refuses is `stored-image-unreadable`). Drivers that cannot save
+//! (containerd's gRPC driver) record that and nothing else.
+//!
 //! ```yaml
 //! - id: pull
 //!   pull:
 //!     from: pushpull:v1             # repository:tag in the registry
 //!     # platform: linux/arm64       # default: the runtime's (the host's)
+//!     # stored: pushed-by-docker    # check what was stored against this fixture's layers
 //!   expect:
 //!     - outcome: pulled             # pulled | refused
 //!       names: [<registry>/pushpull:v1]
@@ -35,6 +43,8 @@ pub struct RawPull {
     from: Spanned<String>,
     #[serde(default)]
     platform: Option<String>,
+    #[serde(default)]
+    stored: Option<Spanned<String>>,
 }
 
 /// Pull `<registry>/<from>`.
@@ -43,6 +53,8 @@ pub struct PullAction {
     /// `repository:tag` in the registry.
     pub from: String,
     pub platform: Option<String>,
+    /// Check what was stored against this fixture's layers.
+    pub stored: Option<String>,
 }
 
 /// What a pull ended as.
@@ -80,6 +92,12 @@ pub struct PullObservation {
     /// The image the reference names afterwards, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageObservation>,
+    /// With `stored:`, what the runtime stored, read back by saving the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<super::import::StoredObservation>,
+    /// The stored-image oracle's findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
 }
 
 const CLAIMS: &[&str] = &["outcome", "error_contains", "names", "id_is"];
@@ -101,9 +119,22 @@ impl StepKind for Pull {
                 ConfigErrorKind::Conflict("`from` must be repository:tag"),
             ));
         }
+        if let Some(f) = &raw.stored
+            && !cx.has_fixture(&f.value)
+        {
+            return Err(cx.error(
+                f.referenced,
+                "pull.stored",
+                ConfigErrorKind::UnknownFixture {
+                    name: f.value.clone(),
+                    known: cx.fixture_names(),
+                },
+            ));
+        }
         Ok(PullAction {
             from: raw.from.value,
             platform: raw.platform,
+            stored: raw.stored.map(|f| f.value),
         })
     }
 
@@ -171,6 +202,22 @@ impl StepKind for Pull {
                 .inspect_image(&request.reference)
                 .await?
                 .map(|r| observe(&r, cx));
+            let (mut stored, mut findings) = (None, Vec::new());
+            if let (Some(fixture), Some(_)) = (&action.stored, &image) {
+                let expected: Vec<_> = cx
+                    .fixtures
+                    .facts(fixture)
+                    .layers
+                    .iter()
+                    .map(|l| l.diff_id.clone())
+                    .collect();
+                let read =
+                    super::import::stored_oracle(cx.runtime, &request.reference, &expected).await?;
+                if !read.unsupported {
+                    findings = read.findings(redact);
+                }
+                stored = Some(read.observation(redact));
+            }
             Ok(PullObservation {
                 id: id.to_string(),
                 action: Self::describe(action),
@@ -179,6 +226,8 @@ impl StepKind for Pull {
                 error,
                 messages,
                 image,
+                stored,
+                findings,
             })
         })
     }
@@ -224,8 +273,8 @@ impl StepKind for Pull {
         &obs.id
     }
 
-    fn findings(_: &PullObservation) -> &[Finding] {
-        &[]
+    fn findings(obs: &PullObservation) -> &[Finding] {
+        &obs.findings
     }
 }
 
@@ -254,6 +303,8 @@ mod tests {
             }),
             messages: vec![],
             image: None,
+            stored: None,
+            findings: vec![],
         }
     }
 

@@ -34,6 +34,7 @@ pub enum StoredFindingCode {
     StoredLayerDiffidMismatch,
     StoredMediaTypeMismatch,
     StoredImageUnreadable,
+    StoredBlobMissing,
 }
 
 impl StoredFindingCode {
@@ -44,6 +45,7 @@ impl StoredFindingCode {
             StoredFindingCode::StoredLayerCountMismatch => "stored-layer-count-mismatch",
             StoredFindingCode::StoredLayerDiffidMismatch => "stored-layer-diffid-mismatch",
             StoredFindingCode::StoredMediaTypeMismatch => "stored-media-type-mismatch",
+            StoredFindingCode::StoredBlobMissing => "stored-blob-missing",
             StoredFindingCode::StoredImageUnreadable => "stored-image-unreadable",
         }
     }
@@ -68,6 +70,9 @@ pub struct StoredImage {
     pub diff_ids: Vec<Digest>,
     /// The layers as saved, bottom first.
     pub layers: Vec<StoredLayer>,
+    /// What the saved manifest names but the archive does not hold (`config sha256:...`,
+    /// `layer 0 sha256:...`): the runtime gave back an image without its content.
+    pub missing: Vec<String>,
 }
 
 /// One saved layer.
@@ -90,7 +95,18 @@ pub fn stored_image(report: &ArchiveReport) -> Option<StoredImage> {
         .flat_map(|i| i.manifests.iter())
         .find(|m| !m.attestation)?;
     let config = manifest.config.as_ref()?;
+    let named = |d: &Option<Digest>| d.as_ref().map_or("?".to_string(), |d| d.to_string());
+    let mut missing = Vec::new();
+    if config.blob.is_none() {
+        missing.push(format!("config {}", named(&config.digest)));
+    }
+    for (i, l) in manifest.layers.iter().enumerate() {
+        if l.blob.is_none() {
+            missing.push(format!("layer {i} {}", named(&l.digest)));
+        }
+    }
     Some(StoredImage {
+        missing,
         config: config
             .blob
             .as_ref()
@@ -129,6 +145,17 @@ fn promised(media_type: &str) -> Option<Compression> {
 pub fn check_stored(expected: &[Digest], stored: &StoredImage) -> Vec<StoredFinding> {
     let mut out = Vec::new();
     let mut push = |code, message| out.push(StoredFinding { code, message });
+    if !stored.missing.is_empty() {
+        // Without the config there are no DiffIDs to compare: this is the one finding.
+        push(
+            StoredFindingCode::StoredBlobMissing,
+            format!(
+                "the image the runtime saved back lacks what its manifest names: {}",
+                stored.missing.join(", ")
+            ),
+        );
+        return out;
+    }
     if stored.diff_ids.len() != expected.len() {
         push(
             StoredFindingCode::StoredLayerCountMismatch,
@@ -196,6 +223,7 @@ mod tests {
         StoredImage {
             config: None,
             manifest: None,
+            missing: vec![],
             diff_ids,
             layers,
         }
@@ -251,5 +279,41 @@ mod tests {
             Some(Compression::None)
         );
         assert_eq!(promised("application/x-unknown"), None);
+    }
+
+    /// Docker 28.5's containerd store saves a pulled image whose config and layer it did not
+    /// fetch (the roundtrip scenario's second pull of one config): an archive whose
+    /// manifest names blobs it does not hold. The oracle says that, once, instead of a
+    /// layer count the missing config cannot have.
+    #[test]
+    fn a_save_without_its_config_and_layer_is_one_blob_missing_finding() {
+        let spec: crate::craft::FixtureSpec = serde_saphyr::from_str(
+            "layout: docker-oci-hybrid\nname: example.test/x:v1\nlayers: [{ files: [{ path: a, content: a }] }]\ndefects: [{ blob-missing: config }, { blob-missing: layer 0 }]",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tar");
+        let facts = crate::craft::write_archive_to_path(&spec, &path).unwrap();
+        let report = crate::oci::archive::read_path(&path).unwrap();
+        let stored = stored_image(&report).expect("the manifest is there");
+        assert_eq!(stored.missing.len(), 2, "{:?}", stored.missing);
+        let got = check_stored(&[facts.layers[0].diff_id.clone()], &stored);
+        let codes: Vec<&str> = got.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, ["stored-blob-missing"]);
+        assert!(
+            got[0].message.contains(facts.config.digest.as_str()),
+            "{}",
+            got[0].message
+        );
+        // The same archive whole has no such finding.
+        let whole: crate::craft::FixtureSpec = serde_saphyr::from_str(
+            "layout: docker-oci-hybrid\nname: example.test/x:v1\nlayers: [{ files: [{ path: a, content: a }] }]",
+        )
+        .unwrap();
+        let facts = crate::craft::write_archive_to_path(&whole, &path).unwrap();
+        let report = crate::oci::archive::read_path(&path).unwrap();
+        let stored = stored_image(&report).unwrap();
+        assert!(stored.missing.is_empty());
+        assert!(check_stored(&[facts.layers[0].diff_id.clone()], &stored).is_empty());
     }
 }

@@ -33,6 +33,7 @@ const DEBIAN: &[&str] = &[
 
 pub const TESTS: &[LiveTest] = &[
     live_test!(registry_starts_on_loopback_and_leaves_nothing, REGISTRY),
+    live_test!(an_export_is_what_landed_byte_for_byte, REGISTRY),
     live_test!(a_panic_with_a_registry_up_leaves_nothing, REGISTRY),
     live_test!(
         ctrl_c_while_a_cells_registry_is_up_leaves_nothing,
@@ -212,6 +213,130 @@ fn registry_starts_on_loopback_and_leaves_nothing() {
         "the package's storage is never created"
     );
     eprintln!("registry ready in {times:?}");
+}
+
+/// The members `blobs/sha256/*` and `index.json` of an OCI layout archive.
+fn layout_members(path: &Path) -> (Vec<u8>, std::collections::BTreeMap<String, Vec<u8>>) {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+    let (mut index, mut blobs) = (Vec::new(), std::collections::BTreeMap::new());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        match name.strip_prefix("blobs/sha256/") {
+            Some(hex) => {
+                blobs.insert(format!("sha256:{hex}"), bytes);
+            }
+            None if name == "index.json" => index = bytes,
+            None => {}
+        }
+    }
+    (index, blobs)
+}
+
+/// `registry::export` writes what a tag points at, byte for byte: a crafted two-platform
+/// index is put into the registry through its API (blobs, then the child manifests by digest,
+/// then the index by tag), exported, and the export holds exactly the crafted archive's blobs
+/// with the index as its one `index.json` entry; `harness inspect`'s oracles find nothing
+/// wrong in it, and the same landed bytes give the same archive twice.
+fn an_export_is_what_landed_byte_for_byte() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let crafted = craft(
+        dir.path(),
+        &spec(
+            LayoutKind::OciArchive,
+            "example.test/export:v1",
+            &["linux/amd64", "linux/arm64"],
+        ),
+    );
+    let (index, blobs) = layout_members(&crafted);
+    let top: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    let top = &top["manifests"][0];
+    let top_digest = top["digest"].as_str().unwrap().to_string();
+    let top_type = top["mediaType"].as_str().unwrap().to_string();
+    let children: Vec<String> = serde_json::from_slice::<serde_json::Value>(&blobs[&top_digest])
+        .unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(children.len(), 2, "an index of two platforms");
+    let registry = rt.block_on(Registry::start()).unwrap();
+    let client = registry.client();
+    let exported = rt.block_on(async {
+        for (digest, bytes) in &blobs {
+            if *digest != top_digest && !children.contains(digest) {
+                client
+                    .put_blob("export", digest, bytes.clone().into())
+                    .await
+                    .unwrap();
+            }
+        }
+        for child in &children {
+            client
+                .put_manifest(
+                    "export",
+                    child,
+                    "application/vnd.oci.image.manifest.v1+json",
+                    blobs[child].clone().into(),
+                )
+                .await
+                .unwrap();
+        }
+        client
+            .put_manifest("export", "v1", &top_type, blobs[&top_digest].clone().into())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for n in ["a.tar", "b.tar"] {
+            let path = dir.path().join(n);
+            let e = harness::runtime::registry::export::export_layout(
+                &client,
+                "export",
+                "v1",
+                "example.test/export:v1",
+                &path,
+            )
+            .await
+            .unwrap();
+            assert_eq!(e.digest, top_digest);
+            assert_eq!(e.media_type, top_type);
+            out.push(path);
+        }
+        out
+    });
+    let _ = registry.shutdown();
+    let (got_index, got_blobs) = layout_members(&exported[0]);
+    assert_eq!(
+        got_blobs, blobs,
+        "the export holds every blob the crafted index has, byte for byte"
+    );
+    let got: serde_json::Value = serde_json::from_slice(&got_index).unwrap();
+    assert_eq!(got["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(got["manifests"][0]["digest"], top_digest.as_str());
+    assert_eq!(
+        got["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "example.test/export:v1"
+    );
+    assert_eq!(
+        std::fs::read(&exported[0]).unwrap(),
+        std::fs::read(&exported[1]).unwrap(),
+        "deterministic"
+    );
+    let inspection = harness::verify::inspect_path(&exported[0]).unwrap();
+    let errors: Vec<_> = inspection
+        .findings
+        .iter()
+        .filter(|f| f.severity == harness::verify::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 fn a_panic_with_a_registry_up_leaves_nothing() {

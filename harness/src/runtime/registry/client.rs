@@ -237,6 +237,20 @@ impl RegistryClient {
         }))
     }
 
+    /// Blob `digest` of `repository` (`GET /v2/<name>/blobs/<digest>`), as served.
+    pub async fn blob(&self, repository: &str, digest: &str) -> Result<Bytes, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        match self.send("GET", &path).await? {
+            (200, _, bytes) => Ok(bytes),
+            (status, _, body) => Err(RegistryError::Status {
+                method: "GET",
+                path,
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }),
+        }
+    }
+
     /// `true` if the registry has the manifest `digest` in `repository` (`HEAD`).
     pub async fn has_manifest(
         &self,
