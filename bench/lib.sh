@@ -3,6 +3,7 @@
 # BENCH_RUNS runs with the spread, ratios against a floor, and the summary printed at the end.
 # The caller sets `work` (a temp dir it removes on exit) before calling anything here.
 
+: "${work:?set work before sourcing bench/lib.sh}"
 runs=${BENCH_RUNS:-3}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
 
