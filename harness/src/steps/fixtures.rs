@@ -306,9 +306,15 @@ impl Fixtures {
         for (name, slot) in &self.produced {
             if let Some(Ok(ready)) = slot.ready.get() {
                 book.add(name, &ready.artifact.facts);
-                // Builds are not reproducible here (timestamps), so what a runtime derives
-                // from a built artifact differs from one production to the next.
-                if matches!(slot.fixture.from, ProducedFrom::Build { .. }) {
+                // Builds are not reproducible here (timestamps), nor are imports: the config
+                // records the time of the import (moby `ImageService.ImportImage`;
+                // containers/image `tarball.Reference.NewImageSource`, which Podman's import
+                // uses). So what a runtime derives from such an artifact (Podman's manifest
+                // digest, containerd's ID) differs from one production to the next.
+                if matches!(
+                    slot.fixture.from,
+                    ProducedFrom::Build { .. } | ProducedFrom::Import { .. }
+                ) {
                     book.mark_volatile(name);
                 }
             }
