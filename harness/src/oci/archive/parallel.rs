@@ -20,10 +20,13 @@
 //!    and unsafe names, the JSON budget and the member limit come out as the stream records
 //!    them.
 //!
-//! With one large member (or one core) nothing is spawned: the member is scanned on the
-//! calling thread with the large buffer, which is what makes a single uncompressed layer as
-//! fast as `openssl dgst`: every byte is copied once, from the page cache into the buffer it
-//! is hashed from (the stream copies it through a `BufReader` and the `tar` crate's readers).
+//! With one large member (or one core) no worker is spawned: the member is scanned on the
+//! calling thread with the large buffer, every byte copied once, from the page cache into the
+//! buffer it is hashed from. With a spare core, a compressed large member scanned this way is
+//! pipelined (`member::scan_file_pipelined`): this thread reads, hashes and decompresses, a
+//! second one hashes the output and walks it as a tar, through a few recycled 1 MiB buffers.
+//! Should the decoder fail, the member is scanned again without the pipeline, so the error
+//! reads as the stream's.
 //!
 //! # Falling back
 //!
@@ -39,7 +42,8 @@
 //! Each worker holds one [`WORKER_BUF`] (4 MiB) buffer and, for a compressed member, the
 //! decoder's 1 MiB input buffer and window: gzip 32 KiB, bzip2 about 4 MiB, zstd its frame's
 //! window (8 MiB at most at levels 1 to 19). Results are a few hundred bytes each. So the
-//! workers add at most about [`MAX_WORKERS`] x 14 MiB. The exception is a "heavy" decoder:
+//! workers add at most about [`MAX_WORKERS`] x 14 MiB (a pipelined member: 7 MiB of buffers
+//! and its decoder). The exception is a "heavy" decoder:
 //! xz, whose dictionary reaches 64 MiB at `xz -9`, and zstd frames that declare a window over
 //! 8 MiB (`--long`, up to 128 MiB): a member starting like one of those is scanned only while
 //! holding one lock, so at most one heavy decoder exists at a time, as in the stream. (Only
@@ -54,7 +58,7 @@ use std::sync::{Mutex, mpsc};
 
 use crate::oci::archive::build::{InputFacts, build};
 use crate::oci::archive::guard::HeaderGuard;
-use crate::oci::archive::member::{FileScan, JSON_LIMIT, scan_file};
+use crate::oci::archive::member::{FileScan, JSON_LIMIT, scan_file, scan_file_pipelined};
 use crate::oci::archive::path::{clean, name_text};
 use crate::oci::archive::read::ReadError;
 use crate::oci::archive::scan::Scan;
@@ -212,9 +216,14 @@ fn scan_members(
         })
         .collect();
     let workers = options.workers.min(big.len());
-    let heavy = Mutex::new(());
-    let abort = AtomicBool::new(false);
+    let control = Control {
+        heavy: Mutex::new(()),
+        abort: AtomicBool::new(false),
+    };
     if workers <= 1 {
+        // One large member at a time: with a spare core, a compressed one is decoded on one
+        // thread and hashed and walked on another (`member::scan_file_pipelined`).
+        let pipelined = options.workers >= 2;
         let mut buf = Vec::new();
         for p in plan {
             let done = match p {
@@ -224,7 +233,7 @@ fn scan_members(
                     }
                     let slot = scan.add_pending(raw);
                     let path = scan.members[slot].path.clone();
-                    match scan_range(file, &path, *offset, *size, &mut buf, &heavy, &abort) {
+                    match scan_range(file, &path, *offset, *size, &mut buf, &control, pipelined) {
                         Ok(s) => {
                             scan.fill(slot, s);
                             true
@@ -254,13 +263,13 @@ fn scan_members(
         for _ in 0..workers {
             s.spawn(|| {
                 let mut buf = vec![0; WORKER_BUF];
-                while !abort.load(Ordering::Relaxed) {
+                while !control.abort.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((path, offset, size)) = big.get(i) else {
                         break;
                     };
                     let sender = senders[i].lock().ok().and_then(|mut s| s.take());
-                    let result = scan_range(file, path, *offset, *size, &mut buf, &heavy, &abort);
+                    let result = scan_range(file, path, *offset, *size, &mut buf, &control, false);
                     // The receiver is gone only when the caller stopped early.
                     if let Some(sender) = sender {
                         let _ = sender.send(result);
@@ -288,7 +297,7 @@ fn scan_members(
                 p => add_inline(file, p, &mut scan),
             };
             if !done {
-                abort.store(true, Ordering::Relaxed);
+                control.abort.store(true, Ordering::Relaxed);
                 return false;
             }
         }
@@ -311,6 +320,14 @@ fn add_inline(file: &File, p: &Planned, scan: &mut Scan) -> bool {
     }
 }
 
+/// What the workers share besides the file.
+struct Control {
+    /// Held while a heavy decoder (see [`is_heavy`]) runs.
+    heavy: Mutex<()>,
+    /// Set when the caller gives up; the workers' reads then fail.
+    abort: AtomicBool,
+}
+
 /// [`scan_file`] of the member `path` at `offset`, `size` bytes long, with a JSON budget of
 /// [`JSON_LIMIT`] ([`Scan::fill`] charges the real one), holding the heavy-decoder lock for
 /// xz and large zstd windows.
@@ -320,13 +337,21 @@ fn scan_range(
     offset: u64,
     size: u64,
     buf: &mut [u8],
-    heavy: &Mutex<()>,
-    abort: &AtomicBool,
+    control: &Control,
+    pipelined: bool,
 ) -> io::Result<FileScan> {
+    let Control { heavy, abort } = control;
     let mut head = [0u8; 18];
     let n = read_full_at(file, &mut head, offset)?.min(size as usize);
     let _lock = is_heavy(&head[..n]).then(|| heavy.lock().unwrap_or_else(|e| e.into_inner()));
     let mut budget = JSON_LIMIT;
+    if pipelined && Compression::detect(&head[..n]) != Compression::None {
+        let input = At::new(file, offset, offset + size).with_abort(abort);
+        if let Some(s) = scan_file_pipelined(path, size, input, buf, &mut budget)? {
+            return Ok(s);
+        }
+        // The decoder failed: the error as the stream words it.
+    }
     let input = At::new(file, offset, offset + size).with_abort(abort);
     scan_file(path, size, input, buf, &mut budget)
 }
@@ -544,6 +569,31 @@ mod tests {
         let image = TestImage::new(layers, "linux", "amd64");
         same_as_stream(&docker_v24(&image, "a.test/x:1").tar(), Scan::new);
         same_as_stream(&oci_archive(&image, json!({})).tar(), Scan::new);
+    }
+
+    /// One large compressed member at a time is pipelined (decoded on one thread, hashed and
+    /// walked on another); a corrupt one is scanned again without the pipeline.
+    #[test]
+    fn single_large_compressed_members_are_the_streams() {
+        for c in [
+            Compression::Gzip,
+            Compression::Zstd,
+            Compression::Xz,
+            Compression::Bzip2,
+        ] {
+            let image = TestImage::new(vec![big_layer(300_000, c, 9)], "linux", "amd64");
+            same_as_stream(&docker_v24(&image, "a.test/x:1").tar(), Scan::new);
+            // Cut short, so every decoder fails.
+            let mut corrupt = big_layer(300_000, c, 8).stored;
+            corrupt.truncate(corrupt.len() / 2);
+            let bytes = ArchiveBuilder::default()
+                .file("layer.tar", corrupt)
+                .file("x.json", "{}")
+                .tar();
+            let report = read_archive(bytes.as_slice()).unwrap();
+            assert!(report.members[0].decode_error.is_some(), "{c}");
+            same_as_stream(&bytes, Scan::new);
+        }
     }
 
     #[test]
