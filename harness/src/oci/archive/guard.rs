@@ -11,8 +11,12 @@
 //! The guard only ever reads what the crate asks for, so it adds no copy, and it stops
 //! checking (passing bytes through) at a GNU sparse member, whose extension headers it does not
 //! parse, rather than lose the framing.
+//!
+//! Over a seekable input (`parallel.rs`'s header pass, `tar::Archive::entries_with_seek`) the
+//! guard also follows seeks, but only to where it expects the next header: a seek anywhere
+//! else (a pax `size` that differs from the header's) would lose the framing, so it fails.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 /// The largest GNU long name, long link or pax header member read: 1 MiB.
 pub const MAX_METADATA_MEMBER: u64 = 1 << 20;
@@ -123,6 +127,20 @@ impl<R: Read> Read for HeaderGuard<R> {
         self.follow(&buf[..n])?;
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for HeaderGuard<R> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let to = self.inner.seek(pos)?;
+        if self.active && to != self.pos && (to != self.next_header || self.filled != 0) {
+            return Err(io::Error::other(format!(
+                "a seek to {to} is not to the next tar header (at {})",
+                self.next_header
+            )));
+        }
+        self.pos = to;
+        Ok(to)
     }
 }
 

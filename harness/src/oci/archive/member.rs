@@ -12,6 +12,7 @@
 //! JSON and tar headers, then chained back in front of the rest, so nothing is read twice.
 
 use std::io::{self, BufReader, Cursor, Read};
+use std::sync::mpsc;
 
 use sha2::{Digest as _, Sha256};
 
@@ -129,6 +130,32 @@ pub(crate) fn scan_file(
     buf: &mut [u8],
     json_budget: &mut u64,
 ) -> io::Result<FileScan> {
+    scan_file_with(name, declared_size, input, buf, json_budget, false)
+        .map(|s| s.expect("only a pipelined scan gives up"))
+}
+
+/// [`scan_file`], decompressing on one thread while another hashes the output and walks it
+/// as a tar (see [`decode_pipelined`]), so one compressed member uses two cores. `Ok(None)`
+/// when the decoder failed: the pipelined run's error could read differently from
+/// [`scan_file`]'s (see there), so the caller scans the member again with [`scan_file`].
+pub(crate) fn scan_file_pipelined(
+    name: &str,
+    declared_size: u64,
+    input: impl Read,
+    buf: &mut [u8],
+    json_budget: &mut u64,
+) -> io::Result<Option<FileScan>> {
+    scan_file_with(name, declared_size, input, buf, json_budget, true)
+}
+
+fn scan_file_with(
+    name: &str,
+    declared_size: u64,
+    input: impl Read,
+    buf: &mut [u8],
+    json_budget: &mut u64,
+    pipelined: bool,
+) -> io::Result<Option<FileScan>> {
     let mut raw = Hashing::new(input);
     let prefix = read_prefix(&mut raw, SNIFF_LEN)?;
     let compression = Compression::detect(&prefix);
@@ -163,7 +190,19 @@ pub(crate) fn scan_file(
         }
         drained?;
     } else {
-        let decoded = decode(compression, prefix, &mut raw, buf);
+        let decoded = if pipelined {
+            match decode_pipelined(compression, prefix, &mut raw) {
+                Some(decoded) => decoded,
+                None => {
+                    return match raw.take_error() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    };
+                }
+            }
+        } else {
+            decode(compression, prefix, &mut raw, buf)
+        };
         if let Some(e) = raw.take_error() {
             return Err(e);
         }
@@ -189,7 +228,7 @@ pub(crate) fn scan_file(
     if compression == Compression::None {
         scan.uncompressed = Some((digest, size));
     }
-    Ok(scan)
+    Ok(Some(scan))
 }
 
 /// An in-toto statement (BuildKit's SBOM and provenance attestation layers). The reader
@@ -223,6 +262,117 @@ fn decode<R: Read>(
             Ok((digest, size, tar))
         }
         Err(e) => Err((e, tar)),
+    }
+}
+
+/// How many decoded buffers may wait for the hashing thread.
+const PIPE_DEPTH: usize = 3;
+
+/// [`decode`] as a two-stage pipeline: this thread reads `raw` (hashing it) and decompresses
+/// into 1 MiB buffers; a scoped thread hashes them and walks them as a tar, handing each
+/// buffer back for reuse. At most `PIPE_DEPTH` + 2 buffers exist. `None` when the decoder
+/// failed: [`decode`] reads the decoder again after its error and the expansion limit's
+/// message counts bytes as they were asked for, so an error here need not read the same.
+fn decode_pipelined<R: Read>(
+    compression: Compression,
+    prefix: Vec<u8>,
+    raw: &mut Hashing<R>,
+) -> Option<Result<Decoded, (io::Error, Option<TarScan>)>> {
+    let input = BufReader::with_capacity(BUF_SIZE, Cursor::new(prefix).chain(raw));
+    let mut decoder = compression.decoder(input).ok()?;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let hashing = s.spawn(move || {
+            let pipe = Pipe {
+                full: full_rx,
+                empty: empty_tx,
+                current: Vec::new(),
+                pos: 0,
+            };
+            let mut buf = vec![0; BUF_SIZE];
+            let mut plain = Hashing::new(pipe);
+            let head = read_prefix(&mut plain, SNIFF_LEN).map_err(|e| (e, None))?;
+            let is_tar = looks_like_tar(&head);
+            let mut rest = Cursor::new(head).chain(&mut plain);
+            let tar = is_tar.then(|| walk_tar(&mut rest, &mut buf).0);
+            match drain(&mut rest, &mut buf) {
+                Ok(_) => {
+                    let (digest, size) = plain.finish();
+                    Ok((digest, size, tar))
+                }
+                Err(e) => Err((e, tar)),
+            }
+        });
+        let mut made = 0;
+        let mut failed = false;
+        loop {
+            let mut chunk = match empty_rx.try_recv() {
+                Ok(c) => c,
+                Err(_) if made < PIPE_DEPTH + 2 => {
+                    made += 1;
+                    Vec::new()
+                }
+                Err(_) => match empty_rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => break, // the hashing thread is gone
+                },
+            };
+            chunk.resize(BUF_SIZE, 0);
+            let mut n = 0;
+            while n < chunk.len() {
+                match decoder.read(&mut chunk[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            if n == 0 || failed {
+                break;
+            }
+            chunk.truncate(n);
+            if full_tx.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(full_tx);
+        let result = match hashing.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (!failed).then_some(result)
+    })
+}
+
+/// The reading end of [`decode_pipelined`]'s channel.
+struct Pipe {
+    full: mpsc::Receiver<Vec<u8>>,
+    empty: mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Pipe {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            let Ok(next) = self.full.recv() else {
+                return Ok(0);
+            };
+            let used = std::mem::replace(&mut self.current, next);
+            self.pos = 0;
+            // The decoding thread may have stopped; then the buffer is just dropped.
+            if used.capacity() > 0 {
+                let _ = self.empty.send(used);
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -293,6 +443,46 @@ mod tests {
             );
             assert_eq!(s.tar.as_ref().map(|t| t.entries), Some(2), "{c}");
             assert!(s.json.is_none() && s.decode_error.is_none());
+        }
+    }
+
+    #[test]
+    fn a_pipelined_scan_is_the_scan_or_gives_up() {
+        let files: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("f{i}"), format!("{i}").repeat(100_000 + i)))
+            .collect();
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let tar = layer_tar(&refs);
+        assert!(tar.len() > 4 * BUF_SIZE, "several pipe buffers");
+        for c in [
+            Compression::Gzip,
+            Compression::Bzip2,
+            Compression::Xz,
+            Compression::Zstd,
+        ] {
+            let stored = compress(c, &tar);
+            let want = run("layer", &stored);
+            let mut buf = vec![0; 4096];
+            let mut budget = JSON_BUDGET;
+            let got = scan_file_pipelined(
+                "layer",
+                stored.len() as u64,
+                stored.as_slice(),
+                &mut buf,
+                &mut budget,
+            )
+            .unwrap()
+            .expect("not given up");
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{c}");
+            assert_eq!(got.tar.as_ref().map(|t| t.entries), Some(40), "{c}");
+            // Cut short, so every decoder fails.
+            let cut = &stored[..stored.len() / 2];
+            let corrupt =
+                scan_file_pipelined("layer", cut.len() as u64, cut, &mut buf, &mut budget).unwrap();
+            assert!(corrupt.is_none(), "{c}: a decoder error gives up");
         }
     }
 

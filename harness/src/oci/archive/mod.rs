@@ -38,6 +38,7 @@ pub(crate) mod media;
 mod member;
 mod model;
 mod oci_graph;
+mod parallel;
 pub(crate) mod path;
 mod read;
 mod scan;

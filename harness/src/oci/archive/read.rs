@@ -56,7 +56,7 @@ pub fn read_archive(reader: impl Read) -> Result<ArchiveReport, ReadError> {
 }
 
 /// [`read_archive`] recording into `scan`.
-fn read_with(reader: impl Read, mut scan: Scan) -> Result<ArchiveReport, ReadError> {
+pub(crate) fn read_with(reader: impl Read, mut scan: Scan) -> Result<ArchiveReport, ReadError> {
     let mut input = Counting::new(reader);
     let read_error = |compression, after: Option<&String>, source| ReadError::Read {
         compression,
@@ -142,6 +142,14 @@ pub fn read_path(path: &Path) -> Result<ArchiveReport, ReadError> {
     }
     if !meta.is_dir() {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
+        let len = file.metadata().map_err(|e| open_error(path, e))?.len();
+        let options = crate::oci::archive::parallel::Options::get();
+        if let Some(report) =
+            crate::oci::archive::parallel::read_file(&file, len, Scan::new(), options)?
+        {
+            return Ok(report);
+        }
+        // Anything unusual: the stream, from the start (see `parallel.rs`).
         return read_archive(file);
     }
     let mut scan = Scan::new();

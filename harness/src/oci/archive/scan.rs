@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 
-use crate::oci::archive::member::{BUF_SIZE, JSON_BUDGET, scan_file};
+use crate::oci::archive::member::{BUF_SIZE, FileScan, JSON_BUDGET, scan_file};
 use crate::oci::archive::path::{clean, join_link, leaves_root, named_digest, unsafe_name};
 use crate::oci::archive::{MemberKind, MemberReport, UnsafeEntry, UnsafeReason};
 
@@ -65,6 +65,15 @@ impl Scan {
         }
     }
 
+    /// A scan that may buffer at most `budget` bytes of JSON (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_json_budget(budget: u64) -> Self {
+        Self {
+            json_budget: budget,
+            ..Self::new()
+        }
+    }
+
     /// `Err(limit)` if one more member would exceed the member limit ([`max_members`]);
     /// checked before a member is read, so its record is never made.
     pub(crate) fn admit(&self) -> Result<(), usize> {
@@ -79,12 +88,68 @@ impl Scan {
     pub(crate) fn add_file(&mut self, raw: &str, size: u64, input: impl Read) -> io::Result<()> {
         let path = self.note_path(raw);
         let s = scan_file(&path, size, input, &mut self.buf, &mut self.json_budget)?;
+        let record = self.file_record(path, s);
+        self.members.push(record);
+        Ok(())
+    }
+
+    /// Records a regular file whose scan comes later ([`Scan::fill`]), so its name counts
+    /// for duplicates and unsafe names in archive order. Returns its slot.
+    pub(crate) fn add_pending(&mut self, raw: &str) -> usize {
+        let path = self.note_path(raw);
+        let slot = self.members.len();
+        self.members.push(MemberReport {
+            named_digest: named_digest(&path),
+            path,
+            kind: MemberKind::File,
+            size: 0,
+            digest: None,
+            compression: None,
+            uncompressed_digest: None,
+            uncompressed_size: None,
+            buffered: false,
+            link_target: None,
+            resolves_to: None,
+            role: None,
+            json_error: None,
+            decode_error: None,
+            tar: None,
+        });
+        slot
+    }
+
+    /// Sets the scan of the member [`Scan::add_pending`] reserved `slot` for: what
+    /// [`Scan::add_file`] would have recorded there, provided `s` was made with a JSON budget
+    /// of at least [`JSON_LIMIT`](crate::oci::archive::member::JSON_LIMIT) and the fills and adds come in archive order. The JSON
+    /// budget is charged here, as `scan_file` would have: bytes it kept that the budget no
+    /// longer allows are dropped (the rest of a scan does not depend on the budget).
+    pub(crate) fn fill(&mut self, slot: usize, mut s: FileScan) {
+        if let Some(bytes) = &s.json {
+            let len = bytes.len() as u64;
+            if len > self.json_budget {
+                s.json = None;
+            } else {
+                self.json_budget -= len;
+            }
+        }
+        let path = std::mem::take(&mut self.members[slot].path);
+        let record = self.file_record_at(slot, path, s);
+        self.members[slot] = record;
+    }
+
+    /// The record of a file scanned as `s`, to be pushed next.
+    fn file_record(&mut self, path: String, s: FileScan) -> MemberReport {
+        self.file_record_at(self.members.len(), path, s)
+    }
+
+    /// The record of a file scanned as `s`, at index `slot`; keeps its JSON bytes.
+    fn file_record_at(&mut self, slot: usize, path: String, s: FileScan) -> MemberReport {
         let (uncompressed_digest, uncompressed_size) = s.uncompressed.unzip();
         let buffered = s.json.is_some();
         if let Some(bytes) = s.json {
-            self.json.insert(self.members.len(), bytes);
+            self.json.insert(slot, bytes);
         }
-        self.members.push(MemberReport {
+        MemberReport {
             named_digest: named_digest(&path),
             path,
             kind: MemberKind::File,
@@ -100,8 +165,12 @@ impl Scan {
             json_error: None,
             decode_error: s.decode_error,
             tar: s.tar,
-        });
-        Ok(())
+        }
+    }
+
+    /// The member limit this scan enforces ([`Scan::admit`]).
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Records a symbolic or hard link. Podman's docker-archive writes `<v1id>/layer.tar` as
