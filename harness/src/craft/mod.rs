@@ -53,6 +53,7 @@ mod docker_archive;
 mod docker_save;
 mod error;
 mod facts;
+mod generate;
 mod gojson;
 mod gotar;
 mod image;
@@ -64,6 +65,7 @@ mod oci_layout;
 mod plan;
 mod rootfs;
 mod spec;
+mod stream;
 #[cfg(test)]
 mod testutil;
 mod write;
@@ -76,7 +78,10 @@ pub use facts::{
     ArchiveNames, BlobFacts, CraftedArchive, IndexEntryNames, LayerFacts, PlatformFacts,
 };
 pub use rootfs::{RootfsFacts, RootfsSpec, build_rootfs, validate_rootfs, write_rootfs_to_path};
-pub use spec::{Compression, FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
+pub use spec::{
+    ByteSize, Compression, FileSpec, FixtureSpec, GenerateSpec, ImageConfigSpec, LayerSpec,
+    LayoutKind,
+};
 pub use write::{write_archive, write_archive_to_path};
 
 /// Checks everything about `spec` that writing it would check, without writing anything, so a
