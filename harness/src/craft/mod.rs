@@ -41,7 +41,11 @@
 //! - Nothing reads the clock, the environment, the user database or the file system.
 //!
 //! Everything is built in memory first (fixtures are small), which also means a spec error is
-//! reported before any byte is written.
+//! reported before any byte is written. The exception is generated file content
+//! (`generate: { size, seed }`, `generate.rs`), which can make a layer of gigabytes: such a
+//! layer is described, hashed while its bytes are made, and made again while the archive is
+//! written (`stream.rs`), so memory stays at a few MiB; it is still fully hashed, and the spec
+//! fully checked, before the first byte is written.
 
 mod apply;
 mod attestation;

@@ -52,7 +52,8 @@ pub struct RootfsFacts {
     pub tar_size: u64,
 }
 
-/// The bytes of a rootfs fixture and their facts; everything is in memory (fixtures are small).
+/// The bytes of a rootfs fixture and their facts; everything is in memory (fixtures are small),
+/// generated file contents (`generate:`) included, unlike in image layers.
 pub fn build_rootfs(spec: &RootfsSpec) -> Result<(Vec<u8>, RootfsFacts), CraftError> {
     if spec.files.is_empty() {
         return Err(CraftError::InvalidSpec {

@@ -2,7 +2,9 @@
 //!
 //! Writing has three passes. [`Plan::resolve`] validates the spec; [`Image::build`] builds
 //! every blob in memory (layers, configs, manifests, attestations, the index) plus
-//! `index.json`, hashing each byte once and applying the defects aimed at blobs; nothing is
+//! `index.json`, hashing each byte once and applying the defects aimed at blobs (a layer with
+//! generated files is hashed as its bytes are made, and made again when its member is written:
+//! `Body::Stream`); nothing is
 //! written until the whole spec is known to be valid, so a bad spec never leaves a
 //! half-written file. Then the layout lists the tar members in its upstream's order, the
 //! defects aimed at members are applied (`apply.rs`), and [`GoTarWriter`] writes them.
