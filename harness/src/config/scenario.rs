@@ -723,6 +723,21 @@ known_issues:
         "layout: oci",
         "12:13: fixtures.tag-only-oci.layout: unknown variant `oci`, expected one of docker-archive, docker-oci-hybrid, containerd-hybrid, oci-archive"
     )]
+    #[case::generate_bad_size(
+        r#"content: "tag-only\n""#,
+        "generate: { size: 1GB, seed: 1 }",
+        r#"15:56: fixtures.tag-only-oci.layers[0].files[0].generate.size: invalid size "1GB": expected bytes as an integer or with a KiB, MiB or GiB suffix (64KiB)"#
+    )]
+    #[case::generate_and_content(
+        r#"content: "tag-only\n""#,
+        r#"content: "x", generate: { size: 1KiB, seed: 1 }"#,
+        "15:17: fixtures.tag-only-oci.layers[0].files[0]: content and generate are exclusive; give one"
+    )]
+    #[case::generate_unknown_field(
+        r#"content: "tag-only\n""#,
+        "generate: { size: 1KiB, seeds: 1 }",
+        "15:62: fixtures.tag-only-oci.layers[0].files[0].generate.seeds: unknown field `seeds`, expected one of size, seed"
+    )]
     #[case::invalid_fixture_name(
         "  tag-only-oci:\n",
         "  Tag_Only:\n",

@@ -461,6 +461,59 @@ steps:
         );
     }
 
+    /// A file's keys and `generate`'s are the loader's, and the schema accepts and refuses
+    /// what it does.
+    #[test]
+    fn file_spec_keys_are_the_loaders_and_generate_validates() {
+        let s = schema(SchemaKind::Scenario);
+        let listed = |yaml: &str| -> BTreeSet<String> {
+            let err = serde_saphyr::from_str::<crate::craft::FixtureSpec>(yaml)
+                .unwrap_err()
+                .to_string();
+            err.rsplit("expected one of ")
+                .next()
+                .unwrap_or_else(|| panic!("{err}"))
+                .split(", ")
+                .map(|s| s.trim().to_owned())
+                .collect()
+        };
+        let file = &s["$defs"]["file"];
+        assert_eq!(
+            keys(&file["properties"]),
+            listed("layout: oci-archive\nlayers: [{ files: [{ path: a, nope: 1 }] }]\n")
+        );
+        assert_eq!(
+            keys(&file["properties"]["generate"]["properties"]),
+            listed(
+                "layout: oci-archive\nlayers: [{ files: [{ path: a, generate: { size: 1, seed: 1, nope: 1 } }] }]\n"
+            )
+        );
+        let v = validator(SchemaKind::Scenario);
+        let doc = |file: &str| -> Value {
+            serde_saphyr::from_str(&format!(
+                "name: g\nsummary: s\nfixtures:\n  f: {{ layout: oci-archive, layers: [{{ files: [{file}] }}] }}\nsteps:\n  - {{ id: l, load: f }}\n"
+            ))
+            .unwrap()
+        };
+        for good in [
+            "{ path: a, generate: { size: 1GiB, seed: 7 } }",
+            "{ path: a, generate: { size: 4096, seed: 0 }, mode: 0o600 }",
+            "{ path: a, generate: { size: \"64KiB\", seed: 18446744073709551615 } }",
+        ] {
+            let errs = errors(&v, &doc(good));
+            assert!(errs.is_empty(), "{good}: {errs:?}");
+        }
+        for bad in [
+            "{ path: a, content: x, generate: { size: 1, seed: 1 } }",
+            "{ path: a, generate: { size: 1GB, seed: 1 } }",
+            "{ path: a, generate: { size: 8589934592, seed: 1 } }",
+            "{ path: a, generate: { size: 1 } }",
+            "{ path: a, generate: { size: 1, seed: -1 } }",
+        ] {
+            assert!(!errors(&v, &doc(bad)).is_empty(), "{bad} validates");
+        }
+    }
+
     #[test]
     fn matrix_keys_are_the_loaders() {
         let m = schema(SchemaKind::Matrix);

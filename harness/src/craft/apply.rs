@@ -11,10 +11,12 @@
 //! member the reader should find it in and what was done.
 
 use std::borrow::Cow;
+use std::io;
 
 use crate::craft::defect::{AppliedDefect, DefectKind};
 use crate::craft::image::{Blob, Image};
 use crate::craft::plan::{Aim, BlobKey, Plan};
+use crate::craft::stream::StreamedBlob;
 use crate::craft::write::{Body, Member};
 use crate::oci::Digest;
 
@@ -35,9 +37,36 @@ pub(crate) fn seal(plan: &Plan<'_>, mut bytes: Vec<u8>, key: BlobKey) -> Blob {
     blob
 }
 
+/// [`seal`] for a layer whose bytes are made when written (`stream.rs`). The plan refuses
+/// `invalid-json` on layers, so only the digest and the size can change; hashing for
+/// `digest-mismatch` makes the bytes once more.
+pub(crate) fn seal_streamed(
+    plan: &Plan<'_>,
+    stream: StreamedBlob,
+    key: BlobKey,
+) -> io::Result<Blob> {
+    debug_assert!(!plan.hits(DefectKind::InvalidJson, key));
+    let wrong = if plan.hits(DefectKind::DigestMismatch, key) {
+        Some(stream.sha256_with_suffix(WRONG_DIGEST_SUFFIX)?)
+    } else {
+        None
+    };
+    let mut blob = Blob::streamed(stream);
+    if let Some(wrong) = wrong {
+        blob.digest = wrong;
+    }
+    if plan.hits(DefectKind::SizeMismatch, key) {
+        blob.desc_size += 1;
+    }
+    Ok(blob)
+}
+
+/// What `digest-mismatch` hashes after a blob's bytes.
+const WRONG_DIGEST_SUFFIX: &[u8] = b"\n# harness craft: digest-mismatch";
+
 /// A digest `bytes` do not have, the same for the same bytes.
 pub(crate) fn wrong_digest(bytes: &[u8]) -> Digest {
-    Digest::sha256(&[bytes, b"\n# harness craft: digest-mismatch"].concat())
+    Digest::sha256(&[bytes, WRONG_DIGEST_SUFFIX].concat())
 }
 
 /// `blob-missing` drops the members holding the blob, `duplicate-entry` writes a member again
@@ -97,7 +126,7 @@ pub(crate) fn describe(image: &Image<'_>, kind: DefectKind, aim: &Aim) -> Applie
         (DefectKind::BlobMissing, _) => (member_of(aim), "not written; still referenced".into()),
         (DefectKind::DigestMismatch, Aim::Blob(key)) => {
             let blob = image.blob(*key);
-            let real = Digest::sha256(&blob.bytes);
+            let real = blob.content_digest();
             let detail = format!(
                 "stored and referenced as {}, content is {real}",
                 blob.digest

@@ -53,32 +53,48 @@ impl Compression {
 
 /// `tar` compressed as `compression` says.
 pub(crate) fn compress(tar: &[u8], compression: Compression) -> io::Result<Vec<u8>> {
-    let out = Vec::with_capacity(tar.len() / 2 + 64);
+    if compression == Compression::None {
+        return Ok(tar.to_vec());
+    }
+    let mut out = Vec::with_capacity(tar.len() / 2 + 64);
+    encode(compression, &mut out, |w| w.write_all(tar))?;
+    Ok(out)
+}
+
+/// Encodes what `write` writes as `compression` says, into `out`, and finishes the stream; the
+/// streaming form of [`compress`], for layers too large to hold (`stream.rs`). The encoders'
+/// output depends only on the bytes and the order of the writes, so the same writes give the
+/// same bytes.
+pub(crate) fn encode(
+    compression: Compression,
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     match compression {
-        Compression::None => Ok(tar.to_vec()),
+        Compression::None => write(out),
         Compression::Gzip => {
             let mut enc = flate2::GzBuilder::new()
                 .mtime(0)
                 .operating_system(255)
                 .write(out, flate2::Compression::new(6));
-            enc.write_all(tar)?;
-            enc.finish()
+            write(&mut enc)?;
+            enc.finish().map(drop)
         }
         Compression::Bzip2 => {
             let mut enc = bzip2::write::BzEncoder::new(out, bzip2::Compression::new(9));
-            enc.write_all(tar)?;
-            enc.finish()
+            write(&mut enc)?;
+            enc.finish().map(drop)
         }
         Compression::Xz => {
             let mut enc = liblzma::write::XzEncoder::new(out, 6);
-            enc.write_all(tar)?;
-            enc.finish()
+            write(&mut enc)?;
+            enc.finish().map(drop)
         }
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(out, 3)?;
             enc.include_checksum(true)?;
-            enc.write_all(tar)?;
-            enc.finish()
+            write(&mut enc)?;
+            enc.finish().map(drop)
         }
     }
 }

@@ -53,6 +53,28 @@ impl<W: Write> GoTarWriter<W> {
         self.out.write_all(&[0u8; BLOCK][..pad])
     }
 
+    /// A regular file entry of `size` bytes whose content `write` writes (and returns how many
+    /// bytes it wrote), for content that is not in memory. Fails, leaving a broken archive,
+    /// when the count is not `size`.
+    pub(crate) fn append_file_with(
+        &mut self,
+        name: &str,
+        mode: u32,
+        size: u64,
+        write: impl FnOnce(&mut W) -> io::Result<u64>,
+    ) -> io::Result<()> {
+        let header = ustar_header(name, mode, size, b'0')?;
+        self.out.write_all(&header)?;
+        let written = write(&mut self.out)?;
+        if written != size {
+            return Err(io::Error::other(format!(
+                "tar member {name:?}: wrote {written} bytes, the header says {size}"
+            )));
+        }
+        let pad = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
+        self.out.write_all(&[0u8; BLOCK][..pad as usize])
+    }
+
     /// A symbolic link, as Go's `FileInfoHeader` describes one from `os.Lstat`: mode 0o777,
     /// size 0, the target in `linkname` (which must fit its 100 bytes).
     pub(crate) fn append_symlink(&mut self, name: &str, target: &str) -> io::Result<()> {

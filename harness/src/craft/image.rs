@@ -14,7 +14,9 @@
 //! single-manifest `oci-archive` and `docker-oci-hybrid` images keep `json.Marshal`'s compact
 //! form (moby's; see `oci_layout.rs` on why the OCI one does too).
 
-use crate::craft::apply::seal;
+use std::sync::Arc;
+
+use crate::craft::apply::{seal, seal_streamed};
 use crate::craft::attestation::{attestation_descriptor, attestation_parts};
 use crate::craft::compress::compress;
 use crate::craft::config::{Platform, config_json};
@@ -22,6 +24,7 @@ use crate::craft::defect::DefectKind;
 use crate::craft::layer::build_layer;
 use crate::craft::manifest::{Descriptor, JsonStyle, index_json, manifest_json, name_annotations};
 use crate::craft::plan::{Aim, BlobKey, Plan};
+use crate::craft::stream::StreamedBlob;
 use crate::craft::write::Member;
 use crate::craft::{BlobFacts, Compression, CraftError, LayoutKind, docker_archive};
 use crate::oci::{Digest, media_type};
@@ -32,9 +35,13 @@ pub(crate) const DISAGREE_LABEL: &str = "harness.craft.defect";
 /// A blob built in memory: its bytes, the digest it is stored and referenced under (the
 /// sha256 of the bytes unless `digest-mismatch`), and the size descriptors claim (the length
 /// unless `size-mismatch`).
+///
+/// A layer with generated files is not held: its bytes are made again when written
+/// (`stream`, and `bytes` is empty; see `stream.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct Blob {
     pub bytes: Vec<u8>,
+    pub stream: Option<Arc<StreamedBlob>>,
     pub digest: Digest,
     pub desc_size: u64,
 }
@@ -45,14 +52,35 @@ impl Blob {
         let desc_size = bytes.len() as u64;
         Self {
             bytes,
+            stream: None,
             digest,
             desc_size,
         }
     }
 
+    /// A blob whose bytes `stream` makes.
+    pub(crate) fn streamed(stream: StreamedBlob) -> Self {
+        Self {
+            bytes: Vec::new(),
+            digest: stream.sha256.clone(),
+            desc_size: stream.len,
+            stream: Some(Arc::new(stream)),
+        }
+    }
+
     /// The number of bytes stored.
     pub(crate) fn size(&self) -> u64 {
-        self.bytes.len() as u64
+        self.stream
+            .as_ref()
+            .map_or(self.bytes.len() as u64, |s| s.len)
+    }
+
+    /// The sha256 of the bytes stored (not `digest` under `digest-mismatch`).
+    pub(crate) fn content_digest(&self) -> Digest {
+        match &self.stream {
+            Some(s) => s.sha256.clone(),
+            None => Digest::sha256(&self.bytes),
+        }
     }
 
     /// A descriptor of this blob, as every reference to it is written.
@@ -136,11 +164,21 @@ impl<'s> Image<'s> {
                 })
                 .collect();
             let tar = build_layer(i, layer, &unsafe_paths)?;
-            let stored = compress(&tar.bytes, layer.compression)
-                .map_err(|source| CraftError::Compress { layer: i, source })?;
             let key = BlobKey::Layer {
                 platform: plan.primary,
                 spec: i,
+            };
+            let compress_error = |source| CraftError::Compress { layer: i, source };
+            let blob = match tar.tar.in_memory() {
+                Some(bytes) => {
+                    let stored = compress(bytes, layer.compression).map_err(compress_error)?;
+                    seal(&plan, stored, key)
+                }
+                None => {
+                    let stream = StreamedBlob::new(tar.tar, &tar.digest, layer.compression)
+                        .map_err(compress_error)?;
+                    seal_streamed(&plan, stream, key).map_err(compress_error)?
+                }
             };
             let media_type = match &layer.media_type {
                 Some(m) => m.clone(),
@@ -152,7 +190,7 @@ impl<'s> Image<'s> {
             layers.push(StoredLayer {
                 diff_id: tar.digest,
                 compression: layer.compression,
-                blob: seal(&plan, stored, key),
+                blob,
                 media_type,
             });
         }
@@ -170,7 +208,7 @@ impl<'s> Image<'s> {
                     };
                     if plan.hits(DefectKind::DiffidMismatch, key) {
                         // R2: the digest of the compressed bytes, not of the tar.
-                        Digest::sha256(&layers[i].blob.bytes)
+                        layers[i].blob.content_digest()
                     } else {
                         layers[i].diff_id.clone()
                     }

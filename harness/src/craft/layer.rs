@@ -11,12 +11,19 @@
 //! or 0o644, uid/gid 0, mtime 0, no user or group names. Paths are stored relative, without a
 //! `./` prefix, as `pkg/archive` and BuildKit store them.
 //!
-//! The tar is built in memory and hashed once: its digest is the layer's DiffID. How it is
-//! stored (compressed or not) is [`compress`](super::compress)'s business.
+//! The tar is built in memory and hashed once: its digest is the layer's DiffID. A generated
+//! file's content (`generate:`) is not built: the tar holds a placeholder for it
+//! ([`Pieces`]), and hashing makes the bytes as it goes (`stream.rs`), so a layer of any size
+//! takes a few megabytes. How it is stored (compressed or not) is
+//! [`compress`](super::compress)'s business.
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
+use crate::craft::generate::{GenerateSpec, MAX_SIZE};
 use crate::craft::gotar::{self, GoTarWriter};
+use crate::craft::stream::Pieces;
 use crate::craft::{CraftError, LayerSpec};
 use crate::oci::Digest;
 
@@ -28,9 +35,20 @@ const DEFAULT_FILE_MODE: u32 = 0o644;
 /// An uncompressed layer tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Layer {
-    pub bytes: Vec<u8>,
-    /// sha256 of `bytes`: the DiffID (and the blob digest when stored uncompressed).
+    /// The bytes, with generated contents as placeholders.
+    pub tar: Pieces,
+    /// sha256 of the tar: the DiffID (and the blob digest when stored uncompressed).
     pub digest: Digest,
+}
+
+impl Layer {
+    /// The tar's bytes (generated contents made in memory).
+    pub(crate) fn bytes(&self) -> Cow<'_, [u8]> {
+        match self.tar.in_memory() {
+            Some(b) => Cow::Borrowed(b),
+            None => Cow::Owned(self.tar.to_vec()),
+        }
+    }
 }
 
 /// A directory tree; `BTreeMap` gives Go's sorted `ReadDir` order.
@@ -41,7 +59,13 @@ struct Dir<'a> {
 
 enum Node<'a> {
     Dir(Dir<'a>),
-    File { content: &'a [u8], mode: u32 },
+    File { content: Content<'a>, mode: u32 },
+}
+
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    Inline(&'a [u8]),
+    Generated(&'a GenerateSpec),
 }
 
 /// What an `unsafe-path` entry holds.
@@ -70,7 +94,11 @@ pub(crate) fn build_layer(
                 mode,
             });
         }
-        insert(&mut root, &file.path, file.content.as_bytes(), mode).map_err(|reason| {
+        let content = match &file.generate {
+            Some(g) => Content::Generated(g),
+            None => Content::Inline(file.content.as_bytes()),
+        };
+        insert(&mut root, &file.path, content, mode).map_err(|reason| {
             CraftError::PathConflict {
                 layer: index,
                 path: file.path.clone(),
@@ -79,15 +107,26 @@ pub(crate) fn build_layer(
         })?;
     }
 
-    let mut tar = GoTarWriter::new(Vec::new());
+    let mut tar = GoTarWriter::new(Pieces::default());
     write_dir(&mut tar, "", &root).map_err(CraftError::Write)?;
     for path in unsafe_paths {
         tar.append_file(path, DEFAULT_FILE_MODE, UNSAFE_CONTENT)
             .map_err(CraftError::Write)?;
     }
-    let bytes = tar.finish().map_err(CraftError::Write)?;
-    let digest = Digest::sha256(&bytes);
-    Ok(Layer { bytes, digest })
+    let tar = tar.finish().map_err(CraftError::Write)?;
+    // Every layout stores the layer as one tar member, whose ustar size field holds at most
+    // 8 GiB - 1 (a compressed layer is checked when it is written).
+    if tar.len() > MAX_SIZE {
+        return Err(CraftError::InvalidSpec {
+            field: format!("layers[{index}].files"),
+            reason: format!(
+                "the layer tar would be {} bytes; a ustar member holds at most {MAX_SIZE}",
+                tar.len()
+            ),
+        });
+    }
+    let digest = tar.sha256();
+    Ok(Layer { tar, digest })
 }
 
 /// Accepts normalized relative paths that a ustar header can hold, including the `/` that
@@ -116,7 +155,7 @@ fn check_path(path: &str) -> Result<(), &'static str> {
 fn insert<'a>(
     root: &mut Dir<'a>,
     path: &'a str,
-    content: &'a [u8],
+    content: Content<'a>,
     mode: u32,
 ) -> Result<(), &'static str> {
     let (parents, name) = path.rsplit_once('/').map_or(("", path), |(p, n)| (p, n));
@@ -141,7 +180,7 @@ fn insert<'a>(
     }
 }
 
-fn write_dir(tar: &mut GoTarWriter<Vec<u8>>, prefix: &str, dir: &Dir<'_>) -> std::io::Result<()> {
+fn write_dir(tar: &mut GoTarWriter<Pieces>, prefix: &str, dir: &Dir<'_>) -> std::io::Result<()> {
     for (name, node) in &dir.entries {
         match node {
             Node::Dir(sub) => {
@@ -149,9 +188,16 @@ fn write_dir(tar: &mut GoTarWriter<Vec<u8>>, prefix: &str, dir: &Dir<'_>) -> std
                 tar.append_dir(&path, DIR_MODE)?;
                 write_dir(tar, &path, sub)?;
             }
-            Node::File { content, mode } => {
-                tar.append_file(&format!("{prefix}{name}"), *mode, content)?;
-            }
+            Node::File {
+                content: Content::Inline(content),
+                mode,
+            } => tar.append_file(&format!("{prefix}{name}"), *mode, content)?,
+            Node::File {
+                content: Content::Generated(g),
+                mode,
+            } => tar.append_file_with(&format!("{prefix}{name}"), *mode, g.size.0, |out| {
+                Ok(out.push_generated(**g))
+            })?,
         }
     }
     Ok(())
@@ -168,6 +214,7 @@ mod tests {
         FileSpec {
             path: path.into(),
             content: content.into(),
+            generate: None,
             mode: None,
         }
     }
@@ -226,7 +273,7 @@ mod tests {
         ];
         for (files, want) in table {
             let built = build_layer(0, &layer(files), &[]).unwrap();
-            assert_eq!(names(&built.bytes), *want, "files {files:?}");
+            assert_eq!(names(&built.bytes()), *want, "files {files:?}");
         }
     }
 
@@ -237,6 +284,7 @@ mod tests {
                 FileSpec {
                     path: "bin/run".into(),
                     content: "#!/bin/sh\n".into(),
+                    generate: None,
                     mode: Some(0o755),
                 },
                 file("etc/hello", "hello\n"),
@@ -245,7 +293,7 @@ mod tests {
         };
         let built = build_layer(0, &spec, &[]).unwrap();
         assert_eq!(
-            members(&built.bytes),
+            members(&built.bytes()),
             vec![
                 ("bin/".into(), 0o755, true, String::new()),
                 ("bin/run".into(), 0o755, false, "#!/bin/sh\n".into()),
@@ -253,7 +301,7 @@ mod tests {
                 ("etc/hello".into(), 0o644, false, "hello\n".into()),
             ]
         );
-        assert_eq!(built.digest, Digest::sha256(&built.bytes));
+        assert_eq!(built.digest, Digest::sha256(&built.bytes()));
     }
 
     #[test]
@@ -268,7 +316,7 @@ mod tests {
     #[test]
     fn empty_layer_is_the_end_of_archive_marker_only() {
         let built = build_layer(0, &layer(&[]), &[]).unwrap();
-        assert_eq!(built.bytes, vec![0u8; 1024]);
+        assert_eq!(built.bytes(), vec![0u8; 1024]);
     }
 
     #[test]
@@ -321,10 +369,48 @@ mod tests {
         );
     }
 
+    /// A generated file sits in the walk like any other; its bytes are the seed's stream and the
+    /// DiffID is the sha256 of the whole tar, made without holding the file.
+    #[test]
+    fn generated_files_are_placeholders_made_when_hashed() {
+        let g = GenerateSpec {
+            size: crate::craft::ByteSize(3 * 512 + 7),
+            seed: 5,
+        };
+        let mut spec = layer(&["etc/x"]);
+        spec.files.push(FileSpec {
+            path: "data/big".into(),
+            content: String::new(),
+            generate: Some(g),
+            mode: Some(0o600),
+        });
+        let built = build_layer(0, &spec, &[]).unwrap();
+        assert_eq!(built.tar.in_memory(), None);
+        let bytes = built.bytes();
+        assert_eq!(built.tar.len(), bytes.len() as u64);
+        assert_eq!(built.digest, Digest::sha256(&bytes));
+        let m = crate::craft::testutil::read_members(&bytes);
+        let rows: Vec<(&str, u32, usize)> = m
+            .iter()
+            .map(|m| (m.name.as_str(), m.mode, m.data.len()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("data/", 0o755, 0),
+                ("data/big", 0o600, 3 * 512 + 7),
+                ("etc/", 0o755, 0),
+                ("etc/x", 0o644, 5)
+            ]
+        );
+        assert_eq!(m[1].data, crate::craft::generate::generated_bytes(&g));
+        assert_eq!(build_layer(0, &spec, &[]).unwrap(), built);
+    }
+
     #[test]
     fn unsafe_paths_are_appended_after_the_walk() {
         let built = build_layer(0, &layer(&["etc/x"]), &["../escape", "/abs"]).unwrap();
-        let m = members(&built.bytes);
+        let m = members(&built.bytes());
         let names: Vec<&str> = m.iter().map(|m| m.0.as_str()).collect();
         assert_eq!(names, ["etc/", "etc/x", "../escape", "/abs"]);
         assert_eq!(m[2].3.as_bytes(), UNSAFE_CONTENT);

@@ -41,7 +41,11 @@
 //! - Nothing reads the clock, the environment, the user database or the file system.
 //!
 //! Everything is built in memory first (fixtures are small), which also means a spec error is
-//! reported before any byte is written.
+//! reported before any byte is written. The exception is generated file content
+//! (`generate: { size, seed }`, `generate.rs`), which can make a layer of gigabytes: such a
+//! layer is described, hashed while its bytes are made, and made again while the archive is
+//! written (`stream.rs`), so memory stays at a few MiB; it is still fully hashed, and the spec
+//! fully checked, before the first byte is written.
 
 mod apply;
 mod attestation;
@@ -53,6 +57,7 @@ mod docker_archive;
 mod docker_save;
 mod error;
 mod facts;
+mod generate;
 mod gojson;
 mod gotar;
 mod image;
@@ -64,6 +69,7 @@ mod oci_layout;
 mod plan;
 mod rootfs;
 mod spec;
+mod stream;
 #[cfg(test)]
 mod testutil;
 mod write;
@@ -76,7 +82,10 @@ pub use facts::{
     ArchiveNames, BlobFacts, CraftedArchive, IndexEntryNames, LayerFacts, PlatformFacts,
 };
 pub use rootfs::{RootfsFacts, RootfsSpec, build_rootfs, validate_rootfs, write_rootfs_to_path};
-pub use spec::{Compression, FileSpec, FixtureSpec, ImageConfigSpec, LayerSpec, LayoutKind};
+pub use spec::{
+    ByteSize, Compression, FileSpec, FixtureSpec, GenerateSpec, ImageConfigSpec, LayerSpec,
+    LayoutKind,
+};
 pub use write::{write_archive, write_archive_to_path};
 
 /// Checks everything about `spec` that writing it would check, without writing anything, so a

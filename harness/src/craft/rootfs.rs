@@ -52,7 +52,8 @@ pub struct RootfsFacts {
     pub tar_size: u64,
 }
 
-/// The bytes of a rootfs fixture and their facts; everything is in memory (fixtures are small).
+/// The bytes of a rootfs fixture and their facts; everything is in memory (fixtures are small),
+/// generated file contents (`generate:`) included, unlike in image layers.
 pub fn build_rootfs(spec: &RootfsSpec) -> Result<(Vec<u8>, RootfsFacts), CraftError> {
     if spec.files.is_empty() {
         return Err(CraftError::InvalidSpec {
@@ -65,14 +66,14 @@ pub fn build_rootfs(spec: &RootfsSpec) -> Result<(Vec<u8>, RootfsFacts), CraftEr
         ..LayerSpec::default()
     };
     let tar = super::layer::build_layer(0, &layer, &[])?;
-    let bytes = super::compress::compress(&tar.bytes, spec.compression)
+    let bytes = super::compress::compress(&tar.bytes(), spec.compression)
         .map_err(|source| CraftError::Compress { layer: 0, source })?;
     let facts = RootfsFacts {
         compression: spec.compression,
         digest: Digest::sha256(&bytes),
         size: bytes.len() as u64,
         diff_id: tar.digest,
-        tar_size: tar.bytes.len() as u64,
+        tar_size: tar.tar.len(),
     };
     Ok((bytes, facts))
 }
@@ -102,6 +103,7 @@ mod tests {
             files: vec![FileSpec {
                 path: "etc/hello".into(),
                 content: "hi\n".into(),
+                generate: None,
                 mode: None,
             }],
             compression,

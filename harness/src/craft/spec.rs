@@ -30,6 +30,7 @@ pub use crate::oci::Compression;
 use serde::{Deserialize, Serialize};
 
 use crate::craft::DefectSpec;
+pub use crate::craft::generate::{ByteSize, GenerateSpec};
 
 /// The archive layout to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -179,18 +180,70 @@ pub struct LayerSpec {
     pub platform: Option<String>,
 }
 
-/// A regular file in a layer.
+/// A regular file in a layer: `content` inline, or `generate`d (large files; see
+/// [`generate`](super::generate)).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawFileSpec")]
 pub struct FileSpec {
     /// Relative path inside the image (`etc/hello`).
     pub path: String,
-    /// UTF-8 content.
-    #[serde(default)]
+    /// UTF-8 content; default empty. Exclusive with `generate`.
     pub content: String,
+    /// `{ size: 1GiB, seed: 7 }`: `size` bytes of the deterministic pseudo-random stream `seed`
+    /// selects, made while the archive is written and never held in memory. Default: none (the
+    /// file holds `content`). Exclusive with `content`.
+    pub generate: Option<GenerateSpec>,
     /// Unix mode; default 0o644.
-    #[serde(default)]
     pub mode: Option<u32>,
+}
+
+impl FileSpec {
+    /// A file holding `content`, mode 0o644.
+    pub fn new(path: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            content: content.into(),
+            generate: None,
+            mode: None,
+        }
+    }
+
+    /// The file's length in bytes.
+    pub fn size(&self) -> u64 {
+        match &self.generate {
+            Some(g) => g.size.0,
+            None => self.content.len() as u64,
+        }
+    }
+}
+
+/// What the YAML of a file says, before `content` and `generate` are known not to clash.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileSpec {
+    path: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    generate: Option<GenerateSpec>,
+    #[serde(default)]
+    mode: Option<u32>,
+}
+
+impl TryFrom<RawFileSpec> for FileSpec {
+    type Error = String;
+
+    fn try_from(raw: RawFileSpec) -> Result<Self, String> {
+        if raw.content.is_some() && raw.generate.is_some() {
+            return Err("content and generate are exclusive; give one".into());
+        }
+        Ok(Self {
+            path: raw.path,
+            content: raw.content.unwrap_or_default(),
+            generate: raw.generate,
+            mode: raw.mode,
+        })
+    }
 }
 
 /// The parts of the image config a fixture may set.
@@ -264,6 +317,81 @@ defects:
                 yaml(&format!("layout: {}\nlayers: []", layout.as_str())).layout,
                 layout
             );
+        }
+    }
+
+    #[test]
+    fn generated_files_parse_with_sizes_in_bytes_or_binary_units() {
+        let spec = yaml(
+            "layout: oci-archive\nlayers:\n  - files:\n      - { path: a, generate: { size: 1GiB, seed: 7 } }\n      - { path: b, generate: { size: 4096, seed: 0 }, mode: 0o600 }\n      - { path: c, generate: { size: \"64KiB\", seed: 18446744073709551615 } }\n      - { path: d, content: inline }\n",
+        );
+        let files = &spec.layers[0].files;
+        let sizes: Vec<(Option<u64>, Option<u64>, u64)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f.generate.map(|g| g.size.0),
+                    f.generate.map(|g| g.seed),
+                    f.size(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (Some(1 << 30), Some(7), 1 << 30),
+                (Some(4096), Some(0), 4096),
+                (Some(64 << 10), Some(u64::MAX), 64 << 10),
+                (None, None, 6),
+            ]
+        );
+        assert_eq!(files[1].mode, Some(0o600));
+        assert!(files[0].content.is_empty());
+        assert_eq!(files[3], super::FileSpec::new("d", "inline"));
+    }
+
+    #[test]
+    fn bad_generated_files_are_refused() {
+        let table = [
+            (
+                "{ path: a, content: x, generate: { size: 1, seed: 1 } }",
+                "content and generate are exclusive",
+            ),
+            (
+                "{ path: a, generate: { size: 1, seed: 1 }, content: \"\" }",
+                "content and generate are exclusive",
+            ),
+            (
+                "{ path: a, generate: { size: 1GB, seed: 1 } }",
+                "invalid size \"1GB\": expected bytes as an integer or with a KiB, MiB or GiB suffix",
+            ),
+            (
+                "{ path: a, generate: { size: 9GiB, seed: 1 } }",
+                "invalid size \"9GiB\": more than 8589934591 bytes",
+            ),
+            (
+                "{ path: a, generate: { size: -1, seed: 1 } }",
+                "invalid size -1: negative",
+            ),
+            (
+                "{ path: a, generate: { size: 1.5, seed: 1 } }",
+                "a size: bytes as an integer or with a KiB, MiB or GiB suffix",
+            ),
+            ("{ path: a, generate: { size: 1 } }", "missing field `seed`"),
+            ("{ path: a, generate: { seed: 1 } }", "missing field `size`"),
+            ("{ path: a, generate: { size: 1, seed: -2 } }", "seed"),
+            (
+                "{ path: a, generate: { size: 1, seed: 1, sed: 2 } }",
+                "unknown field `sed`",
+            ),
+            ("{ path: a, contents: x }", "unknown field `contents`"),
+        ];
+        for (file, want) in table {
+            let src = format!("layout: oci-archive\nlayers: [{{ files: [{file}] }}]\n");
+            let err = serde_saphyr::from_str::<super::FixtureSpec>(&src)
+                .expect_err(file)
+                .to_string();
+            assert!(err.contains(want), "{file}: {err}");
         }
     }
 

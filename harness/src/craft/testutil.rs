@@ -70,6 +70,7 @@ fn file(path: &str, content: &str) -> FileSpec {
     FileSpec {
         path: path.into(),
         content: content.into(),
+        generate: None,
         mode: None,
     }
 }
@@ -88,6 +89,7 @@ pub(crate) fn sample_spec(layout: LayoutKind) -> FixtureSpec {
             files: vec![FileSpec {
                 path: "usr/local/bin/app".into(),
                 content: "#!/bin/sh\necho app\n".into(),
+                generate: None,
                 mode: Some(0o755),
             }],
             ..Default::default()

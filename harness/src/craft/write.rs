@@ -2,7 +2,9 @@
 //!
 //! Writing has three passes. [`Plan::resolve`] validates the spec; [`Image::build`] builds
 //! every blob in memory (layers, configs, manifests, attestations, the index) plus
-//! `index.json`, hashing each byte once and applying the defects aimed at blobs; nothing is
+//! `index.json`, hashing each byte once and applying the defects aimed at blobs (a layer with
+//! generated files is hashed as its bytes are made, and made again when its member is written:
+//! `Body::Stream`); nothing is
 //! written until the whole spec is known to be valid, so a bad spec never leaves a
 //! half-written file. Then the layout lists the tar members in its upstream's order, the
 //! defects aimed at members are applied (`apply.rs`), and [`GoTarWriter`] writes them.
@@ -20,6 +22,7 @@ use crate::craft::apply::apply_member_defects;
 use crate::craft::gotar::GoTarWriter;
 use crate::craft::image::{Blob, Image};
 use crate::craft::plan::Plan;
+use crate::craft::stream::StreamedBlob;
 use crate::craft::{
     CraftError, CraftedArchive, FixtureSpec, LayoutKind, containerd_export, docker_archive,
     docker_save, oci_layout,
@@ -88,6 +91,8 @@ pub(crate) struct Member<'a> {
 pub(crate) enum Body<'a> {
     Dir,
     File(Cow<'a, [u8]>),
+    /// A file whose bytes are made as they are written (a layer with generated files).
+    Stream(&'a StreamedBlob),
     /// A symbolic link to this target.
     Symlink(String),
 }
@@ -113,9 +118,15 @@ impl<'a> Member<'a> {
 
     /// A file holding `blob`'s bytes, tagged with its digest.
     pub(crate) fn blob(name: impl Into<String>, mode: u32, blob: &'a Blob) -> Self {
+        let body = match &blob.stream {
+            Some(stream) => Body::Stream(stream),
+            None => Body::File(Cow::Borrowed(blob.bytes.as_slice())),
+        };
         Self {
+            name: name.into(),
+            mode,
+            body,
             blob: Some(blob.digest.clone()),
-            ..Self::file(name, mode, blob.bytes.as_slice())
         }
     }
 
@@ -174,6 +185,11 @@ fn write_members<W: Write>(image: &Image<'_>, out: W) -> Result<(), CraftError> 
         match &member.body {
             Body::Dir => tar.append_dir(&member.name, member.mode),
             Body::File(data) => tar.append_file(&member.name, member.mode, data),
+            Body::Stream(stream) => {
+                tar.append_file_with(&member.name, member.mode, stream.len, |out| {
+                    stream.write_to(out)
+                })
+            }
             Body::Symlink(target) => tar.append_symlink(&member.name, target),
         }
         .map_err(CraftError::Write)?;
@@ -482,6 +498,7 @@ layers:
                     s.layers[1].files.push(FileSpec {
                         path: "../x".into(),
                         content: String::new(),
+                        generate: None,
                         mode: None,
                     })
                 },
@@ -494,6 +511,7 @@ layers:
                         files: vec![FileSpec {
                             path: "/etc/x".into(),
                             content: String::new(),
+                            generate: None,
                             mode: None,
                         }],
                         ..Default::default()

@@ -37,6 +37,7 @@ fn layer(content: &str, compression: Compression) -> LayerSpec {
         files: vec![FileSpec {
             path: "etc/conformance".into(),
             content: content.into(),
+            generate: None,
             mode: None,
         }],
         compression,

@@ -67,6 +67,7 @@ fn tarballs(dir: &Path) -> Vec<(Compression, PathBuf, RootfsFacts)> {
                 files: vec![FileSpec {
                     path: "etc/imported".into(),
                     content: format!("imported {}\n", c.as_str()),
+                    generate: None,
                     mode: None,
                 }],
                 compression: c,

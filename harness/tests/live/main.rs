@@ -176,6 +176,7 @@ pub fn fixture(
         files: vec![FileSpec {
             path: "etc/fixture".into(),
             content: content.into(),
+            generate: None,
             mode: None,
         }],
         ..Default::default()

@@ -76,6 +76,7 @@ fn spec(layout: LayoutKind, name: &str, platforms: &[&str]) -> FixtureSpec {
         files: vec![FileSpec {
             path: path.into(),
             content,
+            generate: None,
             mode: None,
         }],
         platform: platform.map(String::from),

@@ -200,6 +200,7 @@ steps:
         files: vec![FileSpec {
             path: "big".into(),
             content: "x".repeat(128 << 20),
+            generate: None,
             mode: None,
         }],
         ..Default::default()

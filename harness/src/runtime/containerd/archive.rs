@@ -706,6 +706,7 @@ mod tests {
             files: vec![FileSpec {
                 path: "etc/scan".into(),
                 content: "scan\n".into(),
+                generate: None,
                 mode: None,
             }],
             ..Default::default()
