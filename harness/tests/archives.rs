@@ -12,6 +12,24 @@ fn spec(yaml: &str) -> FixtureSpec {
     serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
+/// Asserts the layer the reader reports is the one crafted: its DiffID, its blob's digest and
+/// size, and what the blob decompresses to. Returns the blob.
+fn assert_layer_is<'a>(
+    l: &'a harness::oci::archive::LayerReport,
+    f: &harness::craft::LayerFacts,
+    label: &str,
+) -> &'a harness::oci::archive::StoredBlob {
+    assert_eq!(l.diff_id.as_ref(), Some(&f.diff_id), "{label}");
+    let blob = l.blob.as_ref().expect("present layer blob");
+    assert_eq!((&blob.digest, blob.size), (&f.digest, f.size), "{label}");
+    assert_eq!(
+        blob.uncompressed_digest.as_ref(),
+        Some(&f.diff_id),
+        "{label}"
+    );
+    blob
+}
+
 /// Crafts `spec` in memory and inspects the bytes: the reader's facts and the oracles' findings.
 fn craft_and_read(spec: &FixtureSpec) -> (CraftedArchive, Inspection) {
     let mut bytes = Vec::new();
@@ -105,14 +123,7 @@ fn every_layout_reads_back_as_crafted() {
             }
             assert_eq!(m.layers.len(), platform.layers.len(), "{label}");
             for (l, f) in m.layers.iter().zip(&platform.layers) {
-                assert_eq!(l.diff_id.as_ref(), Some(&f.diff_id), "{label}");
-                let blob = l.blob.as_ref().expect("present layer blob");
-                assert_eq!((&blob.digest, blob.size), (&f.digest, f.size), "{label}");
-                assert_eq!(
-                    blob.uncompressed_digest.as_ref(),
-                    Some(&f.diff_id),
-                    "{label}"
-                );
+                let blob = assert_layer_is(l, f, &label);
                 let want = serde_json::to_value(f.compression).unwrap();
                 assert_eq!(
                     serde_json::to_value(blob.compression).unwrap(),
@@ -174,14 +185,7 @@ fn generated_content_is_crafted_and_reads_back() {
             };
             assert_eq!(m.layers.len(), 2, "{label}");
             for (l, f) in m.layers.iter().zip(&facts.layers) {
-                assert_eq!(l.diff_id.as_ref(), Some(&f.diff_id), "{label}");
-                let blob = l.blob.as_ref().expect("present layer blob");
-                assert_eq!((&blob.digest, blob.size), (&f.digest, f.size), "{label}");
-                assert_eq!(
-                    blob.uncompressed_digest.as_ref(),
-                    Some(&f.diff_id),
-                    "{label}"
-                );
+                assert_layer_is(l, f, &label);
             }
             assert!(facts.layers[0].size > 1 << 20, "{label}");
             let inspection = inspect_path(&path).unwrap();
