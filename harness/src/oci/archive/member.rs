@@ -77,8 +77,7 @@ enum Sink {
 /// A hashing thread, its channel, and the buffers it hands back for reuse.
 struct Offload {
     chunks: mpsc::SyncSender<Vec<u8>>,
-    spare: mpsc::Receiver<Vec<u8>>,
-    made: usize,
+    spare: Pool,
     thread: std::thread::JoinHandle<Sha256>,
 }
 
@@ -113,8 +112,7 @@ impl<R: Read> Hashing<R> {
         });
         self.sink = Sink::Offloaded(Offload {
             chunks,
-            spare,
-            made: 0,
+            spare: Pool::new(spare),
             thread,
         });
     }
@@ -123,16 +121,9 @@ impl<R: Read> Hashing<R> {
         match &mut self.sink {
             Sink::Inline(hasher) => hasher.update(bytes),
             Sink::Offloaded(o) => {
-                let mut chunk = match o.spare.try_recv() {
-                    Ok(c) => c,
-                    Err(_) if o.made < PIPE_DEPTH + 2 => {
-                        o.made += 1;
-                        Vec::with_capacity(bytes.len())
-                    }
-                    // The hashing thread only ends when `chunks` is dropped, and a panic
-                    // there is rethrown by `finish`.
-                    Err(_) => o.spare.recv().unwrap_or_default(),
-                };
+                // The hashing thread only ends when `chunks` is dropped, and a panic there
+                // is rethrown by `finish`.
+                let mut chunk = o.spare.take().unwrap_or_default();
                 chunk.clear();
                 chunk.extend_from_slice(bytes);
                 // A send fails only if the thread panicked: `finish` rethrows that.
@@ -324,7 +315,16 @@ fn decode<R: Read>(
 ) -> Result<Decoded, (io::Error, Option<TarScan>)> {
     let input = BufReader::with_capacity(BUF_SIZE, Cursor::new(prefix).chain(raw));
     let decoder = compression.decoder(input).map_err(|e| (e, None))?;
-    let mut plain = Hashing::new(decoder);
+    hash_and_walk(decoder, buf)
+}
+
+/// Hashes the decompressed bytes `plain` to their end, walking them as a tar if they look
+/// like one: the DiffID candidate, its size and the walk.
+fn hash_and_walk(
+    plain: impl Read,
+    buf: &mut [u8],
+) -> Result<Decoded, (io::Error, Option<TarScan>)> {
+    let mut plain = Hashing::new(plain);
     let head = read_prefix(&mut plain, SNIFF_LEN).map_err(|e| (e, None))?;
     let is_tar = looks_like_tar(&head);
     let mut rest = Cursor::new(head).chain(&mut plain);
@@ -340,6 +340,32 @@ fn decode<R: Read>(
 
 /// How many decoded buffers may wait for the hashing thread.
 const PIPE_DEPTH: usize = 3;
+
+/// The buffers of one pipe stage: those the next stage handed back, or new ones up to
+/// `PIPE_DEPTH` + 2 in all, so memory stays bounded however far the stages drift apart.
+struct Pool {
+    returned: mpsc::Receiver<Vec<u8>>,
+    made: usize,
+}
+
+impl Pool {
+    fn new(returned: mpsc::Receiver<Vec<u8>>) -> Self {
+        Self { returned, made: 0 }
+    }
+
+    /// A buffer to fill, waiting for one to come back when all are out; `None` when the
+    /// next stage is gone.
+    fn take(&mut self) -> Option<Vec<u8>> {
+        match self.returned.try_recv() {
+            Ok(c) => Some(c),
+            Err(_) if self.made < PIPE_DEPTH + 2 => {
+                self.made += 1;
+                Some(Vec::new())
+            }
+            Err(_) => self.returned.recv().ok(),
+        }
+    }
+}
 
 /// [`decode`] as a two-stage pipeline: this thread reads `raw` (hashing it) and decompresses
 /// into 1 MiB buffers; a scoped thread hashes them and walks them as a tar, handing each
@@ -363,34 +389,12 @@ fn decode_pipelined<R: Read>(
                 current: Vec::new(),
                 pos: 0,
             };
-            let mut buf = vec![0; BUF_SIZE];
-            let mut plain = Hashing::new(pipe);
-            let head = read_prefix(&mut plain, SNIFF_LEN).map_err(|e| (e, None))?;
-            let is_tar = looks_like_tar(&head);
-            let mut rest = Cursor::new(head).chain(&mut plain);
-            let tar = is_tar.then(|| walk_tar(&mut rest, &mut buf).0);
-            match drain(&mut rest, &mut buf) {
-                Ok(_) => {
-                    let (digest, size) = plain.finish();
-                    Ok((digest, size, tar))
-                }
-                Err(e) => Err((e, tar)),
-            }
+            hash_and_walk(pipe, &mut vec![0; BUF_SIZE])
         });
-        let mut made = 0;
+        let mut pool = Pool::new(empty_rx);
         let mut failed = false;
-        loop {
-            let mut chunk = match empty_rx.try_recv() {
-                Ok(c) => c,
-                Err(_) if made < PIPE_DEPTH + 2 => {
-                    made += 1;
-                    Vec::new()
-                }
-                Err(_) => match empty_rx.recv() {
-                    Ok(c) => c,
-                    Err(_) => break, // the hashing thread is gone
-                },
-            };
+        // `None`: the hashing thread is gone.
+        while let Some(mut chunk) = pool.take() {
             chunk.resize(BUF_SIZE, 0);
             let mut n = 0;
             while n < chunk.len() {

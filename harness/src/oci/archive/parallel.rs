@@ -60,7 +60,7 @@ use crate::oci::archive::build::{InputFacts, build};
 use crate::oci::archive::guard::HeaderGuard;
 use crate::oci::archive::member::{FileScan, JSON_LIMIT, scan_file, scan_file_pipelined};
 use crate::oci::archive::path::{clean, name_text};
-use crate::oci::archive::read::ReadError;
+use crate::oci::archive::read::{ReadError, Recorded, recorded};
 use crate::oci::archive::scan::Scan;
 use crate::oci::archive::{ArchiveReport, Compression, InputKind, MemberKind};
 
@@ -149,35 +149,21 @@ pub(crate) fn read_file(
 fn headers(file: &File, len: u64) -> Option<Vec<Planned>> {
     let mut archive = tar::Archive::new(HeaderGuard::new(At::new(file, 0, len)));
     let mut plan = Vec::new();
-    // Same as `read_with`'s loop: the name and link as text, the same entry types.
+    // The name as text and the entries recorded, as in `read_with`'s loop.
     for entry in archive.entries_with_seek().ok()? {
         let entry = entry.ok()?;
+        if entry.header().entry_type() == tar::EntryType::GNUSparse {
+            return None;
+        }
         let raw = name_text(&entry.path_bytes());
-        let entry_type = entry.header().entry_type();
-        let link = || {
-            entry
-                .link_name_bytes()
-                .map(|l| name_text(&l))
-                .unwrap_or_default()
-        };
-        match entry_type {
-            tar::EntryType::Regular | tar::EntryType::Continuous => plan.push(Planned::File {
+        match recorded(&entry) {
+            Some(Recorded::File) => plan.push(Planned::File {
                 raw,
                 offset: entry.raw_file_position(),
                 size: entry.size(),
             }),
-            tar::EntryType::Symlink => plan.push(Planned::Link {
-                raw,
-                kind: MemberKind::Symlink,
-                target: link(),
-            }),
-            tar::EntryType::Link => plan.push(Planned::Link {
-                raw,
-                kind: MemberKind::Hardlink,
-                target: link(),
-            }),
-            tar::EntryType::GNUSparse => return None,
-            _ => {}
+            Some(Recorded::Link(kind, target)) => plan.push(Planned::Link { raw, kind, target }),
+            None => {}
         }
     }
     // Every member's data must be in the file (`At`'s seeks fail past its end, but the last

@@ -82,33 +82,21 @@ pub(crate) fn read_with(reader: impl Read, mut scan: Scan) -> Result<ArchiveRepo
             for entry in entries {
                 let mut entry = entry.map_err(|e| read_error(compression, last.as_ref(), e))?;
                 let raw = crate::oci::archive::path::name_text(&entry.path_bytes());
-                let link = entry
-                    .link_name_bytes()
-                    .map(|l| crate::oci::archive::path::name_text(&l))
-                    .unwrap_or_default();
-                let entry_type = entry.header().entry_type();
-                if matches!(
-                    entry_type,
-                    tar::EntryType::Regular
-                        | tar::EntryType::Continuous
-                        | tar::EntryType::Symlink
-                        | tar::EntryType::Link
-                ) {
+                let recorded = recorded(&entry);
+                if recorded.is_some() {
                     scan.admit().map_err(|limit| ReadError::TooManyMembers {
                         limit,
                         at: raw.clone(),
                     })?;
                 }
-                match entry_type {
-                    tar::EntryType::Regular | tar::EntryType::Continuous => {
+                match recorded {
+                    Some(Recorded::File) => {
                         let size = entry.size();
                         scan.add_file(&raw, size, &mut entry)
                             .map_err(|e| read_error(compression, last.as_ref(), e))?;
                     }
-                    tar::EntryType::Symlink => scan.add_link(&raw, MemberKind::Symlink, &link),
-                    tar::EntryType::Link => scan.add_link(&raw, MemberKind::Hardlink, &link),
-                    // Directories, devices and pax global headers hold nothing a loader reads.
-                    _ => {}
+                    Some(Recorded::Link(kind, target)) => scan.add_link(&raw, kind, &target),
+                    None => {}
                 }
                 last = Some(raw);
             }
@@ -127,6 +115,32 @@ pub(crate) fn read_with(reader: impl Read, mut scan: Scan) -> Result<ArchiveRepo
     Ok(build(scan, facts))
 }
 
+/// What the reader records of an entry of the outer tar.
+pub(crate) enum Recorded {
+    /// A regular file: its data is scanned.
+    File,
+    /// A symbolic or hard link, and its target as text.
+    Link(MemberKind, String),
+}
+
+/// How the reader records `entry`: `None` for directories, devices, pax global headers and
+/// the rest, which hold nothing a loader reads. The stream and `parallel.rs`'s header pass
+/// both decide with it, so they record the same members.
+pub(crate) fn recorded<R: Read>(entry: &tar::Entry<'_, R>) -> Option<Recorded> {
+    let link = || {
+        entry
+            .link_name_bytes()
+            .map(|l| crate::oci::archive::path::name_text(&l))
+            .unwrap_or_default()
+    };
+    match entry.header().entry_type() {
+        tar::EntryType::Regular | tar::EntryType::Continuous => Some(Recorded::File),
+        tar::EntryType::Symlink => Some(Recorded::Link(MemberKind::Symlink, link())),
+        tar::EntryType::Link => Some(Recorded::Link(MemberKind::Hardlink, link())),
+        _ => None,
+    }
+}
+
 /// Reads an archive file, or an OCI layout directory (each file read once, in name order).
 /// Anything else (a FIFO, a device) is refused: stream it with [`read_archive`] if meant.
 pub fn read_path(path: &Path) -> Result<ArchiveReport, ReadError> {
@@ -142,10 +156,9 @@ pub fn read_path(path: &Path) -> Result<ArchiveReport, ReadError> {
     }
     if !meta.is_dir() {
         let file = File::open(path).map_err(|e| open_error(path, e))?;
-        let len = file.metadata().map_err(|e| open_error(path, e))?.len();
         let options = crate::oci::archive::parallel::Options::get();
         if let Some(report) =
-            crate::oci::archive::parallel::read_file(&file, len, Scan::new(), options)?
+            crate::oci::archive::parallel::read_file(&file, meta.len(), Scan::new(), options)?
         {
             return Ok(report);
         }

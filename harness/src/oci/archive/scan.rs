@@ -88,7 +88,7 @@ impl Scan {
     pub(crate) fn add_file(&mut self, raw: &str, size: u64, input: impl Read) -> io::Result<()> {
         let path = self.note_path(raw);
         let s = scan_file(&path, size, input, &mut self.buf, &mut self.json_budget)?;
-        let record = self.file_record(path, s);
+        let record = self.file_record_at(self.members.len(), path, s);
         self.members.push(record);
         Ok(())
     }
@@ -120,9 +120,10 @@ impl Scan {
 
     /// Sets the scan of the member [`Scan::add_pending`] reserved `slot` for: what
     /// [`Scan::add_file`] would have recorded there, provided `s` was made with a JSON budget
-    /// of at least [`JSON_LIMIT`](crate::oci::archive::member::JSON_LIMIT) and the fills and adds come in archive order. The JSON
-    /// budget is charged here, as `scan_file` would have: bytes it kept that the budget no
-    /// longer allows are dropped (the rest of a scan does not depend on the budget).
+    /// of at least [`JSON_LIMIT`](crate::oci::archive::member::JSON_LIMIT) and the fills and
+    /// adds come in archive order. The JSON budget is charged here, as `scan_file` would have:
+    /// bytes it kept that the budget no longer allows are dropped (the rest of a scan does not
+    /// depend on the budget).
     pub(crate) fn fill(&mut self, slot: usize, mut s: FileScan) {
         if let Some(bytes) = &s.json {
             let len = bytes.len() as u64;
@@ -135,11 +136,6 @@ impl Scan {
         let path = std::mem::take(&mut self.members[slot].path);
         let record = self.file_record_at(slot, path, s);
         self.members[slot] = record;
-    }
-
-    /// The record of a file scanned as `s`, to be pushed next.
-    fn file_record(&mut self, path: String, s: FileScan) -> MemberReport {
-        self.file_record_at(self.members.len(), path, s)
     }
 
     /// The record of a file scanned as `s`, at index `slot`; keeps its JSON bytes.
