@@ -46,11 +46,8 @@ impl<W: Write> GoTarWriter<W> {
 
     /// A regular file entry with its content.
     pub(crate) fn append_file(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
-        let header = ustar_header(name, mode, data.len() as u64, b'0')?;
-        self.out.write_all(&header)?;
-        self.out.write_all(data)?;
-        let pad = (BLOCK - data.len() % BLOCK) % BLOCK;
-        self.out.write_all(&[0u8; BLOCK][..pad])
+        let size = data.len() as u64;
+        self.append_file_with(name, mode, size, |out| out.write_all(data).map(|()| size))
     }
 
     /// A regular file entry of `size` bytes whose content `write` writes (and returns how many

@@ -17,9 +17,8 @@
 //! takes a few megabytes. How it is stored (compressed or not) is
 //! [`compress`](super::compress)'s business.
 
-use std::collections::BTreeMap;
-
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::craft::generate::{GenerateSpec, MAX_SIZE};
 use crate::craft::gotar::{self, GoTarWriter};
@@ -211,12 +210,7 @@ mod tests {
     use crate::craft::FileSpec;
 
     fn file(path: &str, content: &str) -> FileSpec {
-        FileSpec {
-            path: path.into(),
-            content: content.into(),
-            generate: None,
-            mode: None,
-        }
+        FileSpec::new(path, content)
     }
 
     fn layer(paths: &[&str]) -> LayerSpec {

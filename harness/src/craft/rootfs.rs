@@ -100,12 +100,7 @@ mod tests {
 
     fn spec(compression: Compression) -> RootfsSpec {
         RootfsSpec {
-            files: vec![FileSpec {
-                path: "etc/hello".into(),
-                content: "hi\n".into(),
-                generate: None,
-                mode: None,
-            }],
+            files: vec![FileSpec::new("etc/hello", "hi\n")],
             compression,
         }
     }

@@ -67,12 +67,7 @@ pub(crate) fn blob<'a>(members: &'a [TarMember], digest: &str) -> &'a TarMember 
 }
 
 fn file(path: &str, content: &str) -> FileSpec {
-    FileSpec {
-        path: path.into(),
-        content: content.into(),
-        generate: None,
-        mode: None,
-    }
+    FileSpec::new(path, content)
 }
 
 /// A two-layer image with a name and a run config.

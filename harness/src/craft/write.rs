@@ -4,9 +4,8 @@
 //! every blob in memory (layers, configs, manifests, attestations, the index) plus
 //! `index.json`, hashing each byte once and applying the defects aimed at blobs (a layer with
 //! generated files is hashed as its bytes are made, and made again when its member is written:
-//! `Body::Stream`); nothing is
-//! written until the whole spec is known to be valid, so a bad spec never leaves a
-//! half-written file. Then the layout lists the tar members in its upstream's order, the
+//! `Body::Stream`); nothing is written until the whole spec is known to be valid, so a bad spec
+//! never leaves a half-written file. Then the layout lists the tar members in its upstream's order, the
 //! defects aimed at members are applied (`apply.rs`), and [`GoTarWriter`] writes them.
 //!
 //! One file per layout, each following its upstream: `docker_archive.rs` (Docker <= 24
@@ -494,26 +493,14 @@ layers:
             ("no layers", |s| s.layers.clear(), "no layers"),
             (
                 "parent escape",
-                |s| {
-                    s.layers[1].files.push(FileSpec {
-                        path: "../x".into(),
-                        content: String::new(),
-                        generate: None,
-                        mode: None,
-                    })
-                },
+                |s| s.layers[1].files.push(FileSpec::new("../x", String::new())),
                 r#"invalid file path "../x" in layer 1: '..' component escapes the image root"#,
             ),
             (
                 "absolute",
                 |s| {
                     s.layers[0] = LayerSpec {
-                        files: vec![FileSpec {
-                            path: "/etc/x".into(),
-                            content: String::new(),
-                            generate: None,
-                            mode: None,
-                        }],
+                        files: vec![FileSpec::new("/etc/x", String::new())],
                         ..Default::default()
                     }
                 },

@@ -34,12 +34,7 @@ pub const TESTS: &[LiveTest] = &[
 
 fn layer(content: &str, compression: Compression) -> LayerSpec {
     LayerSpec {
-        files: vec![FileSpec {
-            path: "etc/conformance".into(),
-            content: content.into(),
-            generate: None,
-            mode: None,
-        }],
+        files: vec![FileSpec::new("etc/conformance", content)],
         compression,
         ..Default::default()
     }

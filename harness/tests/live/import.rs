@@ -64,12 +64,10 @@ fn tarballs(dir: &Path) -> Vec<(Compression, PathBuf, RootfsFacts)> {
         .map(|&c| {
             let path = dir.join(format!("rootfs.{}", c.as_str()));
             let spec = RootfsSpec {
-                files: vec![FileSpec {
-                    path: "etc/imported".into(),
-                    content: format!("imported {}\n", c.as_str()),
-                    generate: None,
-                    mode: None,
-                }],
+                files: vec![FileSpec::new(
+                    "etc/imported",
+                    format!("imported {}\n", c.as_str()),
+                )],
                 compression: c,
             };
             let facts = write_rootfs_to_path(&spec, &path).unwrap();

@@ -173,12 +173,7 @@ pub fn fixture(
     content: &str,
 ) -> FixtureSpec {
     let layers = vec![LayerSpec {
-        files: vec![FileSpec {
-            path: "etc/fixture".into(),
-            content: content.into(),
-            generate: None,
-            mode: None,
-        }],
+        files: vec![FileSpec::new("etc/fixture", content)],
         ..Default::default()
     }];
     FixtureSpec {

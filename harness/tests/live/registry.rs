@@ -73,12 +73,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// when `platforms` has entries.
 fn spec(layout: LayoutKind, name: &str, platforms: &[&str]) -> FixtureSpec {
     let layer = |path: &str, content: String, platform: Option<&str>| LayerSpec {
-        files: vec![FileSpec {
-            path: path.into(),
-            content,
-            generate: None,
-            mode: None,
-        }],
+        files: vec![FileSpec::new(path, content)],
         platform: platform.map(String::from),
         ..Default::default()
     };

@@ -197,12 +197,7 @@ steps:
     let mut scenario = parse_scenario(src, Path::new("steps-lang.yaml")).unwrap();
     let big = scenario.fixtures.get_mut("big").unwrap();
     big.layers = vec![LayerSpec {
-        files: vec![FileSpec {
-            path: "big".into(),
-            content: "x".repeat(128 << 20),
-            generate: None,
-            mode: None,
-        }],
+        files: vec![FileSpec::new("big", "x".repeat(128 << 20))],
         ..Default::default()
     }];
     let fixtures = Fixtures::craft(&scenario).unwrap();

@@ -703,12 +703,7 @@ mod tests {
 
     fn hybrid() -> (Vec<u8>, crate::craft::CraftedArchive) {
         let layers = vec![LayerSpec {
-            files: vec![FileSpec {
-                path: "etc/scan".into(),
-                content: "scan\n".into(),
-                generate: None,
-                mode: None,
-            }],
+            files: vec![FileSpec::new("etc/scan", "scan\n")],
             ..Default::default()
         }];
         let spec = FixtureSpec {
